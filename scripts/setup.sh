@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Makes everything mirrorstack needs available on a fresh machine: npm packages and the Pulumi engine
+# (CLI + Node.js language host), built from Go modules through the Go module proxy and cached by version.
+# Safe to run again: a second run only checks and takes seconds.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/engine-env.sh
+source "$ROOT/scripts/engine-env.sh"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+start=$(date +%s)
+
+# --- npm packages ---------------------------------------------------------------------------------
+if [ ! -d "$ROOT/node_modules/@pulumi/pulumi" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
+  log "installing npm packages (npm ci)"
+  (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# --- the engine -------------------------------------------------------------------------------------
+have_ambient() {
+  # An engine already on PATH is used when it is the version we pin and has the language host beside it.
+  local p
+  p=$(PATH="$MS_AMBIENT_PATH" command -v pulumi 2>/dev/null) || return 1
+  [ "$("$p" version 2>/dev/null)" = "v$MS_PULUMI_VERSION" ] || return 1
+  PATH="$MS_AMBIENT_PATH" command -v pulumi-language-nodejs >/dev/null 2>&1 || return 1
+  log "using the Pulumi engine on PATH: $p"
+  return 0
+}
+
+gomod_dir() {
+  # Prints the extracted directory of module@version, downloading it through the Go module proxy.
+  go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p'
+}
+
+build_cli() {
+  local src="$MS_ENGINE_DIR/src/pkg"
+  log "building the Pulumi CLI v$MS_PULUMI_VERSION from github.com/pulumi/pulumi/pkg/v3 (first time: about 5 minutes)"
+  local dir
+  dir=$(gomod_dir "github.com/pulumi/pulumi/pkg/v3@v$MS_PULUMI_VERSION")
+  [ -n "$dir" ] || { log "could not download github.com/pulumi/pulumi/pkg/v3@v$MS_PULUMI_VERSION"; exit 1; }
+  rm -rf "$src" && mkdir -p "$(dirname "$src")" && cp -r "$dir" "$src" && chmod -R u+w "$src"
+  # pkg's go.mod replaces the SDK with ../sdk (a checkout-relative path): point it at the same released version.
+  (cd "$src" && go mod edit -dropreplace github.com/pulumi/pulumi/sdk/v3 \
+      -require "github.com/pulumi/pulumi/sdk/v3@v$MS_PULUMI_VERSION")
+  (cd "$src" && GOFLAGS=-mod=mod go build -trimpath \
+      -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$MS_PULUMI_VERSION" \
+      -o "$MS_ENGINE_BIN/pulumi.tmp" ./cmd/pulumi)
+  mv -f "$MS_ENGINE_BIN/pulumi.tmp" "$MS_ENGINE_BIN/pulumi"
+}
+
+build_language_host() {
+  # The language host has had its own go.mod (module .../sdk/nodejs/cmd/pulumi-language-nodejs/v3) since
+  # SDK v3.69, and the module proxy serves no version of that module. v3.68.0 is the last SDK release
+  # that carries it inside github.com/pulumi/pulumi/sdk/v3, which the proxy does serve. It speaks the
+  # same gRPC protocol; the CLI falls back to the older calls it implements.
+  local src="$MS_ENGINE_DIR/src/sdk-langhost"
+  log "building pulumi-language-nodejs from github.com/pulumi/pulumi/sdk/v3@v$MS_LANGHOST_VERSION (about 1 minute)"
+  local dir
+  dir=$(gomod_dir "github.com/pulumi/pulumi/sdk/v3@v$MS_LANGHOST_VERSION")
+  [ -n "$dir" ] || { log "could not download github.com/pulumi/pulumi/sdk/v3@v$MS_LANGHOST_VERSION"; exit 1; }
+  rm -rf "$src" && mkdir -p "$(dirname "$src")" && cp -r "$dir" "$src" && chmod -R u+w "$src"
+  (cd "$src" && GOFLAGS=-mod=mod go build -trimpath \
+      -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$MS_LANGHOST_VERSION" \
+      -o "$MS_ENGINE_BIN/pulumi-language-nodejs.tmp" ./nodejs/cmd/pulumi-language-nodejs)
+  mv -f "$MS_ENGINE_BIN/pulumi-language-nodejs.tmp" "$MS_ENGINE_BIN/pulumi-language-nodejs"
+}
+
+if ! have_ambient; then
+  command -v go >/dev/null || { log "Go is needed to build the Pulumi engine and is not on PATH"; exit 1; }
+  mkdir -p "$MS_ENGINE_BIN"
+  if [ ! -x "$MS_ENGINE_BIN/pulumi" ] || [ "$("$MS_ENGINE_BIN/pulumi" version 2>/dev/null)" != "v$MS_PULUMI_VERSION" ]; then
+    build_cli
+  fi
+  [ -x "$MS_ENGINE_BIN/pulumi-language-nodejs" ] || build_language_host
+  # Dynamic providers run through this shim; the CLI looks for it beside its own binary.
+  install -m 0755 "$ROOT/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs" "$MS_ENGINE_BIN/"
+  log "engine ready in $MS_ENGINE_BIN"
+fi
+
+mkdir -p "$ROOT/.pulumi-state" "$PULUMI_HOME"
+log "done in $(( $(date +%s) - start ))s"
