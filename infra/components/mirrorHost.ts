@@ -1,0 +1,55 @@
+import * as pulumi from "@pulumi/pulumi";
+import { HostFile } from "../providers/hostFile";
+import { HostPlan } from "../render/types";
+import { SshTarget } from "../ssh/exec";
+import { actionWords, OsFamily } from "./services";
+
+/** Inputs of a MirrorHost. */
+export interface MirrorHostArgs {
+  /** Files rendered for this host (secret contents may be placeholders: see `secretContent`). */
+  readonly plan: HostPlan;
+  /** How to reach the host. */
+  readonly target: pulumi.Input<SshTarget>;
+  /** Stack name, written into managed-block markers. */
+  readonly stack: string;
+  /** OS family, for service names. */
+  readonly osFamily: OsFamily;
+  /** Real content of the files marked secret, by path (kept secret end to end). */
+  readonly secretContent?: (path: string) => pulumi.Output<string>;
+}
+
+/** Turns an absolute path into a resource-name-safe suffix. */
+export function pathSlug(p: string): string {
+  return p.replace(/^\//, "").replace(/[^A-Za-z0-9_.-]+/g, "-");
+}
+
+/** Every managed file of one host; children are named `<host>-<path slug>`. */
+export class MirrorHost extends pulumi.ComponentResource {
+  /** Managed files by absolute path. */
+  public readonly files: Record<string, HostFile> = {};
+
+  constructor(name: string, args: MirrorHostArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("mirrorstack:index:MirrorHost", name, {}, opts);
+    for (const f of args.plan.files) {
+      const content =
+        f.secret && args.secretContent ? pulumi.secret(args.secretContent(f.path)) : f.content;
+      this.files[f.path] = new HostFile(
+        `${name}-${pathSlug(f.path)}`,
+        {
+          target: args.target,
+          stack: args.stack,
+          path: f.path,
+          kind: f.kind,
+          owner: f.owner,
+          group: f.group,
+          mode: f.secret && !/^0?[0-7]00$/.test(f.mode) ? "0600" : f.mode,
+          content,
+          validate: f.validate ?? "",
+          actions: actionWords(f.onChange, args.osFamily),
+        },
+        { parent: this, additionalSecretOutputs: f.secret ? ["content"] : [] },
+      );
+    }
+    this.registerOutputs({});
+  }
+}

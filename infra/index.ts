@@ -1,0 +1,85 @@
+// mirrorstack: config -> validate -> render -> apply. Each step is one call below.
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigError, parseStackConfig, StackConfig } from "./config";
+import { renderStack } from "./render";
+import { MirrorHost } from "./components/mirrorHost";
+import { SshTarget } from "./ssh/exec";
+
+const NS = "mirrorstack";
+const stack = pulumi.getStack();
+
+// 1. config: every `mirrorstack:*` key of the stack, plus which ones Pulumi holds as secrets.
+function readConfig(): { raw: Record<string, unknown>; secretKeys: Set<string> } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(k: string): boolean };
+  const raw: Record<string, unknown> = {};
+  const secretKeys = new Set<string>();
+  for (const [k, v] of Object.entries(pulumi.runtime.allConfig())) {
+    if (!k.startsWith(`${NS}:`)) continue;
+    const key = k.slice(NS.length + 1);
+    raw[key] = v;
+    if (isConfigSecret(k)) secretKeys.add(key);
+  }
+  return { raw, secretKeys };
+}
+
+// 2. validate: all problems at once, before any resource exists, so a bad config touches no host.
+function validate(): StackConfig {
+  const { raw, secretKeys } = readConfig();
+  try {
+    return parseStackConfig(raw, { stack, secretKeys });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      throw new pulumi.RunError(`stack ${stack} has an invalid config:\n  ${e.issues.map((i) => `${i.path}: ${i.message}`).join("\n  ")}`);
+    }
+    throw e;
+  }
+}
+
+const cfg = validate();
+for (const w of cfg.warnings) pulumi.log.warn(w);
+
+// 3. render: pure. File structure never depends on secret values, so we render once with placeholders
+// (what previews show) and fill secret files from secret Outputs.
+const conf = new pulumi.Config(NS);
+const secrets = pulumi
+  .all([conf.getSecret("replicationPassword"), conf.getSecret("backupPassphrase")])
+  .apply(([replicationPassword, backupPassphrase]) => ({
+    replicationPassword: replicationPassword ?? "",
+    backupPassphrase: backupPassphrase ?? "",
+  }));
+const plans = renderStack(cfg, { stack, secrets: { replicationPassword: "[secret]", backupPassphrase: "[secret]" } });
+const realPlans = secrets.apply((s) => renderStack(cfg, { stack, secrets: s }));
+
+// 4. apply: one component per host; hosts are independent, so the engine works them in parallel.
+const sshKey = conf.getSecret("sshPrivateKey");
+function targetFor(name: string): pulumi.Input<SshTarget> {
+  const h = cfg.hosts.find((x) => x.name === name)!;
+  const abs = (p?: string) => (p ? path.resolve(p) : undefined);
+  const base: SshTarget = {
+    host: h.name,
+    address: h.address,
+    user: h.sshUser,
+    port: h.sshPort,
+    privateKeyPath: abs(cfg.ssh.privateKeyPath),
+    knownHostsPath: abs(cfg.ssh.knownHostsPath),
+  };
+  return sshKey ? pulumi.secret(sshKey.apply((k) => ({ ...base, privateKey: k }))) : base;
+}
+
+const hosts = plans.map((plan) => {
+  const h = cfg.hosts.find((x) => x.name === plan.host)!;
+  new MirrorHost(plan.host, {
+    plan,
+    target: targetFor(plan.host),
+    stack,
+    osFamily: h.osFamily,
+    secretContent: (p) =>
+      realPlans.apply((all) => all.find((x) => x.host === plan.host)!.files.find((f) => f.path === p)!.content),
+  });
+  return { name: plan.host, role: plan.role, address: plan.address, files: plan.files.map((f) => f.path) };
+});
+
+// 5. outputs: what `mirrorctl` and reviews read.
+export { hosts };

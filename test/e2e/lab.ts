@@ -1,0 +1,75 @@
+// Helpers for end-to-end tests against the local lab (root only).
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+export const ROOT = path.resolve(__dirname, "../..");
+
+/** True when the tests may build the lab (network namespaces and mounts need root). */
+export const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+/** Why lab tests are skipped, printed once per file. */
+export function skipReason(): string | undefined {
+  return isRoot ? undefined : "lab tests need root (network namespaces, overlay mounts): skipped";
+}
+
+export interface LabHost {
+  name: string;
+  role: "master" | "mirror";
+  address: string;
+  netns: string;
+}
+
+export interface Inventory {
+  hosts: LabHost[];
+  privateKeyPath: string;
+  knownHostsPath: string;
+}
+
+export function inventory(): Inventory {
+  return JSON.parse(fs.readFileSync(path.join(ROOT, ".lab/inventory.json"), "utf8")) as Inventory;
+}
+
+/** Runs `lab.sh` with arguments; throws with its output on failure. */
+export function lab(...args: string[]): string {
+  return execFileSync("bash", [path.join(ROOT, "lab/lab.sh"), ...args], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+/** Runs a shell command inside a lab host (its root fs, hostname, network). */
+export function onHost(host: string, script: string): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync("bash", [path.join(ROOT, "lab/lab.sh"), "exec", host, "--", "bash", "-c", script], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs the engine through the project's wrapper; returns exit code and combined output. */
+export function pulumi(args: string[], env: NodeJS.ProcessEnv = {}): { code: number; out: string } {
+  const r = spawnSync("bash", [path.join(ROOT, "scripts/pulumi.sh"), ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return { code: r.status ?? -1, out: `${r.stdout}\n${r.stderr}` };
+}
+
+/** Count of SSH logins accepted so far by a host's sshd (from its own log). */
+export function acceptedSessions(host: string): number {
+  const r = onHost(host, "grep -c 'Accepted publickey' /var/log/sshd.log || true");
+  return parseInt(r.stdout.trim() || "0", 10);
+}
+
+/**
+ * Makes a stack config for tests from the lab stack's config (same hosts, same secrets and salt) with
+ * `extra` top-level config keys replaced. Returns the stack name.
+ */
+export function writeTestStack(stack: string, extra: Record<string, unknown> = {}): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const YAML = require("yaml") as typeof import("yaml");
+  const lab = YAML.parse(fs.readFileSync(path.join(ROOT, "stacks/Pulumi.lab.yaml"), "utf8"));
+  for (const [k, v] of Object.entries(extra)) lab.config[`mirrorstack:${k}`] = v;
+  fs.writeFileSync(path.join(ROOT, `stacks/Pulumi.${stack}.yaml`), YAML.stringify(lab));
+  return stack;
+}
