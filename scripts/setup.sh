@@ -17,6 +17,13 @@ if [ ! -d "$ROOT/node_modules/@pulumi/pulumi" ] || [ "$ROOT/package-lock.json" -
   (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# --- Debian packages (root only): what the lab hosts and the tests' real readers need -----------------
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  bash "$ROOT/lab/lab.sh" packages
+else
+  log "not root: Debian packages not checked (lab tests will be skipped)"
+fi
+
 # --- the engine -------------------------------------------------------------------------------------
 have_ambient() {
   # An engine already on PATH is used when it is the version we pin and has the language host beside it.

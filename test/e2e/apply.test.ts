@@ -1,0 +1,70 @@
+// End-to-end (root + lab): the real engine applies the rendered files over SSH, a second `up` changes
+// nothing and opens no SSH session, and `destroy` puts every original back.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { acceptedSessions, inventory, isRoot, onHost, pulumi, skipReason, writeTestStack } from "./lab";
+
+const STACK = "e2e-apply";
+const reason = skipReason();
+if (reason) console.warn(`[e2e] ${reason}`);
+
+function sha(host: string, file: string): string {
+  const r = onHost(host, `if [ -e ${file} ]; then sha256sum ${file} | cut -d' ' -f1; else echo absent; fi`);
+  return r.stdout.trim();
+}
+
+describe.skipIf(!isRoot)("apply over SSH (lab)", () => {
+  const watched = ["/etc/mysql/mariadb.conf.d/60-mirrorstack.cnf", "/etc/fstab", "/etc/crontab"];
+  const before: Record<string, Record<string, string>> = {};
+
+  beforeAll(() => {
+    writeTestStack(STACK);
+    pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", STACK]);
+    const init = pulumi(["stack", "init", STACK]);
+    expect(init.code, init.out).toBe(0);
+    for (const h of inventory().hosts) {
+      before[h.name] = Object.fromEntries(watched.map((f) => [f, sha(h.name, f)]));
+    }
+  });
+
+  afterAll(() => {
+    pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+    pulumi(["stack", "rm", "--yes", "--force", STACK]);
+  });
+
+  it("first up writes each host's my.cnf drop-in with its own server-id", () => {
+    const up = pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    expect(up.code, up.out).toBe(0);
+    const ids = new Set<string>();
+    for (const h of inventory().hosts) {
+      const r = onHost(h.name, "cat /etc/mysql/mariadb.conf.d/60-mirrorstack.cnf");
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain("managed by mirrorstack");
+      const id = /server[-_]id\s*=\s*(\d+)/.exec(r.stdout)?.[1];
+      expect(id, `${h.name} server-id`).toBeDefined();
+      ids.add(id!);
+      // The running server took the file: its server_id is the rendered one.
+      const live = onHost(h.name, "mariadb -N -B -e 'select @@server_id'");
+      expect(live.stdout.trim()).toBe(id);
+    }
+    expect(ids.size).toBe(inventory().hosts.length);
+  });
+
+  it("second up reports no changes and opens no SSH session", () => {
+    const hosts = inventory().hosts.map((h) => h.name);
+    const sessions = hosts.map(acceptedSessions);
+    const up = pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    expect(up.code, up.out).toBe(0);
+    expect(up.out).not.toMatch(/\b\d+ (created|updated|replaced|deleted)\b/);
+    expect(up.out).toMatch(/\d+ unchanged/);
+    expect(hosts.map(acceptedSessions)).toEqual(sessions);
+  });
+
+  it("destroy restores every original byte for byte", () => {
+    const d = pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+    expect(d.code, d.out).toBe(0);
+    for (const h of inventory().hosts) {
+      const after = Object.fromEntries(watched.map((f) => [f, sha(h.name, f)]));
+      expect(after, h.name).toEqual(before[h.name]);
+    }
+  });
+});
