@@ -16,8 +16,9 @@ export default defineConfig({
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
           globalSetup: ["test/e2e/global-setup.ts"],
-          // One lab, one stack: lab tests run one file at a time, in order.
-          fileParallelism: false,
+          // One lab: lab tests run one file at a time, in one process, in order.
+          pool: "forks",
+          poolOptions: { forks: { singleFork: true } },
           sequence: { concurrent: false },
           testTimeout: 600_000,
           hookTimeout: 900_000,

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Applies, removes or reads one file (or managed block) that mirrorstack owns on a host. Sent as the ssh
+# command by infra/providers/hostFile.ts; content always arrives on stdin, never in this text. Parameters are
+# shell assignments the provider puts in front: OP P KIND OWNER GROUP MODE VALIDATE STACK ACTIONS HOSTNAME_CFG.
+set -euo pipefail
+umask 077
+STATE=/var/lib/mirrorstack/originals
+mkdir -p "$STATE"
+chmod 700 /var/lib/mirrorstack "$STATE"
+key=$(printf '%s' "$P" | sed 's|/|%|g')
+BEGIN_PREFIX="# BEGIN mirrorstack managed block"
+END_LINE="# END mirrorstack managed block"
+dir=$(dirname "$P")
+tmps=()
+cleanup() { rm -f "${tmps[@]+"${tmps[@]}"}"; }
+trap cleanup EXIT
+newtmp() { local t; t=$(mktemp "$dir/.mirrorstack.XXXXXX"); tmps+=("$t"); printf '%s' "$t"; }
+
+# Real service name per OS family is resolved by the provider; here only the init system differs.
+svc() {
+  if [ -d /run/systemd/system ]; then systemctl "$2" "$1"; else service "$1" "$2"; fi
+}
+svc_logs() {
+  echo "--- last log lines of $1 on $(hostname) ---" >&2
+  if [ -d /run/systemd/system ]; then journalctl -u "$1" -n 30 --no-pager >&2 || true; fi
+  for f in /var/log/mysql/error.log /var/lib/mysql/$(hostname).err /var/log/syslog /var/log/messages; do
+    [ -r "$f" ] && tail -n 30 "$f" >&2 && break
+  done
+  return 0
+}
+run_actions() {
+  local a name act
+  for a in $ACTIONS; do
+    name=${a%%:*}; act=${a#*:}
+    case "$act" in
+      exportfs) exportfs -ra ;;
+      remount) mount -a ;;
+      restart|reload) svc "$name" "$act" ;;
+      *) echo "unknown action $a" >&2; return 1 ;;
+    esac || { echo "[$HOSTNAME_CFG] $act of $name failed" >&2; svc_logs "$name"; return 1; }
+  done
+}
+# Prints the file without the managed block (block kind).
+strip_block() {
+  awk -v bp="$BEGIN_PREFIX" -v el="$END_LINE" 'index($0,bp)==1{skip=1;next} skip&&$0==el{skip=0;next} !skip{print}' "$1"
+}
+# Prints the managed block only.
+only_block() {
+  awk -v bp="$BEGIN_PREFIX" -v el="$END_LINE" 'index($0,bp)==1{on=1;next} on&&$0==el{on=0;next} on{print}' "$1"
+}
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+case "$OP" in
+read)
+  if [ ! -e "$P" ]; then echo "MIRRORSTACK_ABSENT"; exit 0; fi
+  echo "MIRRORSTACK_PRESENT $(stat -c '%U %G %a' "$P")"
+  if [ "$KIND" = block ]; then only_block "$P"; else cat "$P"; fi
+  ;;
+apply)
+  mkdir -p "$dir"
+  new=$(newtmp)
+  if [ "$KIND" = whole ]; then
+    cat > "$new"
+  else
+    blk=$(newtmp); cat > "$blk"
+    [ -s "$blk" ] && [ -n "$(tail -c1 "$blk")" ] && echo >> "$blk"
+    # Keep every other line byte for byte; the block goes where it was, or at the end.
+    if [ -e "$P" ]; then
+      awk -v bp="$BEGIN_PREFIX" -v el="$END_LINE" -v stack="$STACK" -v b="$blk" '
+        function emit() { printf "%s (stack %s)\n", bp, stack; while ((getline l < b) > 0) print l; print el; done=1 }
+        index($0,bp)==1 { skip=1; if (!done) emit(); next }
+        skip && $0==el { skip=0; next }
+        skip { next }
+        { print }
+        END { if (!done) emit() }' "$P" > "$new"
+    else
+      { printf '%s (stack %s)\n' "$BEGIN_PREFIX" "$STACK"; cat "$blk"; echo "$END_LINE"; } > "$new"
+    fi
+  fi
+  # Remember the original once, before mirrorstack first changes it; destroy puts it back.
+  if [ ! -e "$STATE/$key.orig" ] && [ ! -e "$STATE/$key.absent" ]; then
+    if [ -e "$P" ]; then cp -a "$P" "$STATE/$key.orig"; else : > "$STATE/$key.absent"; fi
+  fi
+  if [ "$KIND" = block ] && [ -e "$P" ]; then
+    chown --reference="$P" "$new"; chmod --reference="$P" "$new"
+  else
+    chown "$OWNER:$GROUP" "$new"; chmod "$MODE" "$new"
+  fi
+  if [ -n "$VALIDATE" ]; then
+    if ! vout=$(FILE="$new" bash -c "$VALIDATE" 2>&1); then
+      echo "[$HOSTNAME_CFG] $P rejected by its validator; the old file and the service are untouched:" >&2
+      echo "$vout" >&2
+      exit 3
+    fi
+  fi
+  if [ -e "$P" ] && cmp -s "$new" "$P"; then
+    # Same content: fix ownership/mode in place if they drifted, nothing to restart.
+    if [ "$KIND" = whole ]; then chown "$OWNER:$GROUP" "$P"; chmod "$MODE" "$P"; fi
+    echo "MIRRORSTACK_RESULT unchanged $(sha "$P")"
+    exit 0
+  fi
+  prev=""
+  if [ -e "$P" ]; then prev=$(newtmp); cp -a "$P" "$prev"; fi
+  sync "$new"
+  mv -f "$new" "$P"
+  if ! run_actions; then
+    # The service refused the new file: put the previous one back and bring the service up again.
+    if [ -n "$prev" ]; then mv -f "$prev" "$P"; else rm -f "$P"; fi
+    run_actions >/dev/null 2>&1 || echo "[$HOSTNAME_CFG] the service did not come back with the previous file either" >&2
+    echo "[$HOSTNAME_CFG] restored the previous $P" >&2
+    exit 4
+  fi
+  echo "MIRRORSTACK_RESULT changed $(sha "$P")"
+  ;;
+remove)
+  changed=0
+  if [ "$KIND" = block ]; then
+    if [ -e "$P" ] && grep -q "^$BEGIN_PREFIX" "$P"; then
+      new=$(newtmp); strip_block "$P" > "$new"
+      chown --reference="$P" "$new"; chmod --reference="$P" "$new"; sync "$new"; mv -f "$new" "$P"; changed=1
+    fi
+  elif [ -e "$STATE/$key.orig" ]; then
+    new=$(newtmp); cp -a "$STATE/$key.orig" "$new"
+    if ! cmp -s "$new" "$P" 2>/dev/null; then sync "$new"; mv -f "$new" "$P"; changed=1; fi
+  elif [ -e "$STATE/$key.absent" ] && [ -e "$P" ]; then
+    rm -f "$P"; changed=1
+  fi
+  if [ "$changed" = 1 ]; then run_actions; fi
+  rm -f "$STATE/$key.orig" "$STATE/$key.absent"
+  echo "MIRRORSTACK_RESULT removed"
+  ;;
+*) echo "unknown op $OP" >&2; exit 2 ;;
+esac
