@@ -7,6 +7,8 @@ import { MirrorHost } from "./components/mirrorHost";
 import { SshTarget } from "./ssh/exec";
 
 const NS = "mirrorstack";
+// Relative paths in a stack config are relative to the project root (where Pulumi.yaml is), whatever the cwd.
+const PROJECT_ROOT = path.resolve(__dirname, "..");
 const stack = pulumi.getStack();
 
 // 1. config: every `mirrorstack:*` key of the stack, plus which ones Pulumi holds as secrets.
@@ -56,7 +58,7 @@ const realPlans = secrets.apply((s) => renderStack(cfg, { stack, secrets: s }));
 const sshKey = conf.getSecret("sshPrivateKey");
 function targetFor(name: string): pulumi.Input<SshTarget> {
   const h = cfg.hosts.find((x) => x.name === name)!;
-  const abs = (p?: string) => (p ? path.resolve(p) : undefined);
+  const abs = (p?: string) => (p ? path.resolve(PROJECT_ROOT, p) : undefined);
   const base: SshTarget = {
     host: h.name,
     address: h.address,

@@ -57,7 +57,7 @@ read)
   if [ "$KIND" = block ]; then only_block "$P"; else cat "$P"; fi
   ;;
 apply)
-  mkdir -p "$dir"
+  (umask 022; mkdir -p "$dir")   # new parent dirs readable (sshd reads /etc/ssh/authorized_keys as the user)
   new=$(newtmp)
   if [ "$KIND" = whole ]; then
     cat > "$new"

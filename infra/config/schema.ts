@@ -1,0 +1,376 @@
+// The zod schema of a stack config (the `mirrorstack:*` keys of stacks/Pulumi.<stack>.yaml).
+// Shapes, value formats and plain defaults live here; rules that span keys (uniqueness, NFS overrides, secrets)
+// and defaults derived from other keys live in cross.ts / resolve.ts. docs/config.md is generated from this file.
+
+import { z } from "zod";
+import {
+  RSYNC_ALLOWED_DESCRIPTION,
+  checkAbsolutePath,
+  checkAddress,
+  checkClient,
+  checkCron,
+  checkDatabaseName,
+  checkDevice,
+  checkDomain,
+  checkExcludePattern,
+  checkHostName,
+  checkMountOption,
+  checkOwner,
+  checkRsyncOption,
+  checkSqlUser,
+  checkTreePath,
+  checkUnixName,
+  show,
+  unsafeCharacter,
+} from "./checks";
+
+/** Extra documentation for docs/config.md: a type label, or the rule a derived default follows. */
+export interface DocMeta {
+  docType?: string;
+  derivedDefault?: string;
+}
+
+type Check = (v: string) => string | undefined;
+
+/** A string checked by one or more value checks (all messages are reported). */
+function text(...checks: Check[]) {
+  return z.string().superRefine((v, ctx) => {
+    for (const check of checks) {
+      const m = check(v);
+      if (m) {
+        ctx.addIssue({ code: "custom", message: m, input: v });
+        return;
+      }
+    }
+  });
+}
+
+/** An integer in [min, max]; also accepts a string of digits (Pulumi passes top-level scalars as strings). */
+function int(min: number, max: number) {
+  return z
+    .unknown()
+    .transform((v, ctx) => {
+      const n = typeof v === "number" ? v : typeof v === "string" && /^[0-9]+$/.test(v.trim()) ? Number(v) : NaN;
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: "custom", message: `expected an integer from ${min} to ${max}, got ${show(v)}`, input: v });
+        return z.NEVER;
+      }
+      return n;
+    })
+    .meta({ docType: `integer ${min}-${max}` } satisfies DocMeta);
+}
+
+/** A boolean; also accepts "true"/"false". */
+function bool() {
+  return z
+    .unknown()
+    .transform((v, ctx) => {
+      if (v === true || v === "true") return true;
+      if (v === false || v === "false") return false;
+      ctx.addIssue({ code: "custom", message: `expected true or false, got ${show(v)}`, input: v });
+      return z.NEVER;
+    })
+    .meta({ docType: "boolean" } satisfies DocMeta);
+}
+
+/** A list given either as a YAML array or as one string of space-separated items. */
+function wordList<T extends z.ZodType>(item: T) {
+  return z.preprocess((v) => (typeof v === "string" ? v.trim().split(/\s+/).filter((s) => s !== "") : v), z.array(item));
+}
+
+const absolutePath = () => text((v) => checkAbsolutePath(v));
+const cron = () => text(checkCron).meta({ docType: "cron (5 fields)" } satisfies DocMeta);
+
+/** A path on the operator's machine (read by the Pulumi program, never written to a host). */
+const localPath = () =>
+  text((v) => {
+    if (v.length === 0) return "must not be empty";
+    if (v.startsWith("~")) return `${show(v)}: ~ is not expanded; write an absolute path or one relative to the project`;
+    const bad = unsafeCharacter(v);
+    if (bad && !(bad === "whitespace" && !/[\n\r\t]/.test(v))) return `${show(v)} contains ${bad}`;
+    return undefined;
+  });
+
+export const osFamilySchema = z.enum(["debian", "rhel"]);
+
+const hostFields = {
+  name: text(checkHostName).describe("Host name: lowercase letters, digits and '-', unique across all hosts"),
+  address: text(checkAddress).describe("IPv4/IPv6 address or DNS name that SSH, replication and file sync connect to"),
+  sshUser: text(checkUnixName).optional().describe("SSH login user for this host (overrides ssh.user)"),
+  sshPort: int(1, 65535).optional().describe("SSH port of this host (overrides ssh.port)"),
+  osFamily: osFamilySchema.default("debian").describe("Operating system family; decides file paths and service names"),
+  bindAddress: text(checkAddress)
+    .optional()
+    .describe("bind_address of this host's database server (overrides database.bindAddress)")
+    .meta({ derivedDefault: "database.bindAddress, else the host's address" } satisfies DocMeta),
+};
+
+export const masterSchema = z.strictObject({
+  ...hostFields,
+  serverId: int(1, 4294967295)
+    .optional()
+    .describe("server_id of the master's database server")
+    .meta({ derivedDefault: "1" } satisfies DocMeta),
+});
+
+export const mirrorSchema = z.strictObject({
+  ...hostFields,
+  serverId: int(1, 4294967295)
+    .optional()
+    .describe("server_id of this mirror's database server; set it to keep it stable when mirrors are removed")
+    .meta({ derivedDefault: "100 + the mirror's index" } satisfies DocMeta),
+});
+
+export const sshSchema = z.strictObject({
+  user: text(checkUnixName).default("root").describe("Default SSH login user on every host"),
+  port: int(1, 65535).default(22).describe("Default SSH port on every host"),
+  privateKeyPath: localPath()
+    .optional()
+    .describe("Path (on the machine running Pulumi) of the SSH private key; or set the secret sshPrivateKey"),
+  knownHostsPath: localPath()
+    .optional()
+    .describe("Path (on the machine running Pulumi) of a known_hosts file pinning the hosts' keys"),
+});
+
+export const databaseSchema = z.strictObject({
+  flavour: z.enum(["mariadb", "mysql"]).default("mariadb").describe("Database server: mariadb or mysql"),
+  version: z
+    .string()
+    .regex(/^[0-9]{1,2}\.[0-9]{1,2}$/, { message: "expected a major version like 10.11, 8.0 or 8.4" })
+    .optional()
+    .describe("Major version of the server packages on the hosts (MariaDB 10.5 or later, MySQL 8.0 or 8.4)")
+    .meta({ derivedDefault: '"10.11" for mariadb, "8.0" for mysql' } satisfies DocMeta),
+  databases: z
+    .array(text(checkDatabaseName))
+    .min(1, { message: "list at least one database to replicate" })
+    .describe("Names of the databases to replicate (letters, digits, '_'; not the system databases)"),
+  binlogFormat: z
+    .enum(["ROW", "STATEMENT", "MIXED"])
+    .default("ROW")
+    .describe("binlog_format on the master; STATEMENT and MIXED need allowUnsafeBinlogFormat"),
+  allowUnsafeBinlogFormat: bool()
+    .default(false)
+    .describe("Accept STATEMENT/MIXED binlog formats, which can make mirrors diverge (insert/delete ordering)"),
+  binlogRetentionDays: int(1, 365).default(7).describe("Days the master keeps binary logs"),
+  bindAddress: text(checkAddress)
+    .optional()
+    .describe("Default bind_address of every database server (e.g. 0.0.0.0)")
+    .meta({ derivedDefault: "each host's address" } satisfies DocMeta),
+  replicationUser: text(checkSqlUser)
+    .default("mirrorstack_repl")
+    .describe("Database user the mirrors replicate as ([A-Za-z0-9_], at most 32 characters)"),
+  port: int(1, 65535).default(3306).describe("TCP port of every database server"),
+});
+
+const treeSchema = z.preprocess(
+  (v) => (typeof v === "string" ? { path: v } : v),
+  z.strictObject({
+    path: text((v) => checkAbsolutePath(v), checkTreePath).describe("Absolute directory to mirror, e.g. /srv/www"),
+    exclude: z
+      .array(text(checkExcludePattern))
+      .default([])
+      .describe("rsync exclude patterns relative to the tree (rsync-ssh only)"),
+  }),
+);
+
+export const DEFAULT_RSYNC_OPTIONS = ["-az", "--delete-delay", "--partial"] as const;
+
+export const filesSchema = z.strictObject({
+  method: z
+    .enum(["rsync-ssh", "nfs"])
+    .default("rsync-ssh")
+    .describe("How mirrors get the files: rsync-ssh (pull copies) or nfs (mount the master's exports)"),
+  trees: z
+    .array(treeSchema)
+    .default([])
+    .describe("Directories to mirror (a path string or {path, exclude}); none: no file mirroring")
+    .meta({ docType: "array of path or {path, exclude}" } satisfies DocMeta),
+  schedule: cron()
+    .optional()
+    .describe("Alias of cron.sync (set one of the two)")
+    .meta({ derivedDefault: "cron.sync" } satisfies DocMeta),
+  rsyncOptions: wordList(text(checkRsyncOption))
+    .default([...DEFAULT_RSYNC_OPTIONS])
+    .describe(`rsync options for the pull (a list or one string); allowed: ${RSYNC_ALLOWED_DESCRIPTION}`)
+    .meta({ docType: "array of string (or one string)" } satisfies DocMeta),
+  syncUser: text(checkUnixName, (v) => (v === "root" ? '"root" cannot be the sync user' : undefined))
+    .default("mirrorsync")
+    .describe("Account on the master that mirrors log in as to read the trees (forced command, read-only)"),
+  owner: text(checkOwner).optional().describe("Owner (name or uid) of mirrored files on the mirrors; unset: as on the master"),
+  group: text(checkOwner).optional().describe("Group (name or gid) of mirrored files on the mirrors; unset: as on the master"),
+  rsyncPath: text(
+    (v) => checkAbsolutePath(v),
+    (v) => (/^[A-Za-z0-9._/+-]+$/.test(v) ? undefined : `${show(v)} may only hold letters, digits and . _ / + -`),
+  )
+    .default("/usr/bin/rsync").describe("Path of the rsync binary on the master"),
+  confineRoot: z
+    .unknown()
+    .transform((v, ctx) => {
+      if (v === "auto") return "auto" as const;
+      if (v === true || v === "true") return true;
+      if (v === false || v === "false") return false;
+      ctx.addIssue({ code: "custom", message: `expected true, false or "auto", got ${show(v)}`, input: v });
+      return z.NEVER;
+    })
+    .meta({ docType: "true \\| false \\| auto" } satisfies DocMeta)
+    .default("auto")
+    .describe("Have the master's rsync confine reads to the tree with --confine-root (rsync 3.5.0+); auto: when available"),
+});
+
+export const RPC_SERVICES = ["portmap", "rpcbind", "mountd", "lockd", "statd", "rquotad"] as const;
+
+const nfsExportSchema = z.strictObject({
+  path: text((v) => checkAbsolutePath(v), checkTreePath).describe("Directory the master exports"),
+  clients: z
+    .array(text(checkClient))
+    .min(1, { message: "list at least one client" })
+    .optional()
+    .describe("Hosts allowed to mount (IP, CIDR, host name; wildcards need allowWildcard)")
+    .meta({ derivedDefault: "the mirrors' addresses" } satisfies DocMeta),
+  access: z.enum(["ro", "rw"]).default("ro").describe("ro or rw; rw needs allowReadWrite"),
+  sync: bool().default(true).describe("sync (true) or async (false) export option"),
+  rootSquash: bool().default(true).describe("root_squash (true) or no_root_squash (false, needs allowNoRootSquash)"),
+  subtreeCheck: bool().default(false).describe("subtree_check (true) or no_subtree_check (false)"),
+  secure: bool().default(true).describe("secure (requests from ports below 1024 only) or insecure"),
+  mountPoint: absolutePath()
+    .optional()
+    .describe("Where the mirrors mount this export")
+    .meta({ derivedDefault: "the export's path" } satisfies DocMeta),
+  allowReadWrite: bool().default(false).describe("Confirm that access: rw is intended"),
+  allowWildcard: bool().default(false).describe("Confirm that wildcard clients (*, *.example.org) are intended"),
+  allowNoRootSquash: bool().default(false).describe("Confirm that rootSquash: false is intended"),
+});
+
+const nfsFilesystemSchema = z.strictObject({
+  device: text(checkDevice).describe("fstab device of the export filesystem (UUID=, LABEL=, PARTUUID= or /dev/...)"),
+  mountpoint: absolutePath().describe("Where the export filesystem is mounted on the master"),
+  fstype: z.enum(["ext4", "ext3", "btrfs"]).default("ext4").describe("Filesystem type (one that takes the acl option)"),
+  options: z
+    .array(text(checkMountOption))
+    .default(["defaults", "acl"])
+    .describe("Mount options; must include acl"),
+  dump: int(0, 1).default(0).describe("fstab dump field"),
+  pass: int(0, 2).default(2).describe("fstab fsck pass field"),
+});
+
+export const nfsSchema = z.strictObject({
+  exports: z
+    .array(nfsExportSchema)
+    .min(1, { message: "list at least one export" })
+    .optional()
+    .describe("Directories the master exports to the mirrors")
+    .meta({ derivedDefault: "one read-only export per files.trees entry" } satisfies DocMeta),
+  idmapDomain: text(checkDomain).default("localdomain").describe("NFSv4 id mapping domain (same on master and mirrors)"),
+  nobodyUser: text(checkUnixName).default("nobody").describe("User unknown owners map to"),
+  nobodyGroup: text(checkUnixName)
+    .optional()
+    .describe("Group unknown groups map to")
+    .meta({ derivedDefault: "nogroup on debian, nobody on rhel" } satisfies DocMeta),
+  threads: int(1, 256).default(8).describe("Number of nfsd threads on the master"),
+  filesystem: nfsFilesystemSchema
+    .optional()
+    .describe("The export filesystem's fstab line on the master (managed block); unset: left alone"),
+  mountOptions: z
+    .array(text(checkMountOption, (v) => (v === "ro" || v === "rw" ? "ro/rw come from the export's access; leave them out" : undefined)))
+    .default(["hard", "noatime", "nosuid", "nodev", "_netdev", "vers=4.2"])
+    .describe("NFS mount options on the mirrors (ro/rw are added from the export's access)"),
+  tcpWrappers: z
+    .strictObject({
+      enabled: bool().default(true).describe("Manage the hosts.allow/hosts.deny blocks for the RPC services"),
+      services: z
+        .array(z.enum(RPC_SERVICES))
+        .min(1, { message: "list at least one service" })
+        .default(["rpcbind", "mountd", "lockd", "statd", "rquotad"])
+        .describe("RPC daemons restricted with TCP wrappers"),
+      clients: z
+        .array(text(checkClient))
+        .min(1, { message: "list at least one client" })
+        .optional()
+        .describe("Who may use those services")
+        .meta({ derivedDefault: "the mirrors' addresses" } satisfies DocMeta),
+    })
+    .prefault({})
+    .describe("TCP wrappers (hosts.allow/hosts.deny) for the NFS RPC services on the master"),
+});
+
+export const cronSchema = z.strictObject({
+  sync: cron()
+    .optional()
+    .describe("When mirrors pull the file trees (rsync-ssh)")
+    .meta({ derivedDefault: 'files.schedule, else "17 * * * *"' } satisfies DocMeta),
+  backup: cron()
+    .optional()
+    .describe("When the backup host dumps the databases")
+    .meta({ derivedDefault: 'backups.schedule, else "40 3 * * *"' } satisfies DocMeta),
+  binlogPurge: cron()
+    .optional()
+    .describe("When the master rotates binary logs so expired ones are purged")
+    .meta({ derivedDefault: '"10 4 * * *"' } satisfies DocMeta),
+  healthCheck: cron()
+    .optional()
+    .describe("When every host checks its own health")
+    .meta({ derivedDefault: '"*/5 * * * *"' } satisfies DocMeta),
+});
+
+export const DEFAULT_SCHEDULES = {
+  sync: "17 * * * *",
+  backup: "40 3 * * *",
+  binlogPurge: "10 4 * * *",
+  healthCheck: "*/5 * * * *",
+} as const;
+
+export const backupsSchema = z.strictObject({
+  enabled: bool().default(true).describe("Take scheduled encrypted logical backups"),
+  schedule: cron()
+    .optional()
+    .describe("Alias of cron.backup (set one of the two)")
+    .meta({ derivedDefault: "cron.backup" } satisfies DocMeta),
+  retention: int(1, 1000).default(7).describe("Number of backups kept"),
+  destination: absolutePath().default("/var/backups/mirrorstack").describe("Directory on the backup host holding the backups"),
+  host: text(checkHostName)
+    .optional()
+    .describe("Name of the host that takes the backups")
+    .meta({ derivedDefault: "the first mirror" } satisfies DocMeta),
+});
+
+export const healthSchema = z.strictObject({
+  maxReplicationLagSeconds: int(1, 86400).default(300).describe("Replication lag above which a mirror reports unhealthy"),
+  maxSyncAgeMinutes: int(1, 100000).default(180).describe("Age of the last successful file sync above which a mirror reports unhealthy"),
+});
+
+/** The secrets: plain top-level keys that must be set with `pulumi config set --secret`. */
+export const SECRET_KEYS = ["replicationPassword", "backupPassphrase", "sshPrivateKey"] as const;
+export type SecretKey = (typeof SECRET_KEYS)[number];
+
+export const stackSchema = z.strictObject({
+  master: masterSchema.describe("The master host (the database and files mirrors copy from)"),
+  mirrors: z
+    .array(mirrorSchema)
+    .min(1, { message: "list at least one mirror" })
+    .max(100, { message: "at most 100 mirrors" })
+    .describe("The mirror hosts"),
+  ssh: sshSchema.prefault({}).describe("How Pulumi reaches the hosts over SSH"),
+  database: databaseSchema.describe("The replicated database server"),
+  files: filesSchema.prefault({}).describe("File tree mirroring"),
+  nfs: nfsSchema.optional().describe("NFS settings; used (and allowed) only when files.method is nfs"),
+  cron: cronSchema.prefault({}).describe("Schedules of the jobs mirrorstack installs"),
+  backups: backupsSchema.prefault({}).describe("Scheduled backups"),
+  health: healthSchema.prefault({}).describe("Health check thresholds"),
+  replicationPassword: z.string().describe("SECRET: password of the replication user, 16 to 32 characters (set with --secret)"),
+  backupPassphrase: z
+    .string()
+    .optional()
+    .describe("SECRET: passphrase that encrypts backups; required when backups.enabled (set with --secret)"),
+  sshPrivateKey: z
+    .string()
+    .optional()
+    .describe("SECRET: SSH private key (PEM/OpenSSH text), alternative to ssh.privateKeyPath (set with --secret)"),
+});
+
+export type StackInput = z.input<typeof stackSchema>;
+export type StackParsed = z.output<typeof stackSchema>;
+
+/** Top-level keys whose value is an object or array (Pulumi may pass them as JSON strings). */
+export const STRUCTURED_KEYS: ReadonlySet<string> = new Set([
+  "master", "mirrors", "ssh", "database", "files", "nfs", "cron", "backups", "health",
+]);

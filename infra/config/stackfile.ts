@@ -1,0 +1,102 @@
+// readStackFile: reads stacks/Pulumi.<stack>.yaml without the Pulumi engine (for the offline render CLI and tests).
+// Encrypted values ({secure: v1:...}) are never decrypted: they become the placeholder "[secret]".
+
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { SECRET_PLACEHOLDER } from "./checks";
+import { ConfigError, type ConfigIssue, NAMESPACE } from "./errors";
+
+export interface StackFile {
+  /** Un-namespaced top-level keys -> values, secrets replaced by "[secret]". */
+  readonly raw: Record<string, unknown>;
+  /**
+   * Keys holding a secret: the top-level key (`replicationPassword`, or `database` when a value inside it is
+   * secure) and, for nested secrets, the full path too (`database.replicationPassword`, `mirrors[0].address`).
+   */
+  readonly secretKeys: Set<string>;
+}
+
+function isSecure(v: unknown): boolean {
+  return (
+    v !== null &&
+    typeof v === "object" &&
+    !Array.isArray(v) &&
+    Object.keys(v).length === 1 &&
+    typeof (v as Record<string, unknown>)["secure"] === "string"
+  );
+}
+
+/** Replaces every {secure: ...} below `v` by the placeholder; reports the dotted paths it replaced. */
+function stripSecure(v: unknown, path: string, found: string[]): unknown {
+  if (isSecure(v)) {
+    found.push(path);
+    return SECRET_PLACEHOLDER;
+  }
+  if (Array.isArray(v)) return v.map((x, i) => stripSecure(x, `${path}[${i}]`, found));
+  if (v !== null && typeof v === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = stripSecure(x, `${path}.${k}`, found);
+    return out;
+  }
+  return v;
+}
+
+/** True when `a` is within two edits of `b` at one place (a typo of the namespace). */
+function near(a: string, b: string): boolean {
+  if (a === b || Math.abs(a.length - b.length) > 2) return false;
+  const [s, l] = a.length <= b.length ? [a, b] : [b, a];
+  let i = 0;
+  while (i < s.length && s[i] === l[i]) i++;
+  let j = 0;
+  while (j < s.length - i && s[s.length - 1 - j] === l[l.length - 1 - j]) j++;
+  return l.length - i - j <= 2;
+}
+
+export function parseStackText(text: string, file: string): StackFile {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(file, [{ path: file, message: `is not valid YAML: ${(e as Error).message.split("\n")[0]}` }]);
+  }
+  const issues: ConfigIssue[] = [];
+  const raw: Record<string, unknown> = {};
+  const secretKeys = new Set<string>();
+  const config = doc !== null && typeof doc === "object" ? (doc as Record<string, unknown>)["config"] : undefined;
+  if (config !== undefined && (config === null || typeof config !== "object" || Array.isArray(config))) {
+    issues.push({ path: `${file}: config`, message: "must be a map of namespaced keys (mirrorstack:<key>: value)" });
+  } else if (config) {
+    for (const [fullKey, value] of Object.entries(config as Record<string, unknown>)) {
+      const colon = fullKey.indexOf(":");
+      if (colon < 0) {
+        issues.push({ path: `${NAMESPACE}:${fullKey}`, message: `is written without its namespace; write ${NAMESPACE}:${fullKey}` });
+        continue;
+      }
+      const ns = fullKey.slice(0, colon);
+      const key = fullKey.slice(colon + 1);
+      if (ns !== NAMESPACE) {
+        if (near(ns, NAMESPACE)) issues.push({ path: fullKey, message: `unknown namespace ${JSON.stringify(ns)} (did you mean ${NAMESPACE}:${key}?)` });
+        continue; // other namespaces belong to Pulumi or providers
+      }
+      const found: string[] = [];
+      raw[key] = stripSecure(value, key, found);
+      if (found.length > 0) {
+        secretKeys.add(key);
+        for (const p of found) secretKeys.add(p);
+      }
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(file, issues);
+  return { raw, secretKeys };
+}
+
+/** Reads a Pulumi stack file and returns the `mirrorstack:` keys without their namespace. */
+export function readStackFile(path: string): StackFile {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(path, [{ path, message: `cannot be read: ${(e as Error).message}` }]);
+  }
+  return parseStackText(text, path);
+}

@@ -1,0 +1,181 @@
+// Scheduled jobs: binlog purge (master), backup (backup host), health check (every host), and their log rotation.
+
+import type { HostConfig, StackConfig } from "../config/types";
+import type { RenderedFile } from "./types";
+import { PATHS, VALIDATE_BASH, VALIDATE_CRON, VALIDATE_LOGROTATE, header } from "./common";
+import { retentionSetting } from "./mysql";
+import { syncsFiles } from "./sync";
+import { renderTemplate } from "./templates";
+
+function clients(cfg: StackConfig): string {
+  return cfg.database.flavour === "mariadb" ? "mariadb mysql" : "mysql";
+}
+
+function script(path: string, content: string, description: string): RenderedFile {
+  return { path, kind: "whole", owner: "root", group: "root", mode: "0755", content, secret: false, validate: VALIDATE_BASH, onChange: [], description };
+}
+
+function cronFile(name: string, content: string, description: string): RenderedFile {
+  if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`cron file name ${JSON.stringify(name)} must be [a-z0-9-] (cron skips names with dots)`);
+  return { path: `/etc/cron.d/${name}`, kind: "whole", owner: "root", group: "root", mode: "0644", content, secret: false, validate: VALIDATE_CRON, onChange: [], description };
+}
+
+function replicaStatus(cfg: StackConfig): { query: string; io: string; sql: string; lag: string } {
+  const db = cfg.database;
+  // MySQL 8.0.22+ has SHOW REPLICA STATUS (and 8.4 dropped the old spelling); MariaDB keeps SLAVE.
+  if (db.flavour === "mysql") {
+    return { query: "SHOW REPLICA STATUS", io: "Replica_IO_Running", sql: "Replica_SQL_Running", lag: "Seconds_Behind_Source" };
+  }
+  return { query: "SHOW SLAVE STATUS", io: "Slave_IO_Running", sql: "Slave_SQL_Running", lag: "Seconds_Behind_Master" };
+}
+
+function binlogPurgeFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
+  const log = `${PATHS.logDir}/binlog-purge.log`;
+  const r = retentionSetting(cfg.database);
+  return [
+    script(
+      PATHS.binlogPurgeScript,
+      renderTemplate("mirrorstack-binlog-purge.sh.hbs", {
+        header: header(cfg.stack),
+        host: host.name,
+        retentionDays: cfg.database.binlogRetentionDays,
+        retentionOption: r.option,
+        logFile: log,
+        clients: clients(cfg),
+      }),
+      "rotates the binary log so the server purges logs past the retention (minimal: does not check mirrors yet)",
+    ),
+    cronFile(
+      "mirrorstack-binlog-purge",
+      renderTemplate("cron-binlog-purge.hbs", {
+        header: header(cfg.stack),
+        host: host.name,
+        logFile: log,
+        schedule: cfg.cron.binlogPurge,
+        script: PATHS.binlogPurgeScript,
+      }),
+      `runs mirrorstack-binlog-purge at "${cfg.cron.binlogPurge}"`,
+    ),
+  ];
+}
+
+function backupFiles(cfg: StackConfig, host: HostConfig, passphrase: string): RenderedFile[] {
+  const log = `${PATHS.logDir}/backup.log`;
+  const b = cfg.backups;
+  return [
+    {
+      path: PATHS.backupPassphrase,
+      kind: "whole",
+      owner: "root",
+      group: "root",
+      mode: "0600",
+      content: renderTemplate("backup-passphrase.hbs", {
+        header: header(cfg.stack),
+        script: PATHS.backupScript,
+        passphrase,
+      }),
+      secret: true,
+      validate: `[ "$(sed -n '$p' "$FILE" | wc -c)" -gt 1 ] || { echo "no passphrase on the last line" >&2; exit 1; }`,
+      onChange: [],
+      description: "passphrase that encrypts the backups (secret)",
+    },
+    script(
+      PATHS.backupScript,
+      renderTemplate("mirrorstack-backup.sh.hbs", {
+        header: header(cfg.stack),
+        host: host.name,
+        databases: cfg.database.databases,
+        databasesList: cfg.database.databases.join(", "),
+        destination: b.destination,
+        retention: b.retention,
+        logFile: log,
+        lock: PATHS.backupLock,
+        passphraseFile: PATHS.backupPassphrase,
+        dumpClients: cfg.database.flavour === "mariadb" ? "mariadb-dump mysqldump" : "mysqldump",
+      }),
+      `encrypted logical backup of ${cfg.database.databases.join(", ")} into ${b.destination}, keeping ${b.retention}`,
+    ),
+    cronFile(
+      "mirrorstack-backup",
+      renderTemplate("cron-backup.hbs", {
+        header: header(cfg.stack),
+        host: host.name,
+        destination: b.destination,
+        logFile: log,
+        schedule: b.schedule,
+        script: PATHS.backupScript,
+      }),
+      `runs mirrorstack-backup at "${b.schedule}"`,
+    ),
+  ];
+}
+
+function healthFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
+  const log = `${PATHS.logDir}/health.log`;
+  const isMirror = host.role === "mirror";
+  const checksSync = isMirror && syncsFiles(cfg);
+  const mounts = isMirror && cfg.files.method === "nfs" && cfg.nfs ? cfg.nfs.exports.map((e) => e.mountPoint) : [];
+  const rs = replicaStatus(cfg);
+  return [
+    script(
+      PATHS.healthScript,
+      renderTemplate("mirrorstack-health.sh.hbs", {
+        header: header(cfg.stack),
+        host: host.name,
+        role: host.role,
+        master: !isMirror,
+        mirror: isMirror,
+        logFile: log,
+        status: PATHS.healthStatus,
+        clients: clients(cfg),
+        replicaStatusQuery: rs.query,
+        ioRunning: rs.io,
+        sqlRunning: rs.sql,
+        lagField: rs.lag,
+        maxLag: cfg.health.maxReplicationLagSeconds,
+        checksSync,
+        syncStatus: PATHS.syncStatus,
+        maxSyncAgeMinutes: cfg.health.maxSyncAgeMinutes,
+        checksMounts: mounts.length > 0,
+        mounts,
+      }),
+      `health check of ${host.name} (${isMirror ? "replication" : "binary log"}${checksSync ? ", file sync" : ""}${mounts.length > 0 ? ", NFS mounts" : ""})`,
+    ),
+    cronFile(
+      "mirrorstack-health",
+      renderTemplate("cron-health.hbs", {
+        header: header(cfg.stack),
+        host: host.name,
+        checksSync,
+        checksMounts: mounts.length > 0,
+        status: PATHS.healthStatus,
+        schedule: cfg.cron.healthCheck,
+        script: PATHS.healthScript,
+      }),
+      `runs mirrorstack-health at "${cfg.cron.healthCheck}"`,
+    ),
+  ];
+}
+
+function logrotateFile(cfg: StackConfig): RenderedFile {
+  return {
+    path: PATHS.logrotate,
+    kind: "whole",
+    owner: "root",
+    group: "root",
+    mode: "0644",
+    content: renderTemplate("logrotate.hbs", { header: header(cfg.stack), logDir: PATHS.logDir }),
+    secret: false,
+    validate: VALIDATE_LOGROTATE,
+    onChange: [],
+    description: `weekly rotation of ${PATHS.logDir}/*.log`,
+  };
+}
+
+export function renderJobFiles(cfg: StackConfig, host: HostConfig, backupPassphrase: string): RenderedFile[] {
+  const files: RenderedFile[] = [];
+  if (host.role === "master") files.push(...binlogPurgeFiles(cfg, host));
+  if (cfg.backups.enabled && cfg.backups.host === host.name) files.push(...backupFiles(cfg, host, backupPassphrase));
+  files.push(...healthFiles(cfg, host), logrotateFile(cfg));
+  return files;
+}

@@ -1,0 +1,159 @@
+// rsync-ssh mode: the master's forced command, the sync account's authorized_keys and the sshd drop-in; the
+// mirrors' sync script and its cron entry.
+
+import { addressForHostPath } from "../config/checks";
+import type { HostConfig, StackConfig } from "../config/types";
+import type { RenderedFile } from "./types";
+import {
+  PATHS,
+  VALIDATE_BASH,
+  VALIDATE_CRON,
+  VALIDATE_SSHD_DROPIN,
+  header,
+  validateAuthorizedKeys,
+} from "./common";
+import { renderTemplate } from "./templates";
+import { renderValidateRsync } from "./validate-rsync";
+
+/** True when this stack pulls file trees over rsync+ssh. */
+export function syncsFiles(cfg: StackConfig): boolean {
+  return cfg.files.method === "rsync-ssh" && cfg.files.trees.length > 0;
+}
+
+function masterSyncFiles(cfg: StackConfig, host: HostConfig, mirrorKeys: Readonly<Record<string, string>>): RenderedFile[] {
+  const trees = cfg.files.trees.map((t) => t.path);
+  const syncUser = cfg.files.syncUser;
+  const entries = cfg.mirrors.map((m) => {
+    const key = mirrorKeys[m.name];
+    return { mirror: m.name, from: m.address, key: key === undefined ? "" : key.trim() };
+  });
+  const missing = entries.filter((e) => e.key === "").map((e) => e.mirror);
+  return [
+    {
+      path: PATHS.validateRsync,
+      kind: "whole",
+      owner: "root",
+      group: "root",
+      mode: "0755",
+      content: renderValidateRsync({
+        trees,
+        rsyncPath: cfg.files.rsyncPath,
+        confineRoot: cfg.files.confineRoot,
+        stack: cfg.stack,
+      }),
+      secret: false,
+      validate: VALIDATE_BASH,
+      onChange: [],
+      description: `forced command of the sync key: read-only rsync pulls of ${trees.join(", ")}`,
+    },
+    {
+      path: `${PATHS.authorizedKeysDir}/${syncUser}`,
+      kind: "whole",
+      owner: "root",
+      group: "root",
+      mode: "0644",
+      content: renderTemplate("authorized_keys.hbs", {
+        header: header(cfg.stack),
+        host: host.name,
+        syncUser,
+        command: PATHS.validateRsync,
+        entries,
+      }),
+      secret: false,
+      validate: validateAuthorizedKeys(PATHS.validateRsync),
+      onChange: [],
+      description:
+        `sync keys of ${entries.length} mirror(s) for ${syncUser}, each restricted to validate-rsync and its address` +
+        (missing.length > 0 ? ` (not known yet: ${missing.join(", ")})` : ""),
+    },
+    {
+      path: PATHS.sshdDropIn,
+      kind: "whole",
+      owner: "root",
+      group: "root",
+      mode: "0644",
+      content: renderTemplate("sshd-mirrorstack.conf.hbs", {
+        header: header(cfg.stack),
+        dir: PATHS.authorizedKeysDir,
+        syncUser,
+      }),
+      secret: false,
+      validate: VALIDATE_SSHD_DROPIN,
+      onChange: [{ service: "ssh", action: "reload" }],
+      description: `sshd also reads root-owned keys from ${PATHS.authorizedKeysDir}/<user>`,
+    },
+  ];
+}
+
+function mirrorSyncFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
+  const master = cfg.master;
+  const sshCommand = [
+    "ssh",
+    `-i ${PATHS.syncKey}`,
+    `-p ${master.sshPort}`,
+    `-o UserKnownHostsFile=${PATHS.knownHosts}`,
+    "-o StrictHostKeyChecking=yes",
+    "-o BatchMode=yes",
+    "-o IdentitiesOnly=yes",
+    "-o ConnectTimeout=30",
+  ].join(" ");
+  const options = [...cfg.files.rsyncOptions];
+  const { owner, group } = cfg.files;
+  if (owner !== undefined || group !== undefined) options.push(`--chown=${owner ?? ""}${group !== undefined ? `:${group}` : ""}`);
+  const log = `${PATHS.logDir}/sync.log`;
+  const trees = cfg.files.trees.map((t) => ({ path: t.path, excludes: t.exclude.map((e) => `--exclude=${e}`) }));
+  return [
+    {
+      path: PATHS.syncScript,
+      kind: "whole",
+      owner: "root",
+      group: "root",
+      mode: "0755",
+      content: renderTemplate("mirrorstack-sync.sh.hbs", {
+        header: header(cfg.stack),
+        stack: cfg.stack,
+        host: host.name,
+        masterName: master.name,
+        lock: PATHS.syncLock,
+        logFile: log,
+        status: PATHS.syncStatus,
+        source: `${cfg.files.syncUser}@${addressForHostPath(master.address)}`,
+        sshCommand,
+        options,
+        trees,
+      }),
+      secret: false,
+      validate: VALIDATE_BASH,
+      onChange: [],
+      description: `pulls ${trees.map((t) => t.path).join(", ")} from ${master.name} with rsync over ssh`,
+    },
+    {
+      path: "/etc/cron.d/mirrorstack-sync",
+      kind: "whole",
+      owner: "root",
+      group: "root",
+      mode: "0644",
+      content: renderTemplate("cron-sync.hbs", {
+        header: header(cfg.stack),
+        host: host.name,
+        logFile: log,
+        status: PATHS.syncStatus,
+        schedule: cfg.cron.sync,
+        script: PATHS.syncScript,
+      }),
+      secret: false,
+      validate: VALIDATE_CRON,
+      onChange: [],
+      description: `runs mirrorstack-sync at "${cfg.cron.sync}"`,
+    },
+  ];
+}
+
+export function renderSyncFiles(
+  cfg: StackConfig,
+  host: HostConfig,
+  mirrorKeys: Readonly<Record<string, string>>,
+): RenderedFile[] {
+  if (!syncsFiles(cfg)) return [];
+  return host.role === "master" ? masterSyncFiles(cfg, host, mirrorKeys) : mirrorSyncFiles(cfg, host);
+}

@@ -1,0 +1,88 @@
+// Loads and compiles the handlebars templates in templates/. Compiled with {strict: true, noEscape: true}:
+// a missing field throws, nothing is HTML-escaped. Strict mode does not check helper arguments or `{{#if}}`
+// conditions at the top level, so every helper below throws on a missing value, and each template's context is
+// a typed object that always carries every field (booleans rather than absent keys).
+
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import Handlebars from "handlebars";
+
+export const TEMPLATE_DIR = resolve(__dirname, "../../templates");
+
+const hb = Handlebars.create();
+// Built-in helpers that a bare {{name}} would silently call instead of failing as a missing field.
+hb.unregisterHelper("log");
+hb.unregisterHelper("lookup");
+
+function need(v: unknown, helper: string): string {
+  if (v === undefined || v === null) throw new Error(`template helper ${helper}: missing value`);
+  if (typeof v !== "string" && typeof v !== "number") throw new Error(`template helper ${helper}: expected a string or number`);
+  return String(v);
+}
+
+/** Single-quotes a value for POSIX shells. */
+export function shQuote(v: string): string {
+  return `'${v.replace(/'/g, `'\\''`)}'`;
+}
+
+// {{sh value}}: the value as one shell word.
+hb.registerHelper("sh", (v: unknown) => shQuote(need(v, "sh")));
+// {{join list ", "}}: list items joined by a separator.
+hb.registerHelper("join", (list: unknown, sep: unknown) => {
+  if (!Array.isArray(list)) throw new Error("template helper join: expected a list");
+  return list.map((x) => need(x, "join")).join(need(sep, "join"));
+});
+// {{shwords list}}: each item single-quoted, separated by spaces.
+hb.registerHelper("shwords", (list: unknown) => {
+  if (!Array.isArray(list)) throw new Error("template helper shwords: expected a list");
+  return list.map((x) => shQuote(need(x, "shwords"))).join(" ");
+});
+
+interface Node {
+  type: string;
+  path?: { original?: unknown };
+  params?: { type: string; original?: unknown; parts?: string[]; depth?: number }[];
+  program?: { body: Node[] };
+  inverse?: { body: Node[] };
+}
+
+/**
+ * Names used as `{{#if x}}` / `{{#unless x}}` conditions in the template's own context (not inside #each/#with),
+ * which strict mode does not check: renderTemplate requires the context to carry each of them.
+ */
+function conditionFields(body: readonly Node[], out: Set<string>): Set<string> {
+  for (const n of body) {
+    if (n.type !== "BlockStatement") continue;
+    const helper = n.path?.original;
+    if (helper === "if" || helper === "unless") {
+      const p = n.params?.[0];
+      if (p?.type === "PathExpression" && p.depth === 0 && p.parts && p.parts.length > 0) out.add(p.parts[0]!);
+      conditionFields(n.program?.body ?? [], out);
+      conditionFields(n.inverse?.body ?? [], out);
+    }
+  }
+  return out;
+}
+
+interface Compiled {
+  run: Handlebars.TemplateDelegate;
+  conditions: ReadonlySet<string>;
+}
+
+const cache = new Map<string, Compiled>();
+
+/** Renders templates/<name> with the given context. */
+export function renderTemplate(name: string, context: object): string {
+  let t = cache.get(name);
+  if (!t) {
+    const src = readFileSync(resolve(TEMPLATE_DIR, name), "utf8");
+    const ast = hb.parse(src) as unknown as { body: Node[] };
+    t = { run: hb.compile(src, { strict: true, noEscape: true }), conditions: conditionFields(ast.body, new Set()) };
+    cache.set(name, t);
+  }
+  for (const field of t.conditions) {
+    if (!(field in context)) throw new Error(`template ${name}: condition field "${field}" is missing from the context`);
+  }
+  const out = t.run(context);
+  return out.endsWith("\n") ? out : `${out}\n`;
+}
