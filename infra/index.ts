@@ -4,6 +4,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseStackConfig, StackConfig } from "./config";
 import { renderStack } from "./render";
 import { MirrorHost } from "./components/mirrorHost";
+import { softwareFor } from "./components/software";
+import { MirrorReplication } from "./providers/mirrorReplication";
 import { SshTarget } from "./ssh/exec";
 
 const NS = "mirrorstack";
@@ -70,18 +72,46 @@ function targetFor(name: string): pulumi.Input<SshTarget> {
   return sshKey ? pulumi.secret(sshKey.apply((k) => ({ ...base, privateKey: k }))) : base;
 }
 
+const hostComponents: Record<string, MirrorHost> = {};
 const hosts = plans.map((plan) => {
   const h = cfg.hosts.find((x) => x.name === plan.host)!;
-  new MirrorHost(plan.host, {
+  const fileMethod = cfg.files.trees.length === 0 ? "none" : cfg.files.method;
+  hostComponents[plan.host] = new MirrorHost(plan.host, {
     plan,
     target: targetFor(plan.host),
     stack,
     osFamily: h.osFamily,
+    software: softwareFor(plan.role, h.osFamily, cfg.database.flavour, fileMethod),
     secretContent: (p) =>
       realPlans.apply((all) => all.find((x) => x.host === plan.host)!.files.find((f) => f.path === p)!.content),
   });
   return { name: plan.host, role: plan.role, address: plan.address, files: plan.files.map((f) => f.path) };
 });
 
+// Replication, per mirror, once both ends run with their rendered my.cnf: account, consistent copy, start,
+// caught-up proof. Adding mirror N+1 creates only its own resource; no other host is touched.
+const replicationPassword = conf.requireSecret("replicationPassword");
+const replication = cfg.mirrors.map((m) => {
+  const r = new MirrorReplication(
+    `${m.name}-replication`,
+    {
+      master: targetFor(cfg.master.name),
+      mirror: targetFor(m.name),
+      sourceHost: cfg.master.address,
+      sourcePort: cfg.database.port,
+      mirrorAddress: m.address,
+      engine: { flavour: cfg.database.flavour, version: cfg.database.version },
+      user: cfg.database.replicationUser,
+      password: replicationPassword,
+      databases: [...cfg.database.databases],
+      method: cfg.database.seedMethod,
+      catchUpTimeoutSeconds: cfg.database.catchUpTimeoutSeconds,
+      seedToken: m.reseed,
+    },
+    { dependsOn: [hostComponents[cfg.master.name], hostComponents[m.name]], additionalSecretOutputs: ["password"] },
+  );
+  return { mirror: m.name, seed: r.seed, status: r.status };
+});
+
 // 5. outputs: what `mirrorctl` and reviews read.
-export { hosts };
+export { hosts, replication };

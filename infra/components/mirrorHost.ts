@@ -1,8 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { HostFile } from "../providers/hostFile";
+import { RemoteCommand } from "../providers/remoteCommand";
 import { HostPlan } from "../render/types";
 import { SshTarget } from "../ssh/exec";
 import { actionWords, OsFamily } from "./services";
+import { ensureSoftwareScript, SoftwareNeeds } from "./software";
 
 /** Inputs of a MirrorHost. */
 export interface MirrorHostArgs {
@@ -14,6 +16,8 @@ export interface MirrorHostArgs {
   readonly stack: string;
   /** OS family, for service names. */
   readonly osFamily: OsFamily;
+  /** Packages and services the host's role needs. */
+  readonly software: SoftwareNeeds;
   /** Real content of the files marked secret, by path (kept secret end to end). */
   readonly secretContent?: (path: string) => pulumi.Output<string>;
 }
@@ -30,6 +34,9 @@ export class MirrorHost extends pulumi.ComponentResource {
 
   constructor(name: string, args: MirrorHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mirrorstack:index:MirrorHost", name, {}, opts);
+    // Packages first: validators and service actions of the files need them.
+    const script = ensureSoftwareScript(args.software, args.osFamily);
+    const software = new RemoteCommand(`${name}-software`, { target: args.target, create: script }, { parent: this });
     for (const f of args.plan.files) {
       const content =
         f.secret && args.secretContent ? pulumi.secret(args.secretContent(f.path)) : f.content;
@@ -47,7 +54,7 @@ export class MirrorHost extends pulumi.ComponentResource {
           validate: f.validate ?? "",
           actions: actionWords(f.onChange, args.osFamily),
         },
-        { parent: this, additionalSecretOutputs: f.secret ? ["content"] : [] },
+        { parent: this, dependsOn: [software], additionalSecretOutputs: f.secret ? ["content"] : [] },
       );
     }
     this.registerOutputs({});

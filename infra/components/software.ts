@@ -18,7 +18,8 @@ export function softwareFor(
   const deb = os === "debian";
   const db = flavour === "mariadb" ? ["mariadb-server", "mariadb-backup"] : deb ? ["mysql-server"] : ["mysql-server"];
   const dbService = flavour === "mariadb" ? "mariadb" : deb ? "mysql" : "mysqld";
-  const base = [...db, "rsync", deb ? "cron" : "cronie", role === "master" ? (deb ? "openssh-server" : "openssh-server") : deb ? "openssh-client" : "openssh-clients"];
+  // socat relays the database socket to mysql2 over SSH; zstd compresses the seeding stream; gnupg encrypts backups.
+  const base = [...db, "rsync", "socat", "zstd", "gnupg", deb ? "cron" : "cronie", role === "master" ? "openssh-server" : deb ? "openssh-client" : "openssh-clients"];
   const services = [dbService, deb ? "cron" : "crond"];
   if (role === "master") services.push(deb ? "ssh" : "sshd");
   if (fileMethod === "nfs") {

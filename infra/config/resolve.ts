@@ -23,6 +23,7 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
     sshPort: h.sshPort ?? p.ssh.port,
     osFamily: h.osFamily,
     bindAddress: h.bindAddress ?? p.database.bindAddress ?? h.address,
+    reseed: ("reseed" in h ? h.reseed : undefined) ?? "",
   });
   const master = host(p.master, "master", 0);
   const mirrors = p.mirrors.map((m, i) => host(m, "mirror", i));
@@ -121,6 +122,8 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
       replicationUser: p.database.replicationUser,
       port: p.database.port,
       skipNameResolve,
+      seedMethod: p.database.seedMethod,
+      catchUpTimeoutSeconds: p.database.catchUpTimeoutSeconds,
     },
     files: {
       method: p.files.method,

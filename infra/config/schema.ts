@@ -119,6 +119,11 @@ export const mirrorSchema = z.strictObject({
     .optional()
     .describe("server_id of this mirror's database server; set it to keep it stable when mirrors are removed")
     .meta({ derivedDefault: "100 + the mirror's index" } satisfies DocMeta),
+  reseed: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,64}$/, { message: "expected a short token of letters, digits, '.', '_', ':' or '-' (e.g. a date)" })
+    .optional()
+    .describe("Change this token (e.g. to today's date) to copy the master onto this mirror again and restart replication"),
 });
 
 export const sshSchema = z.strictObject({
@@ -160,6 +165,13 @@ export const databaseSchema = z.strictObject({
     .default("mirrorstack_repl")
     .describe("Database user the mirrors replicate as ([A-Za-z0-9_], at most 32 characters)"),
   port: int(1, 65535).default(3306).describe("TCP port of every database server"),
+  seedMethod: z
+    .enum(["logical", "physical"])
+    .default("logical")
+    .describe("Initial copy: logical (consistent dump of the replicated databases) or physical (mariabackup stream of the whole instance, faster for large data)"),
+  catchUpTimeoutSeconds: int(10, 86400)
+    .default(900)
+    .describe("Seconds a new mirror may take to catch up with the master after seeding before the deployment fails"),
 });
 
 const treeSchema = z.preprocess(

@@ -18,6 +18,8 @@ export interface HostConfig {
   readonly osFamily: OsFamily;
   /** bind_address of this host's database server. */
   readonly bindAddress: string;
+  /** Re-seed token of a mirror ("" when not set): a new value copies the master again. */
+  readonly reseed: string;
 }
 
 export interface SshConfig {
@@ -41,6 +43,10 @@ export interface DatabaseConfig {
   readonly port: number;
   /** skip_name_resolve is set when every mirror address is an IP address. */
   readonly skipNameResolve: boolean;
+  /** How a new mirror gets its initial copy. */
+  readonly seedMethod: "logical" | "physical";
+  /** Seconds a new mirror may take to catch up after seeding. */
+  readonly catchUpTimeoutSeconds: number;
 }
 
 export interface TreeConfig {
