@@ -25,23 +25,28 @@ LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 REPO_ROOT=$(dirname "$LAB_DIR")
 SELF="$LAB_DIR/lab.sh"
 
-STATE=/run/mirrorstack-lab          # tmpfs: host upper dirs, pid files, logs
-BRIDGE=mslab0
-NS_PREFIX=mslab-                    # network namespace of host X: mslab-X
-VETH_PREFIX=mslv-                   # machine side of host X's veth: mslv-X
-DEFAULT_SUBNET=10.250.0
+# MIRRORSTACK_LAB_ID (a-z, 0-9; empty by default) names a second, independent lab beside the default one:
+# its namespaces, bridge, state, .lab dir, stack file and default subnet all carry the id.
+LAB_ID=${MIRRORSTACK_LAB_ID:-}
+[[ $LAB_ID =~ ^[a-z0-9]{0,3}$ ]] || { echo "lab: MIRRORSTACK_LAB_ID must be 0-3 of a-z, 0-9" >&2; exit 2; }
+STATE=/run/mirrorstack-lab${LAB_ID:+-$LAB_ID}   # tmpfs: host upper dirs, pid files, logs
+BRIDGE=mslab0$LAB_ID
+NS_PREFIX=mslab$LAB_ID-             # network namespace of host X: mslab-X
+VETH_PREFIX=mslv$LAB_ID-            # machine side of host X's veth: mslv-X
+if [ -n "$LAB_ID" ]; then DEFAULT_SUBNET=10.250.$((1 + $(printf '%s' "$LAB_ID" | cksum | cut -d' ' -f1) % 200)); else DEFAULT_SUBNET=10.250.0; fi
 MAX_MIRRORS=50
 
-DOT_LAB="$REPO_ROOT/.lab"
+LAB_DOT=.lab${LAB_ID:+-$LAB_ID}
+DOT_LAB="$REPO_ROOT/$LAB_DOT"
 KEY="$DOT_LAB/id_ed25519"
 KNOWN_HOSTS="$DOT_LAB/known_hosts"
 INVENTORY="$DOT_LAB/inventory.json"
 SSH_CONFIG="$DOT_LAB/ssh_config"
-STACK_FILE="$REPO_ROOT/stacks/Pulumi.lab.yaml"
+STACK_FILE="$REPO_ROOT/stacks/Pulumi.lab${LAB_ID:+-$LAB_ID}.yaml"
 
 # Relative forms written into the stack file (Pulumi runs from the repo root).
-KEY_REL=.lab/id_ed25519
-KNOWN_HOSTS_REL=.lab/known_hosts
+KEY_REL=$LAB_DOT/id_ed25519
+KNOWN_HOSTS_REL=$LAB_DOT/known_hosts
 
 # What the lab needs from Debian (the hosts run the machine's own binaries through the overlay).
 REQUIRED_PACKAGES=(iproute2 util-linux procps psmisc attr openssh-client openssh-server
@@ -222,7 +227,7 @@ anchor_main() {
   echo "$mypid" >"$dir/anchor.pid"
 
   # The host's root: the machine's / as read-only lower layer, writes go to the tmpfs upper.
-  mount -n -t overlay "mslab-$name" -o "lowerdir=/,upperdir=$dir/upper,workdir=$dir/work" "$root"
+  mount -n -t overlay "mslab$LAB_ID-$name" -o "lowerdir=/,upperdir=$dir/upper,workdir=$dir/work" "$root"
   mount -n -t proc -o nosuid,nodev,noexec proc "$root/proc"              # this pid namespace's view
   mount -n -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"          # this netns's interfaces
   mount -n -t tmpfs -o nosuid,noexec,mode=755,size=1m tmpfs "$root/dev"  # a minimal private /dev

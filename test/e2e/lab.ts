@@ -26,8 +26,12 @@ export interface Inventory {
   knownHostsPath: string;
 }
 
+/** Lab instance the tests use (MIRRORSTACK_LAB_ID; empty = the default lab). */
+export const LAB_ID = process.env.MIRRORSTACK_LAB_ID ?? "";
+const LAB_DOT = LAB_ID ? `.lab-${LAB_ID}` : ".lab";
+
 export function inventory(): Inventory {
-  return JSON.parse(fs.readFileSync(path.join(ROOT, ".lab/inventory.json"), "utf8")) as Inventory;
+  return JSON.parse(fs.readFileSync(path.join(ROOT, LAB_DOT, "inventory.json"), "utf8")) as Inventory;
 }
 
 /** Runs `lab.sh` with arguments; throws with its output on failure. */
@@ -62,14 +66,26 @@ export function acceptedSessions(host: string): number {
 }
 
 /**
- * Makes a stack config for tests from the lab stack's config (same hosts, same secrets and salt) with
- * `extra` top-level config keys replaced. Returns the stack name.
+ * Makes a stack config for tests: the committed lab stack's settings and secrets (same passphrase salt),
+ * the hosts of the lab instance in use, and `extra` top-level keys replaced. Returns the stack name.
  */
 export function writeTestStack(stack: string, extra: Record<string, unknown> = {}): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const YAML = require("yaml") as typeof import("yaml");
   const lab = YAML.parse(fs.readFileSync(path.join(ROOT, "stacks/Pulumi.lab.yaml"), "utf8"));
+  const inv = inventory();
+  const [master, ...mirrors] = [...inv.hosts].sort((a, b) => (a.role === "master" ? -1 : b.role === "master" ? 1 : a.name.localeCompare(b.name, "en", { numeric: true })));
+  lab.config["mirrorstack:master"] = { name: master.name, address: master.address };
+  lab.config["mirrorstack:mirrors"] = mirrors.map((m) => ({ name: m.name, address: m.address }));
+  lab.config["mirrorstack:ssh"] = { user: "root", port: 22, privateKeyPath: `${LAB_DOT}/id_ed25519`, knownHostsPath: `${LAB_DOT}/known_hosts` };
   for (const [k, v] of Object.entries(extra)) lab.config[`mirrorstack:${k}`] = v;
   fs.writeFileSync(path.join(ROOT, `stacks/Pulumi.${stack}.yaml`), YAML.stringify(lab));
   return stack;
+}
+
+/** Runs SQL inside a host with the local root account; returns tab-separated rows. */
+export function sql(host: string, query: string): string {
+  const r = spawnSync("bash", [path.join(ROOT, "lab/lab.sh"), "exec", host, "--", "mariadb", "-N", "-B", "-e", query], { cwd: ROOT, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`[${host}] ${query}: ${r.stderr}`);
+  return r.stdout.trim();
 }
