@@ -12,7 +12,14 @@ bash lab/lab.sh up "$@"
 t2=$(date +%s)
 source scripts/engine-env.sh
 pulumi stack select --create lab >/dev/null
-pulumi up --yes --skip-preview --stack lab
+# A rebuilt lab has new host keys and empty hosts: then the state is stale, so this up refreshes it first
+# (reading every managed file over SSH). An unchanged lab gets a plain up: no SSH session when nothing changed.
+fp=$(sha256sum .lab/known_hosts | cut -d' ' -f1)
+fp_file=.pulumi-state/lab-hosts.sha256
+refresh=()
+[ "$(cat "$fp_file" 2>/dev/null)" = "$fp" ] || refresh=(--refresh)
+pulumi up --yes --skip-preview --stack lab "${refresh[@]}"
+echo "$fp" > "$fp_file"
 t3=$(date +%s)
 echo
 echo "== mirrorstack demo summary"

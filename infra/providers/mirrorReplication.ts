@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { rotatePassword, seedMirror, unseedMirror, type SeedPlan } from "../replication/seed";
+import { mirrorStatus, rotatePassword, seedMirror, unseedMirror, type SeedPlan } from "../replication/seed";
 
 // One mirror's replication as a resource: create = account + consistent copy + start + caught-up check;
 // a new password rotates credentials in place; a new seed token, other databases or other hosts re-seed
@@ -47,6 +47,17 @@ export const replicationProvider: pulumi.dynamic.ResourceProvider = {
   },
   async delete(_id: string, props: ReplicationState) {
     await unseedMirror(props);
+  },
+  // `pulumi refresh`: a mirror whose replication is gone (rebuilt host, RESET SLAVE ALL by hand) drops out of
+  // the state, so the next `up` seeds it again; otherwise the status is brought up to date.
+  async read(id: string, props: ReplicationState & { status?: unknown }) {
+    try {
+      const status = await mirrorStatus(props.mirror, props.engine);
+      return { id, props: { ...props, status: summary(status) } };
+    } catch (e) {
+      if ((e as Error).name === "ReplicationNotConfiguredError" || /not configured/i.test((e as Error).message)) return {};
+      throw e;
+    }
   },
 };
 

@@ -4,6 +4,7 @@
 import type { SshTarget } from "../ssh/exec";
 import { connectViaSsh, sshArgs, type DbSession } from "./connect";
 import { dialect, runAll, stmt, type DbEngine } from "./dialect";
+import { quoteIdent } from "./checksum";
 import { normalizeReplicaStatus, normalizeSourceStatus, type ReplicaStatus } from "./status";
 
 /** Everything needed to (re)build one mirror's replication. */
@@ -156,11 +157,17 @@ async function withSessions<T>(plan: SeedPlan, fn: (master: DbSession, mirror: D
   }
 }
 
-/** Replication account on the master for this mirror (idempotent; also resets the password). */
+/**
+ * Replication account on the master for this mirror (idempotent; also resets the password). A configured
+ * database the master does not have yet is created empty (utf8mb4), so mirrors replicate it from its start.
+ */
 export async function ensureReplicationUser(plan: SeedPlan): Promise<void> {
   const d = dialect(plan.engine);
   const master = await connectViaSsh(plan.master);
   try {
+    for (const db of plan.databases) {
+      await master.query(stmt(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(db)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`));
+    }
     await runAll(master, d.createReplicationUser({ user: plan.user, host: plan.mirrorAddress, password: plan.password }));
   } finally {
     await master.close();
