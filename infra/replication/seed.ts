@@ -174,18 +174,33 @@ export async function ensureReplicationUser(plan: SeedPlan): Promise<void> {
   }
 }
 
-/** Waits until the mirror applied a master position taken now; throws with the thread errors if it cannot. */
+/**
+ * Waits until the mirror applied a master position taken now and both replica threads run; throws with the
+ * threads' error text if they do not. START SLAVE returns before the IO thread has connected, so the
+ * threads are polled (an IO error ends the wait at once).
+ */
 export async function waitCaughtUp(plan: SeedPlan, master: DbSession, mirror: DbSession): Promise<ReplicaStatus> {
   const d = dialect(plan.engine);
-  const target = normalizeSourceStatus(await master.query(d.showSourceStatus()), plan.master.host);
-  const w = d.waitForPosition({ file: target.file, pos: target.pos }, plan.catchUpTimeoutSeconds);
-  const [row] = await mirror.query(w);
-  const outcome = w.interpret(row?.result);
-  const status = normalizeReplicaStatus(await mirror.query(d.showReplicaStatus()), plan.mirror.host);
+  const deadline = Date.now() + plan.catchUpTimeoutSeconds * 1000;
+  let status = normalizeReplicaStatus(await mirror.query(d.showReplicaStatus()), plan.mirror.host);
+  while (!(status.ioRunning && status.sqlRunning) && !status.lastIoError && !status.lastSqlError && Date.now() < deadline) {
+    if (!status.sqlRunning && !status.ioConnecting && !status.ioRunning) break; // stopped, nothing to wait for
+    await new Promise((r) => setTimeout(r, 200));
+    status = normalizeReplicaStatus(await mirror.query(d.showReplicaStatus()), plan.mirror.host);
+  }
+  let outcome: string = "threads not running";
+  if (status.ioRunning && status.sqlRunning) {
+    const target = normalizeSourceStatus(await master.query(d.showSourceStatus()), plan.master.host);
+    const seconds = Math.max(1, Math.round((deadline - Date.now()) / 1000));
+    const w = d.waitForPosition({ file: target.file, pos: target.pos }, seconds);
+    const [row] = await mirror.query(w);
+    outcome = w.interpret(row?.result);
+    status = normalizeReplicaStatus(await mirror.query(d.showReplicaStatus()), plan.mirror.host);
+  }
   if (outcome !== "reached" || !status.ioRunning || !status.sqlRunning) {
     throw new Error(
       `[${plan.mirror.host}] replication is not healthy after seeding (${outcome}): ` +
-        `IO thread ${status.ioRunning ? "running" : "stopped"}${status.lastIoError ? ` (${status.lastIoError})` : ""}, ` +
+        `IO thread ${status.ioRunning ? "running" : status.ioConnecting ? "still connecting" : "stopped"}${status.lastIoError ? ` (${status.lastIoError})` : ""}, ` +
         `SQL thread ${status.sqlRunning ? "running" : "stopped"}${status.lastSqlError ? ` (${status.lastSqlError})` : ""}`,
     );
   }

@@ -1,5 +1,5 @@
 // Helpers for end-to-end tests against the local lab (root only).
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
@@ -57,6 +57,17 @@ export function pulumi(args: string[], env: NodeJS.ProcessEnv = {}): { code: num
     maxBuffer: 64 * 1024 * 1024,
   });
   return { code: r.status ?? -1, out: `${r.stdout}\n${r.stderr}` };
+}
+
+/** Like pulumi(), without blocking the event loop (for tests that run a load at the same time). */
+export function pulumiAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("bash", [path.join(ROOT, "scripts/pulumi.sh"), ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    const out: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => out.push(d));
+    child.stderr.on("data", (d: Buffer) => out.push(d));
+    child.on("close", (code) => resolve({ code: code ?? -1, out: Buffer.concat(out).toString("utf8") }));
+  });
 }
 
 /** Count of SSH logins accepted so far by a host's sshd (from its own log). */

@@ -1,0 +1,180 @@
+// End-to-end (root + lab): replication seeded from a master that already holds data and keeps taking
+// writes, three mirrors at once, a mirror killed with SIGKILL under writes, and no password in the state.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectViaSsh, type DbSession } from "../../infra/replication/connect";
+import { compareTables } from "../../infra/replication/checksum";
+import { dialect, stmt } from "../../infra/replication/dialect";
+import { normalizeReplicaStatus, normalizeSourceStatus } from "../../infra/replication/status";
+import type { SshTarget } from "../../infra/ssh/exec";
+import { inventory, isRoot, lab, onHost, pulumi, pulumiAsync, skipReason, sql, writeTestStack } from "./lab";
+
+const STACK = "e2e-replication";
+const ENGINE = { flavour: "mariadb" as const, version: "10.11" };
+const reason = skipReason();
+if (reason) console.warn(`[e2e] ${reason}`);
+
+function target(name: string): SshTarget {
+  const inv = inventory();
+  const h = inv.hosts.find((x) => x.name === name)!;
+  return { host: h.name, address: h.address, user: "root", port: 22, privateKeyPath: inv.privateKeyPath, knownHostsPath: inv.knownHostsPath };
+}
+
+/** A writer on the master: a bounded loop of INSERT/UPDATE/DELETE on the same rows; counts failures. */
+function startWriter(master: DbSession, ms: number) {
+  const started = Date.now();
+  const latencies: number[] = [];
+  let stop = false;
+  let ok = 0;
+  const errors: string[] = [];
+  const done = (async () => {
+    const until = Date.now() + ms;
+    let i = 0;
+    while (!stop && Date.now() < until && i < 100_000) {
+      i++;
+      const id = 1 + (i % 500);
+      const t = Date.now();
+      try {
+        await master.query(stmt("INSERT INTO wiki.pages (id, k, title) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE k = k + 1", [20_000 + id, i, `w${i}`]));
+        await master.query(stmt("UPDATE wiki.pages SET k = k + 1, title = ? WHERE id = ?", [`u${i}`, id]));
+        await master.query(stmt("DELETE FROM wiki.pages WHERE id = ?", [20_000 + ((i * 7) % 500) + 1]));
+        ok++;
+        latencies.push(Date.now() - t);
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+    }
+  })();
+  return {
+    async finish() {
+      stop = true;
+      await done;
+      return { ok, errors, seconds: (Date.now() - started) / 1000, maxMs: Math.max(0, ...latencies) };
+    },
+  };
+}
+
+async function verifyAll(mirrors: string[]) {
+  const d = dialect(ENGINE);
+  const master = await connectViaSsh(target("master"));
+  try {
+    const pos = normalizeSourceStatus(await master.query(d.showSourceStatus()));
+    const diffs: string[] = [];
+    for (const m of mirrors) {
+      const mirror = await connectViaSsh(target(m));
+      try {
+        const w = d.waitForPosition({ file: pos.file, pos: pos.pos }, 120);
+        const [row] = await mirror.query(w);
+        expect(w.interpret(row?.result), `${m} caught up`).toBe("reached");
+        for (const table of ["pages", "notes"]) {
+          const r = await compareTables(master, mirror, "wiki", table, { chunkSize: 2000 });
+          if (!r.equal) diffs.push(`${m}: wiki.${table} chunks ${JSON.stringify(r.differing)}`);
+        }
+      } finally {
+        await mirror.close();
+      }
+    }
+    return diffs;
+  } finally {
+    await master.close();
+  }
+}
+
+describe.skipIf(!isRoot)("replication (lab)", () => {
+  let master: DbSession;
+
+  beforeAll(async () => {
+    lab("up", "--mirrors", "3");
+    // Data on the master before any mirror exists: 20k rows, utf8mb4 with a non-default collation.
+    sql(
+      "master",
+      "DROP DATABASE IF EXISTS wiki; CREATE DATABASE wiki CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; USE wiki;" +
+        "CREATE TABLE wiki.pages (id INT PRIMARY KEY, k INT NOT NULL, title VARCHAR(100), body TEXT) ENGINE=InnoDB;" +
+        "INSERT INTO wiki.pages SELECT seq, seq * 3, CONCAT('page ', seq), REPEAT('x', 200) FROM seq_1_to_20000;" +
+        "CREATE TABLE wiki.notes (id INT PRIMARY KEY AUTO_INCREMENT, note VARCHAR(50)) ENGINE=InnoDB;" +
+        "INSERT INTO wiki.notes (note) VALUES ('a'), ('é'), (NULL);",
+    );
+    writeTestStack(STACK);
+    pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", STACK]);
+    expect(pulumi(["stack", "init", STACK]).code).toBe(0);
+    master = await connectViaSsh(target("master"));
+  });
+
+  afterAll(async () => {
+    await master?.close();
+    pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+    pulumi(["stack", "rm", "--yes", "--force", STACK]);
+  });
+
+  it("seeds mirrors while a writer keeps changing the same rows; every mirror replicates and matches", async () => {
+    // First up with one mirror: the master's binary log is turned on (its one restart) before the writer runs.
+    const inv = inventory();
+    const first = inv.hosts.find((h) => h.name === "mirror1")!;
+    writeTestStack(STACK, { mirrors: [{ name: first.name, address: first.address }] });
+    const up1 = pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    expect(up1.code, up1.out).toBe(0);
+    await master.close();
+    master = await connectViaSsh(target("master"));
+    // Then two more mirrors are added and seeded while the writer runs: the master is not restarted.
+    writeTestStack(STACK);
+    const writer = startWriter(master, 60_000);
+    const up = await pulumiAsync(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    const w = await writer.finish();
+    console.log(`[e2e] writer: ${w.ok} transactions in ${w.seconds}s, max latency ${w.maxMs} ms`);
+    expect(up.out).not.toMatch(/master-etc-mysql.*updat/);
+    expect(up.code, up.out).toBe(0);
+    expect(w.errors, "the writer never failed").toEqual([]);
+    expect(w.ok).toBeGreaterThan(100);
+
+    const mirrors = inventory().hosts.filter((h) => h.role === "mirror").map((h) => h.name);
+    expect(mirrors).toHaveLength(3);
+    const ids = new Set<string>();
+    for (const m of mirrors) {
+      const s = await connectViaSsh(target(m));
+      try {
+        const status = normalizeReplicaStatus(await s.query(dialect(ENGINE).showReplicaStatus()), m);
+        expect(status.ioRunning && status.sqlRunning, `${m}: ${status.lastIoError ?? ""} ${status.lastSqlError ?? ""}`).toBe(true);
+        ids.add(sql(m, "SELECT @@server_id"));
+        expect(sql(m, "SELECT @@read_only")).toBe("1");
+      } finally {
+        await s.close();
+      }
+      expect(sql(m, "SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='wiki'")).toBe("utf8mb4_unicode_ci");
+    }
+    expect(ids.size, "each mirror has its own server id").toBe(3);
+    expect(await verifyAll(mirrors)).toEqual([]);
+  });
+
+  it("the grants name each mirror's address, never %", () => {
+    const rows = sql("master", "SELECT host FROM mysql.user WHERE user='mirrorstack_repl' ORDER BY host").split("\n");
+    const addrs = inventory().hosts.filter((h) => h.role === "mirror").map((h) => h.address).sort();
+    expect(rows).toEqual(addrs);
+    for (const a of addrs) {
+      expect(sql("master", `SHOW GRANTS FOR 'mirrorstack_repl'@'${a}'`)).toMatch(/GRANT REPLICATION SLAVE ON \*\.\* TO `mirrorstack_repl`@`/);
+    }
+  });
+
+  it("a mirror killed with SIGKILL under writes resumes replication with no difference", async () => {
+    const writer = startWriter(master, 15_000);
+    await new Promise((r) => setTimeout(r, 2000));
+    const kill = onHost("mirror2", "kill -9 $(cat /run/mysqld/mysqld.pid)");
+    expect(kill.code, kill.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 2000));
+    // mysqld_safe may already have restarted it; otherwise start it as an operator would.
+    onHost("mirror2", "mariadb-admin ping >/dev/null 2>&1 || service mariadb start");
+    const w = await writer.finish();
+    expect(w.errors).toEqual([]);
+    const st = onHost("mirror2", "mariadb -e 'SHOW SLAVE STATUS\\G' | grep -E 'Slave_(IO|SQL)_Running:'");
+    expect(st.stdout).toMatch(/Slave_IO_Running: Yes/);
+    expect(st.stdout).toMatch(/Slave_SQL_Running: Yes/);
+    expect(await verifyAll(["mirror2"])).toEqual([]);
+  });
+
+  it("the stack export holds no replication password in plain text", () => {
+    const exp = pulumi(["stack", "export", "--stack", STACK]);
+    expect(exp.code).toBe(0);
+    const pw = pulumi(["config", "get", "replicationPassword", "--stack", STACK]).out.trim();
+    expect(pw.length).toBeGreaterThanOrEqual(16);
+    expect(exp.out).not.toContain(pw);
+    expect(exp.out).toContain("4dabf18193072939515e22adb298388d"); // Pulumi's secret signature: secrets are present, encrypted
+  });
+});
