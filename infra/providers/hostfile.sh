@@ -14,7 +14,9 @@ dir=$(dirname "$P")
 tmps=()
 cleanup() { rm -f "${tmps[@]+"${tmps[@]}"}"; }
 trap cleanup EXIT
-newtmp() { local t; t=$(mktemp "$dir/.mirrorstack.XXXXXX"); tmps+=("$t"); printf '%s' "$t"; }
+# Sets TMP to a new temp file beside the target (same filesystem: the final mv is an atomic rename) and
+# registers it for removal on exit. Not used in $(...): that would register it in a subshell.
+newtmp() { TMP=$(mktemp "$dir/.mirrorstack.XXXXXX"); tmps+=("$TMP"); }
 
 # Real service name per OS family is resolved by the provider; here only the init system differs.
 svc() {
@@ -58,11 +60,11 @@ read)
   ;;
 apply)
   (umask 022; mkdir -p "$dir")   # new parent dirs readable (sshd reads /etc/ssh/authorized_keys as the user)
-  new=$(newtmp)
+  newtmp; new=$TMP
   if [ "$KIND" = whole ]; then
     cat > "$new"
   else
-    blk=$(newtmp); cat > "$blk"
+    newtmp; blk=$TMP; cat > "$blk"
     [ -s "$blk" ] && [ -n "$(tail -c1 "$blk")" ] && echo >> "$blk"
     # Keep every other line byte for byte; the block goes where it was, or at the end.
     if [ -e "$P" ]; then
@@ -93,34 +95,40 @@ apply)
       exit 3
     fi
   fi
+  # A run killed between the swap and the service action leaves this marker: the action is still owed.
+  pending="$STATE/$key.pending"
   if [ -e "$P" ] && cmp -s "$new" "$P"; then
-    # Same content: fix ownership/mode in place if they drifted, nothing to restart.
+    # Same content: fix ownership/mode in place if they drifted; restart only if a killed run still owes it.
     if [ "$KIND" = whole ]; then chown "$OWNER:$GROUP" "$P"; chmod "$MODE" "$P"; fi
+    if [ -e "$pending" ]; then run_actions; rm -f "$pending"; fi
     echo "MIRRORSTACK_RESULT unchanged $(sha "$P")"
     exit 0
   fi
   prev=""
-  if [ -e "$P" ]; then prev=$(newtmp); cp -a "$P" "$prev"; fi
+  if [ -e "$P" ]; then newtmp; prev=$TMP; cp -a "$P" "$prev"; fi
   sync "$new"
+  [ -n "$ACTIONS" ] && : > "$pending"
   mv -f "$new" "$P"
   if ! run_actions; then
     # The service refused the new file: put the previous one back and bring the service up again.
     if [ -n "$prev" ]; then mv -f "$prev" "$P"; else rm -f "$P"; fi
     run_actions >/dev/null 2>&1 || echo "[$HOSTNAME_CFG] the service did not come back with the previous file either" >&2
     echo "[$HOSTNAME_CFG] restored the previous $P" >&2
+    rm -f "$pending"
     exit 4
   fi
+  rm -f "$pending"
   echo "MIRRORSTACK_RESULT changed $(sha "$P")"
   ;;
 remove)
   changed=0
   if [ "$KIND" = block ]; then
     if [ -e "$P" ] && grep -q "^$BEGIN_PREFIX" "$P"; then
-      new=$(newtmp); strip_block "$P" > "$new"
+      newtmp; new=$TMP; strip_block "$P" > "$new"
       chown --reference="$P" "$new"; chmod --reference="$P" "$new"; sync "$new"; mv -f "$new" "$P"; changed=1
     fi
   elif [ -e "$STATE/$key.orig" ]; then
-    new=$(newtmp); cp -a "$STATE/$key.orig" "$new"
+    newtmp; new=$TMP; cp -a "$STATE/$key.orig" "$new"
     if ! cmp -s "$new" "$P" 2>/dev/null; then sync "$new"; mv -f "$new" "$P"; changed=1; fi
   elif [ -e "$STATE/$key.absent" ] && [ -e "$P" ]; then
     rm -f "$P"; changed=1

@@ -1,7 +1,7 @@
 // End-to-end (root + lab): the real engine applies the rendered files over SSH, a second `up` changes
 // nothing and opens no SSH session, and `destroy` puts every original back.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { acceptedSessions, inventory, isRoot, onHost, pulumi, skipReason, writeTestStack } from "./lab";
+import { acceptedSessions, inventory, isRoot, onHost, pulumi, freshStack, skipReason, writeTestStack } from "./lab";
 
 const STACK = "e2e-apply";
 const reason = skipReason();
@@ -18,9 +18,7 @@ describe.skipIf(!isRoot)("apply over SSH (lab)", () => {
 
   beforeAll(() => {
     writeTestStack(STACK);
-    pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", STACK]);
-    const init = pulumi(["stack", "init", STACK]);
-    expect(init.code, init.out).toBe(0);
+    freshStack(STACK);
     for (const h of inventory().hosts) {
       before[h.name] = Object.fromEntries(watched.map((f) => [f, sha(h.name, f)]));
     }

@@ -94,6 +94,14 @@ export function writeTestStack(stack: string, extra: Record<string, unknown> = {
   return stack;
 }
 
+/** Starts a test stack from nothing: releases a lock a killed run left, removes old state, inits it. */
+export function freshStack(stack: string): void {
+  pulumi(["cancel", "--yes", "--stack", stack]);
+  pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", stack]);
+  const init = pulumi(["stack", "init", stack]);
+  if (init.code !== 0) throw new Error(`stack init ${stack}: ${init.out}`);
+}
+
 /** Runs SQL inside a host with the local root account; returns tab-separated rows. */
 export function sql(host: string, query: string): string {
   const r = spawnSync("bash", [path.join(ROOT, "lab/lab.sh"), "exec", host, "--", "mariadb", "-N", "-B", "-e", query], { cwd: ROOT, encoding: "utf8" });

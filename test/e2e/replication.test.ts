@@ -6,7 +6,7 @@ import { compareTables } from "../../infra/replication/checksum";
 import { dialect, stmt } from "../../infra/replication/dialect";
 import { normalizeReplicaStatus, normalizeSourceStatus } from "../../infra/replication/status";
 import type { SshTarget } from "../../infra/ssh/exec";
-import { inventory, isRoot, lab, onHost, pulumi, pulumiAsync, skipReason, sql, writeTestStack } from "./lab";
+import { inventory, isRoot, lab, onHost, pulumi, pulumiAsync, freshStack, skipReason, sql, writeTestStack } from "./lab";
 
 const STACK = "e2e-replication";
 const ENGINE = { flavour: "mariadb" as const, version: "10.11" };
@@ -94,8 +94,7 @@ describe.skipIf(!isRoot)("replication (lab)", () => {
         "INSERT INTO wiki.notes (note) VALUES ('a'), ('é'), (NULL);",
     );
     writeTestStack(STACK);
-    pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", STACK]);
-    expect(pulumi(["stack", "init", STACK]).code).toBe(0);
+    freshStack(STACK);
     master = await connectViaSsh(target("master"));
   });
 

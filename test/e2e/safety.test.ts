@@ -1,0 +1,153 @@
+// End-to-end (root + lab): apply is atomic, validated, reviewable, reversible and survives being killed.
+import { spawn } from "node:child_process";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hostFileProvider, type HostFileState } from "../../infra/providers/hostFile";
+import type { SshTarget } from "../../infra/ssh/exec";
+import { acceptedSessions, inventory, isRoot, onHost, pulumi, ROOT, freshStack, skipReason, writeTestStack } from "./lab";
+
+const STACK = "e2e-safety";
+const CNF = "/etc/mysql/mariadb.conf.d/60-mirrorstack.cnf";
+const reason = skipReason();
+if (reason) console.warn(`[e2e] ${reason}`);
+
+function target(name: string): SshTarget {
+  const inv = inventory();
+  const h = inv.hosts.find((x) => x.name === name)!;
+  return { host: h.name, address: h.address, user: "root", port: 22, privateKeyPath: inv.privateKeyPath, knownHostsPath: inv.knownHostsPath };
+}
+const sha = (host: string, file: string) => onHost(host, `sha256sum ${file} | cut -d' ' -f1`).stdout.trim();
+const mariadbPid = (host: string) => onHost(host, "cat /run/mysqld/mysqld.pid").stdout.trim();
+const up = (...extra: string[]) => pulumi(["up", "--yes", "--skip-preview", "--stack", STACK, ...extra]);
+
+describe.skipIf(!isRoot)("safe apply (lab)", () => {
+  beforeAll(() => {
+    writeTestStack(STACK);
+    freshStack(STACK);
+    const first = up();
+    expect(first.code, first.out).toBe(0);
+  });
+
+  afterAll(() => {
+    pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+    pulumi(["stack", "rm", "--yes", "--force", STACK]);
+  });
+
+  it("a file its validator rejects leaves the old file and the running service untouched", async () => {
+    const before = sha("master", CNF);
+    const pid = mariadbPid("master");
+    const state: HostFileState = {
+      target: target("master"),
+      stack: STACK,
+      path: CNF,
+      kind: "whole",
+      owner: "root",
+      group: "root",
+      mode: "0644",
+      content: "[mysqld]\nthis_option_does_not_exist = 1\n",
+      validate: 'mariadbd --defaults-file="$FILE" --help --verbose >/dev/null',
+      actions: ["mariadb:restart"],
+    };
+    await expect(hostFileProvider.update!("x", state, state)).rejects.toThrow(/\[master\].*rejected by its validator/s);
+    expect(sha("master", CNF)).toBe(before);
+    expect(mariadbPid("master")).toBe(pid);
+    expect(onHost("master", `ls -a ${path.dirname(CNF)} | grep -c '^.mirrorstack' || true`).stdout.trim()).toBe("0");
+  });
+
+  it("a file the service cannot start with is rolled back and the service brought back", async () => {
+    const before = sha("master", CNF);
+    const state: HostFileState = {
+      target: target("master"),
+      stack: STACK,
+      path: CNF,
+      kind: "whole",
+      owner: "root",
+      group: "root",
+      mode: "0644",
+      content: "[mysqld]\ndatadir = /nonexistent/mirrorstack\n",
+      validate: "",
+      actions: ["mariadb:restart"],
+    };
+    await expect(hostFileProvider.update!("x", state, state)).rejects.toThrow(/restart of mariadb failed[\s\S]*restored the previous/);
+    expect(sha("master", CNF)).toBe(before);
+    expect(onHost("master", "mariadb-admin ping").code).toBe(0);
+  }, 120_000);
+
+  it("one changed value changes only its file, shows a line diff in preview, and restarts only that host", () => {
+    writeTestStack(STACK, { database: { databases: ["wiki"], binlogRetentionDays: 3 } });
+    const prev = pulumi(["preview", "--diff", "--stack", STACK]);
+    expect(prev.code, prev.out).toBe(0);
+    expect(prev.out).toMatch(/-\s+binlog_expire_logs_seconds = 604800/);
+    expect(prev.out).toMatch(/\+\s+binlog_expire_logs_seconds = 259200/);
+    // Only the master's resources change (its my.cnf, and the purge script that names the retention).
+    const updates = prev.out.split("(update)").slice(1).map((chunk) => /::([\w.-]+)\]/.exec(chunk)?.[1] ?? "");
+    expect(updates.length).toBeGreaterThan(0);
+    for (const u of updates) expect(u, "only master resources update").toMatch(/^master-/);
+    const mirrors = inventory().hosts.filter((h) => h.role === "mirror").map((h) => h.name);
+    const mirrorSessions = mirrors.map(acceptedSessions);
+    const mirrorPids = mirrors.map(mariadbPid);
+    const r = up();
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(new RegExp(`~ ${updates.length} updated`));
+    expect(onHost("master", `grep binlog_expire_logs_seconds ${CNF}`).stdout).toContain("259200");
+    expect(mirrors.map(acceptedSessions)).toEqual(mirrorSessions);
+    expect(mirrors.map(mariadbPid)).toEqual(mirrorPids);
+  });
+
+  it("a hand-edited managed file is reported by refresh and put back by the next up --refresh", () => {
+    const good = sha("mirror1", CNF);
+    expect(onHost("mirror1", `echo '# hand edit' >> ${CNF}`).code).toBe(0);
+    const drift = pulumi(["preview", "--refresh", "--diff", "--stack", STACK]);
+    expect(drift.code, drift.out).toBe(0);
+    expect(drift.out).toMatch(/mirror1-etc-mysql-mariadb\.conf\.d-60-mirrorstack\.cnf/);
+    expect(drift.out).toContain("# hand edit");
+    const r = up("--refresh");
+    expect(r.code, r.out).toBe(0);
+    expect(sha("mirror1", CNF)).toBe(good);
+  });
+
+  it("an up killed with SIGKILL midway is followed by an up that converges and leaves no temp files", async () => {
+    writeTestStack(STACK, { database: { databases: ["wiki"], binlogRetentionDays: 4 }, cron: { healthCheck: "*/7 * * * *" } });
+    const child = spawn("bash", [path.join(ROOT, "scripts/pulumi.sh"), "up", "--yes", "--skip-preview", "--stack", STACK], {
+      cwd: ROOT,
+      detached: true,
+      stdio: "ignore",
+    });
+    await new Promise((r) => setTimeout(r, 2500));
+    process.kill(-child.pid!, "SIGKILL");
+    await new Promise((r) => child.on("close", r));
+    // A killed engine leaves the stack locked: `pulumi cancel` is the documented way to release it.
+    pulumi(["cancel", "--yes", "--stack", STACK]);
+    const again = up();
+    expect(again.code, again.out).toBe(0);
+    const final = up();
+    expect(final.out).not.toMatch(/\b\d+ (created|updated|replaced|deleted)\b/);
+    for (const h of inventory().hosts) {
+      const left = onHost(h.name, "find /etc /usr/local -name '.mirrorstack.*' 2>/dev/null | wc -l");
+      expect(left.stdout.trim(), `${h.name} temp files`).toBe("0");
+    }
+    expect(onHost("master", `grep binlog_expire_logs_seconds ${CNF}`).stdout).toContain(String(4 * 86400));
+  });
+
+  it("an unreachable host fails with its name and address; the other hosts' work completes", () => {
+    const inv = inventory();
+    const m = inv.hosts.filter((h) => h.role === "mirror").map((h) => ({ name: h.name, address: h.address }));
+    const subnet = inv.hosts[0].address.split(".").slice(0, 3).join(".");
+    writeTestStack(STACK, { mirrors: [...m, { name: "ghost", address: `${subnet}.99` }], database: { databases: ["wiki"], binlogRetentionDays: 5 } });
+    const r = up();
+    expect(r.code).not.toBe(0);
+    expect(r.out).toMatch(new RegExp(`\\[ghost\\] cannot reach root@${subnet.replace(/\./g, "\\.")}\\.99:22`));
+    // The master's change still landed.
+    expect(onHost("master", `grep binlog_expire_logs_seconds ${CNF}`).stdout).toContain(String(5 * 86400));
+    writeTestStack(STACK);
+  }, 300_000);
+
+  it("the stack export holds no secret in plain text", () => {
+    const exp = pulumi(["stack", "export", "--stack", STACK]);
+    for (const key of ["replicationPassword", "backupPassphrase"]) {
+      const v = pulumi(["config", "get", key, "--stack", STACK]).out.trim();
+      expect(v.length).toBeGreaterThan(8);
+      expect(exp.out, key).not.toContain(v);
+    }
+  });
+});
