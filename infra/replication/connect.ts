@@ -9,7 +9,7 @@
 // Like infra/ssh/exec.ts, node built-ins and mysql2 are required inside the functions so the functions
 // survive Pulumi's closure serialization inside dynamic providers.
 
-import type { SshTarget } from "../ssh/exec";
+import { controlPathFor, sshArgs, type SshTarget } from "../ssh/exec";
 import { render, type RunOptions, type SqlRunner, type Stmt } from "./dialect";
 
 /** An open session: runs statements, exposes the mysql2 connection, and closes cleanly. */
@@ -51,29 +51,6 @@ export interface DirectConnectOptions {
 }
 
 const SOCKET_PATH = /^\/[A-Za-z0-9_./-]+$/;
-
-/** The ssh arguments for a target (same option set as infra/ssh/exec.ts), without the remote command. */
-export function sshArgs(target: SshTarget, keyPath: string | undefined, controlPath?: string): string[] {
-  const args = [
-    "-T",
-    "-e", "none",
-    "-p", String(target.port),
-    "-o", "BatchMode=yes",
-    "-o", "ConnectTimeout=10",
-    "-o", "ServerAliveInterval=15",
-    "-o", "ServerAliveCountMax=4",
-    "-o", "LogLevel=ERROR",
-    "-o", "StrictHostKeyChecking=yes",
-  ];
-  if (controlPath) {
-    // Reuse the master connection sshRun may have left (ControlPersist) but never start a background master here.
-    args.push("-o", "ControlMaster=no", "-o", `ControlPath=${controlPath}`);
-  }
-  if (target.knownHostsPath) args.push("-o", `UserKnownHostsFile=${target.knownHostsPath}`, "-o", "GlobalKnownHostsFile=/dev/null");
-  if (keyPath) args.push("-i", keyPath, "-o", "IdentitiesOnly=yes");
-  args.push(`${target.user}@${target.address}`);
-  return args;
-}
 
 /** The remote command that relays the database socket to stdio. */
 export function relayCommand(socketPath: string, relay: "socat" | "nc", sudo: boolean): string {
@@ -161,7 +138,6 @@ export async function connectViaSsh(target: SshTarget, opts: SshConnectOptions =
   const fs = require("fs") as typeof import("fs");
   const os = require("os") as typeof import("os");
   const path = require("path") as typeof import("path");
-  const crypto = require("crypto") as typeof import("crypto");
   const stream = require("stream") as typeof import("stream");
   const mysql = require("mysql2/promise") as typeof import("mysql2/promise");
 
@@ -178,15 +154,9 @@ export async function connectViaSsh(target: SshTarget, opts: SshConnectOptions =
     keyPath = path.join(tmpDir, "id");
     fs.writeFileSync(keyPath, target.privateKey.endsWith("\n") ? target.privateKey : target.privateKey + "\n", { mode: 0o600 });
   }
-  // Same control socket name as sshRun (infra/ssh/exec.ts), so an open master connection is reused.
-  const tag = crypto
-    .createHash("sha256")
-    .update(`${target.user}@${target.address}:${target.port}:${target.privateKey ?? target.privateKeyPath ?? ""}:${target.knownHostsPath ?? ""}`)
-    .digest("hex")
-    .slice(0, 16);
-  const controlPath = path.join(os.tmpdir(), `mirrorstack-ssh-${tag}`);
-
-  const child = cp.spawn("ssh", [...sshArgs(target, keyPath, controlPath), remote], { stdio: ["pipe", "pipe", "pipe"] });
+  // Reuse the master connection sshRun may have left (ControlPersist) but never start a background one here.
+  const controlPath = controlPathFor(target);
+  const child = cp.spawn("ssh", [...sshArgs(target, keyPath, { path: controlPath, start: false }), remote], { stdio: ["pipe", "pipe", "pipe"] });
   const stderr: Buffer[] = [];
   child.stderr.on("data", (b: Buffer) => {
     if (stderr.reduce((n, x) => n + x.length, 0) < 16384) stderr.push(b);

@@ -2,7 +2,8 @@
 // No Pulumi here. Like the other replication modules, node built-ins and mysql2 are required inside
 // functions so Pulumi's closure serialization can carry this code into a dynamic provider.
 import type { SshTarget } from "../ssh/exec";
-import { connectViaSsh, sshArgs, type DbSession } from "./connect";
+import { sshArgs, withKeyFile } from "../ssh/exec";
+import { connectViaSsh, type DbSession } from "./connect";
 import { dialect, runAll, stmt, type DbEngine } from "./dialect";
 import { quoteIdent } from "./checksum";
 import { normalizeReplicaStatus, normalizeSourceStatus, type ReplicaStatus } from "./status";
@@ -49,9 +50,20 @@ export async function pipeBetweenHosts(
   dstScript: string,
 ): Promise<{ bytes: number; srcStderr: string; dstStdout: string; dstStderr: string }> {
   const cp = require("child_process") as typeof import("child_process");
-  const keyArgs = (t: SshTarget) => sshArgs(t, t.privateKeyPath);
-  const a = cp.spawn("ssh", [...keyArgs(src), `bash -c ${q(srcScript)}`], { stdio: ["ignore", "pipe", "pipe"] });
-  const b = cp.spawn("ssh", [...keyArgs(dst), `bash -c ${q(dstScript)}`], { stdio: ["pipe", "pipe", "pipe"] });
+  return withKeyFile(src, (srcKey) => withKeyFile(dst, (dstKey) => pipeWithKeys(cp, src, srcKey, srcScript, dst, dstKey, dstScript)));
+}
+
+async function pipeWithKeys(
+  cp: typeof import("child_process"),
+  src: SshTarget,
+  srcKey: string | undefined,
+  srcScript: string,
+  dst: SshTarget,
+  dstKey: string | undefined,
+  dstScript: string,
+): Promise<{ bytes: number; srcStderr: string; dstStdout: string; dstStderr: string }> {
+  const a = cp.spawn("ssh", [...sshArgs(src, srcKey), `bash -c ${q(srcScript)}`], { stdio: ["ignore", "pipe", "pipe"] });
+  const b = cp.spawn("ssh", [...sshArgs(dst, dstKey), `bash -c ${q(dstScript)}`], { stdio: ["pipe", "pipe", "pipe"] });
   let bytes = 0;
   const collect = (s: NodeJS.ReadableStream) => {
     const parts: Buffer[] = [];

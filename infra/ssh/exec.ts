@@ -32,68 +32,86 @@ export function shq(s: string): string {
   return "'" + s.replace(/'/g, "'\\''") + "'";
 }
 
-/**
- * Runs `script` with bash on the target, feeding `stdin`. Connection failures (ssh exit 255 before the
- * script ran) are retried a bounded number of times; the final error names the host and address.
- */
-export async function sshRun(target: SshTarget, script: string, stdin?: string): Promise<SshResult> {
-  const cp = require("child_process") as typeof import("child_process");
-  const fs = require("fs") as typeof import("fs");
+/** Where the shared SSH control socket of a target lives: one TCP/SSH handshake per host per run. */
+export function controlPathFor(target: SshTarget): string {
   const os = require("os") as typeof import("os");
   const path = require("path") as typeof import("path");
   const crypto = require("crypto") as typeof import("crypto");
-
-  const q = (s: string) => "'" + s.replace(/'/g, "'\\''") + "'";
-  let keyPath = target.privateKeyPath;
-  let tmpDir: string | undefined;
-  if (target.privateKey) {
-    // The key never goes on a command line: it lives in a private 0600 file for this call only.
-    tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), "mirrorstack-key-"));
-    keyPath = path.join(tmpDir, "id");
-    fs.writeFileSync(keyPath, target.privateKey.endsWith("\n") ? target.privateKey : target.privateKey + "\n", {
-      mode: 0o600,
-    });
-  }
-  // One control socket per target+key, shared by every resource of this run: one TCP/SSH handshake per host.
   const tag = crypto
     .createHash("sha256")
-    .update(`${target.user}@${target.address}:${target.port}:${target.privateKey ?? keyPath ?? ""}:${target.knownHostsPath ?? ""}`)
+    .update(`${target.user}@${target.address}:${target.port}:${target.privateKey ?? target.privateKeyPath ?? ""}:${target.knownHostsPath ?? ""}`)
     .digest("hex")
     .slice(0, 16);
-  const controlPath = path.join(os.tmpdir(), `mirrorstack-ssh-${tag}`);
+  return path.join(os.tmpdir(), `mirrorstack-ssh-${tag}`);
+}
+
+/**
+ * The ssh options every mirrorstack connection uses (no prompts, pinned host keys, bounded connect time),
+ * ending with user@address; the caller appends the remote command. `control.start` lets this connection
+ * become the shared master (ControlPersist); otherwise it only reuses one that exists.
+ */
+export function sshArgs(target: SshTarget, keyPath: string | undefined, control?: { path: string; start: boolean }): string[] {
   const args = [
     "-T",
+    "-e", "none",
     "-p", String(target.port),
     "-o", "BatchMode=yes",
     "-o", "ConnectTimeout=10",
     "-o", "ServerAliveInterval=15",
     "-o", "ServerAliveCountMax=4",
     "-o", "LogLevel=ERROR",
-    "-o", "ControlMaster=auto",
-    "-o", `ControlPath=${controlPath}`,
-    "-o", "ControlPersist=15",
     "-o", "StrictHostKeyChecking=yes",
   ];
+  if (control) {
+    args.push("-o", `ControlPath=${control.path}`);
+    args.push(...(control.start ? ["-o", "ControlMaster=auto", "-o", "ControlPersist=15"] : ["-o", "ControlMaster=no"]));
+  }
   if (target.knownHostsPath) args.push("-o", `UserKnownHostsFile=${target.knownHostsPath}`, "-o", "GlobalKnownHostsFile=/dev/null");
   if (keyPath) args.push("-i", keyPath, "-o", "IdentitiesOnly=yes");
-  args.push(`${target.user}@${target.address}`, `bash -c ${q(script)}`);
+  args.push(`${target.user}@${target.address}`);
+  return args;
+}
 
-  const once = () =>
-    new Promise<SshResult>((resolve, reject) => {
-      const child = cp.spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"] });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout.on("data", (b: Buffer) => out.push(b));
-      child.stderr.on("data", (b: Buffer) => err.push(b));
-      child.on("error", reject);
-      child.on("close", (code) =>
-        resolve({ code: code ?? 255, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }),
-      );
-      child.stdin.on("error", () => undefined); // the remote side may exit before reading everything
-      child.stdin.end(stdin ?? "");
-    });
-
+/** Runs `fn` with a key file for the target: its path, or a private 0600 copy of an inline key, removed after. */
+export async function withKeyFile<T>(target: SshTarget, fn: (keyPath: string | undefined) => Promise<T>): Promise<T> {
+  if (!target.privateKey) return fn(target.privateKeyPath);
+  const fs = require("fs") as typeof import("fs");
+  const os = require("os") as typeof import("os");
+  const path = require("path") as typeof import("path");
+  // The key never goes on a command line: it lives in a private 0600 file for this call only.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mirrorstack-key-"));
+  const keyPath = path.join(dir, "id");
+  fs.writeFileSync(keyPath, target.privateKey.endsWith("\n") ? target.privateKey : target.privateKey + "\n", { mode: 0o600 });
   try {
+    return await fn(keyPath);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs `script` with bash on the target, feeding `stdin`. Connection failures (ssh exit 255 before the
+ * script ran) are retried a bounded number of times; the final error names the host and address.
+ */
+export async function sshRun(target: SshTarget, script: string, stdin?: string): Promise<SshResult> {
+  const cp = require("child_process") as typeof import("child_process");
+  const q = (s: string) => "'" + s.replace(/'/g, "'\\''") + "'";
+  return withKeyFile(target, async (keyPath) => {
+    const args = [...sshArgs(target, keyPath, { path: controlPathFor(target), start: true }), `bash -c ${q(script)}`];
+    const once = () =>
+      new Promise<SshResult>((resolve, reject) => {
+        const child = cp.spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"] });
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        child.stdout.on("data", (b: Buffer) => out.push(b));
+        child.stderr.on("data", (b: Buffer) => err.push(b));
+        child.on("error", reject);
+        child.on("close", (code) =>
+          resolve({ code: code ?? 255, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }),
+        );
+        child.stdin.on("error", () => undefined); // the remote side may exit before reading everything
+        child.stdin.end(stdin ?? "");
+      });
     const attempts = 3;
     let last: SshResult | undefined;
     for (let i = 1; i <= attempts; i++) {
@@ -103,10 +121,6 @@ export async function sshRun(target: SshTarget, script: string, stdin?: string):
       if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|Permission denied/.test(last.stderr)) break;
       if (i < attempts) await new Promise((r) => setTimeout(r, 1000 * i));
     }
-    throw new Error(
-      `[${target.host}] cannot reach ${target.user}@${target.address}:${target.port} over SSH: ${(last?.stderr ?? "").trim()}`,
-    );
-  } finally {
-    if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
-  }
+    throw new Error(`[${target.host}] cannot reach ${target.user}@${target.address}:${target.port} over SSH: ${(last?.stderr ?? "").trim()}`);
+  });
 }

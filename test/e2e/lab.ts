@@ -34,6 +34,14 @@ export function inventory(): Inventory {
   return JSON.parse(fs.readFileSync(path.join(ROOT, LAB_DOT, "inventory.json"), "utf8")) as Inventory;
 }
 
+/** How the provisioner reaches a lab host (what the stack's SshTarget holds for it). */
+export function labTarget(name: string): import("../../infra/ssh/exec").SshTarget {
+  const inv = inventory();
+  const h = inv.hosts.find((x) => x.name === name);
+  if (!h) throw new Error(`no lab host ${name}`);
+  return { host: h.name, address: h.address, user: "root", port: 22, privateKeyPath: inv.privateKeyPath, knownHostsPath: inv.knownHostsPath };
+}
+
 /** Runs `lab.sh` with arguments; throws with its output on failure. */
 export function lab(...args: string[]): string {
   return execFileSync("bash", [path.join(ROOT, "lab/lab.sh"), ...args], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });

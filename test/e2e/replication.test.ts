@@ -5,19 +5,14 @@ import { connectViaSsh, type DbSession } from "../../infra/replication/connect";
 import { compareTables } from "../../infra/replication/checksum";
 import { dialect, stmt } from "../../infra/replication/dialect";
 import { normalizeReplicaStatus, normalizeSourceStatus } from "../../infra/replication/status";
-import type { SshTarget } from "../../infra/ssh/exec";
-import { inventory, isRoot, lab, onHost, pulumi, pulumiAsync, freshStack, skipReason, sql, writeTestStack } from "./lab";
+import { inventory, isRoot, labTarget, lab, onHost, pulumi, pulumiAsync, freshStack, skipReason, sql, writeTestStack } from "./lab";
 
 const STACK = "e2e-replication";
 const ENGINE = { flavour: "mariadb" as const, version: "10.11" };
 const reason = skipReason();
 if (reason) console.warn(`[e2e] ${reason}`);
 
-function target(name: string): SshTarget {
-  const inv = inventory();
-  const h = inv.hosts.find((x) => x.name === name)!;
-  return { host: h.name, address: h.address, user: "root", port: 22, privateKeyPath: inv.privateKeyPath, knownHostsPath: inv.knownHostsPath };
-}
+const target = labTarget;
 
 /** A writer on the master: a bounded loop of INSERT/UPDATE/DELETE on the same rows; counts failures. */
 function startWriter(master: DbSession, ms: number) {

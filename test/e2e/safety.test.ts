@@ -3,21 +3,29 @@ import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hostFileProvider, type HostFileState } from "../../infra/providers/hostFile";
-import type { SshTarget } from "../../infra/ssh/exec";
-import { acceptedSessions, inventory, isRoot, onHost, pulumi, ROOT, freshStack, skipReason, writeTestStack } from "./lab";
+import { acceptedSessions, inventory, isRoot, labTarget, onHost, pulumi, ROOT, freshStack, skipReason, writeTestStack } from "./lab";
 
 const STACK = "e2e-safety";
 const CNF = "/etc/mysql/mariadb.conf.d/60-mirrorstack.cnf";
 const reason = skipReason();
 if (reason) console.warn(`[e2e] ${reason}`);
 
-function target(name: string): SshTarget {
-  const inv = inventory();
-  const h = inv.hosts.find((x) => x.name === name)!;
-  return { host: h.name, address: h.address, user: "root", port: 22, privateKeyPath: inv.privateKeyPath, knownHostsPath: inv.knownHostsPath };
-}
+const target = labTarget;
 const sha = (host: string, file: string) => onHost(host, `sha256sum ${file} | cut -d' ' -f1`).stdout.trim();
 const mariadbPid = (host: string) => onHost(host, "cat /run/mysqld/mysqld.pid").stdout.trim();
+/** The master's my.cnf drop-in as a HostFile with the given content and validator (restart on change). */
+const masterCnf = (content: string, validate: string): HostFileState => ({
+  target: target("master"),
+  stack: STACK,
+  path: CNF,
+  kind: "whole",
+  owner: "root",
+  group: "root",
+  mode: "0644",
+  content,
+  validate,
+  actions: ["mariadb:restart"],
+});
 const up = (...extra: string[]) => pulumi(["up", "--yes", "--skip-preview", "--stack", STACK, ...extra]);
 
 describe.skipIf(!isRoot)("safe apply (lab)", () => {
@@ -36,18 +44,7 @@ describe.skipIf(!isRoot)("safe apply (lab)", () => {
   it("a file its validator rejects leaves the old file and the running service untouched", async () => {
     const before = sha("master", CNF);
     const pid = mariadbPid("master");
-    const state: HostFileState = {
-      target: target("master"),
-      stack: STACK,
-      path: CNF,
-      kind: "whole",
-      owner: "root",
-      group: "root",
-      mode: "0644",
-      content: "[mysqld]\nthis_option_does_not_exist = 1\n",
-      validate: 'mariadbd --defaults-file="$FILE" --help --verbose >/dev/null',
-      actions: ["mariadb:restart"],
-    };
+    const state = masterCnf("[mysqld]\nthis_option_does_not_exist = 1\n", 'mariadbd --defaults-file="$FILE" --help --verbose >/dev/null');
     await expect(hostFileProvider.update!("x", state, state)).rejects.toThrow(/\[master\].*rejected by its validator/s);
     expect(sha("master", CNF)).toBe(before);
     expect(mariadbPid("master")).toBe(pid);
@@ -56,18 +53,7 @@ describe.skipIf(!isRoot)("safe apply (lab)", () => {
 
   it("a file the service cannot start with is rolled back and the service brought back", async () => {
     const before = sha("master", CNF);
-    const state: HostFileState = {
-      target: target("master"),
-      stack: STACK,
-      path: CNF,
-      kind: "whole",
-      owner: "root",
-      group: "root",
-      mode: "0644",
-      content: "[mysqld]\ndatadir = /nonexistent/mirrorstack\n",
-      validate: "",
-      actions: ["mariadb:restart"],
-    };
+    const state = masterCnf("[mysqld]\ndatadir = /nonexistent/mirrorstack\n", "");
     await expect(hostFileProvider.update!("x", state, state)).rejects.toThrow(/restart of mariadb failed[\s\S]*restored the previous/);
     expect(sha("master", CNF)).toBe(before);
     expect(onHost("master", "mariadb-admin ping").code).toBe(0);
