@@ -33,6 +33,8 @@ describe("parseStackConfig: a lab-like stack", () => {
       replicationUser: "mirrorstack_repl",
       port: 3306,
       skipNameResolve: true,
+      seedMethod: "logical",
+      catchUpTimeoutSeconds: 900,
     });
     expect(cfg.files).toEqual({
       method: "rsync-ssh",

@@ -1,0 +1,177 @@
+// mirrorctl argument parsing. Pure: argv in, a typed request (or a UsageError) out; nothing is read or run here.
+
+/** Bad arguments: printed with the usage line, exit status 2, nothing changed. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+export const COMMANDS = [
+  "status",
+  "verify",
+  "sync-now",
+  "exec",
+  "keys",
+  "purge-binlogs",
+  "drift",
+  "repair",
+  "skip-event",
+  "reseed",
+  "backup-now",
+  "restore",
+] as const;
+export type Command = (typeof COMMANDS)[number];
+
+/** Options every command takes. */
+const COMMON = ["--stack", "--json", "--parallel"] as const;
+
+/** Extra options per command (flags without a value are listed in FLAGS). */
+const PER_COMMAND: Record<Command, readonly string[]> = {
+  status: [],
+  verify: ["--chunk-size", "--timeout", "--hosts"],
+  "sync-now": ["--hosts"],
+  exec: ["--hosts", "--yes"],
+  keys: ["--hosts"],
+  "purge-binlogs": ["--dry-run"],
+  drift: ["--hosts"],
+  repair: ["--host", "--yes"],
+  "skip-event": ["--host", "--yes"],
+  reseed: ["--host", "--yes"],
+  "backup-now": ["--host"],
+  restore: ["--host", "--to", "--backup", "--db", "--keep"],
+};
+
+const FLAGS = new Set(["--json", "--yes", "--dry-run", "--keep"]);
+
+export interface Request {
+  readonly command: Command;
+  readonly stack: string;
+  readonly json: boolean;
+  /** Hosts worked at the same time (default 8). */
+  readonly parallel: number;
+  readonly hosts?: readonly string[];
+  readonly host?: string;
+  readonly yes: boolean;
+  readonly dryRun: boolean;
+  readonly keep: boolean;
+  readonly to?: string;
+  readonly backup?: string;
+  readonly db?: string;
+  readonly chunkSize?: number;
+  readonly timeoutSeconds?: number;
+  /** exec: the words after `--`. */
+  readonly commandWords: readonly string[];
+}
+
+export const USAGE = `usage: mirrorctl <command> --stack <stack> [--json] [--parallel N] [options]
+commands:
+  status                                   replication, file sync and disk per host (exit 0/1/2 = OK/WARNING/CRITICAL)
+  verify [--hosts m1,m2] [--chunk-size N] [--timeout S]
+                                           checksums of every replicated table, master vs each mirror, at one position
+  sync-now [--hosts m1,m2]                 one file pull on each mirror now
+  exec [--hosts a,b] [--yes] -- <command>  run one command on every host (--yes needed when the master is included)
+  keys [--hosts a,b]                       every authorized SSH key on every host; flags weak and unrestricted ones
+  purge-binlogs [--dry-run]                purge the master's binary logs no mirror still needs
+  drift [--hosts a,b]                      managed files that differ from what mirrorstack renders
+  repair --host <h> [--yes]                mariadb-check --check --auto-repair of the replicated databases (--yes on the master)
+  skip-event --host <mirror> [--yes]       show the failing replication event; --yes skips exactly that one event group
+  reseed --host <mirror> --yes             copy the master onto one mirror again and restart its replication
+  backup-now [--host <backup host>]        run the encrypted backup job now
+  restore --host <h> --to <scratch db> [--db <db>] [--backup <name>] [--keep]
+                                           decrypt a backup into a scratch database and compare it with the source`;
+
+const STACK_RE = /^[A-Za-z0-9._-]{1,100}$/;
+const HOST_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+function positiveInt(name: string, v: string, max: number): number {
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) throw new UsageError(`${name} must be a whole number from 1 to ${max} (got ${JSON.stringify(v)})`);
+  return Number(v);
+}
+
+function hostName(name: string, v: string): string {
+  if (!HOST_RE.test(v)) throw new UsageError(`${name}: ${JSON.stringify(v)} is not a host name`);
+  return v;
+}
+
+/** Parses `mirrorctl` arguments (without node and the script path). */
+export function parseArgs(argv: readonly string[]): Request {
+  if (argv.length === 0) throw new UsageError("no command given");
+  const [cmd, ...rest] = argv;
+  if (cmd === "-h" || cmd === "--help" || cmd === "help") throw new UsageError("help");
+  if (!(COMMANDS as readonly string[]).includes(cmd!)) throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
+  const command = cmd as Command;
+  const allowed = new Set<string>([...COMMON, ...PER_COMMAND[command]]);
+  const values = new Map<string, string>();
+  const flags = new Set<string>();
+  let words: string[] = [];
+  let sawDashDash = false;
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!;
+    if (arg === "--") {
+      if (command !== "exec") throw new UsageError(`${command} takes no command after --`);
+      words = rest.slice(i + 1);
+      sawDashDash = true;
+      break;
+    }
+    if (!arg.startsWith("--")) throw new UsageError(`unexpected argument ${JSON.stringify(arg)}${command === "exec" ? " (put the command after --)" : ""}`);
+    const eq = arg.indexOf("=");
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    if (!allowed.has(name)) throw new UsageError(`${command} does not take ${name}`);
+    if (FLAGS.has(name)) {
+      if (eq > 0) throw new UsageError(`${name} takes no value`);
+      flags.add(name);
+      continue;
+    }
+    const v = eq > 0 ? arg.slice(eq + 1) : rest[++i];
+    if (v === undefined || v === "" || (eq < 0 && v.startsWith("--"))) throw new UsageError(`${name} needs a value`);
+    if (values.has(name)) throw new UsageError(`${name} is given twice`);
+    values.set(name, v);
+  }
+  const stack = values.get("--stack");
+  if (!stack) throw new UsageError("--stack is required");
+  if (!STACK_RE.test(stack)) throw new UsageError(`bad stack name ${JSON.stringify(stack)}`);
+
+  const hostsRaw = values.get("--hosts");
+  const hosts = hostsRaw === undefined ? undefined : [...new Set(hostsRaw.split(",").map((h) => hostName("--hosts", h.trim())))];
+  const host = values.get("--host") === undefined ? undefined : hostName("--host", values.get("--host")!);
+  const to = values.get("--to");
+  if (to !== undefined && !/^[A-Za-z0-9_]{1,64}$/.test(to)) throw new UsageError(`--to ${JSON.stringify(to)}: a scratch database name is letters, digits and _ (at most 64)`);
+  const db = values.get("--db");
+  if (db !== undefined && !/^[A-Za-z0-9_]{1,64}$/.test(db)) throw new UsageError(`--db ${JSON.stringify(db)} is not a database name`);
+  const backup = values.get("--backup");
+  if (backup !== undefined && !/^mirrorstack-\d{8}T\d{6}Z$/.test(backup)) throw new UsageError(`--backup ${JSON.stringify(backup)} is not a backup name like mirrorstack-20250101T034000Z`);
+
+  if (["repair", "skip-event", "reseed", "restore"].includes(command) && !host) throw new UsageError(`${command} needs --host <host>`);
+  if (command === "restore" && !to) throw new UsageError("restore needs --to <scratch database>");
+  if (command === "reseed" && !flags.has("--yes")) throw new UsageError("reseed replaces the mirror's copy of the databases: add --yes to confirm");
+  if (command === "exec") {
+    if (!sawDashDash || words.length === 0) throw new UsageError("exec needs a command after -- (e.g. mirrorctl exec --stack prod -- uptime)");
+    if (words.every((w) => w.trim() === "")) throw new UsageError("exec: the command is empty");
+  }
+
+  return {
+    command,
+    stack,
+    json: flags.has("--json"),
+    parallel: values.has("--parallel") ? positiveInt("--parallel", values.get("--parallel")!, 64) : 8,
+    ...(hosts ? { hosts } : {}),
+    ...(host ? { host } : {}),
+    yes: flags.has("--yes"),
+    dryRun: flags.has("--dry-run"),
+    keep: flags.has("--keep"),
+    ...(to ? { to } : {}),
+    ...(backup ? { backup } : {}),
+    ...(db ? { db } : {}),
+    ...(values.has("--chunk-size") ? { chunkSize: positiveInt("--chunk-size", values.get("--chunk-size")!, 1_000_000) } : {}),
+    ...(values.has("--timeout") ? { timeoutSeconds: positiveInt("--timeout", values.get("--timeout")!, 86_400) } : {}),
+    commandWords: words,
+  };
+}
+
+/** The remote shell command for `exec`: one word is taken as a shell command line, several are quoted word by word. */
+export function execCommandLine(words: readonly string[]): string {
+  if (words.length === 1) return words[0]!;
+  return words.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : "'" + w.replace(/'/g, "'\\''") + "'")).join(" ");
+}

@@ -1,0 +1,265 @@
+// mirrorctl status: per host, replication (threads, lag, errors, executed position), the last file sync and the
+// free disk space of the datadir and the mirrored trees, judged with the stack's health thresholds. Output and exit
+// status work as a monitoring check: 0 OK, 1 WARNING, 2 CRITICAL.
+
+import type { HostConfig, StackConfig } from "../config/types";
+import { PATHS } from "../render/common";
+import { syncsFiles } from "../render/sync";
+import { dialect, stmt } from "../replication/dialect";
+import { health, normalizeReplicaStatus, normalizeSourceStatus, type HealthLevel, type ReplicaStatus } from "../replication/status";
+import type { Request } from "./args";
+import type { OpsContext } from "./context";
+import { dfScript, parseDf, parseKeyValues, run, section, withDb, type DiskFree } from "./hosts";
+import { age, bytes, errMsg, levelExit, mapLimit, table, worst, type CommandResult } from "./output";
+import { writePositionReports } from "./positions";
+
+/** Free space (percent of the filesystem) below which a disk is WARNING / CRITICAL. */
+export const DISK_WARN_PERCENT = 10;
+export const DISK_CRIT_PERCENT = 5;
+
+export interface SyncState {
+  /** false: this host has no file mirroring to pull (no trees, or NFS). */
+  readonly configured: boolean;
+  /** Why it is not configured (shown instead of the sync columns). */
+  readonly note?: string;
+  readonly lastRun?: number | null;
+  readonly lastRunExit?: number | null;
+  readonly lastSuccess?: number | null;
+  /** Seconds since the last success (host clock), null when there was none. */
+  readonly ageSeconds?: number | null;
+}
+
+export interface HostStatus {
+  readonly host: string;
+  readonly role: "master" | "mirror";
+  readonly address: string;
+  readonly level: HealthLevel;
+  readonly reasons: readonly string[];
+  readonly reachable: boolean;
+  /** Mirrors: the normalized replica status (null when it could not be read). */
+  readonly replication: ReplicaStatus | null;
+  /** Master: its current binary log position. */
+  readonly binlog?: { readonly file: string; readonly pos: number } | null;
+  readonly sync: SyncState;
+  readonly disks: readonly DiskFree[];
+}
+
+/** The lag thresholds: WARNING from half of health.maxReplicationLagSeconds, CRITICAL from the maximum itself. */
+export function lagThresholds(cfg: StackConfig): { warn: number; crit: number } {
+  const crit = cfg.health.maxReplicationLagSeconds;
+  return { warn: Math.max(1, Math.ceil(crit / 2)), crit };
+}
+
+/** Judges a sync state: no success or older than health.maxSyncAgeMinutes is CRITICAL, a failed last run WARNING. */
+export function judgeSync(s: SyncState, maxAgeMinutes: number): { level: HealthLevel; reasons: string[] } {
+  if (!s.configured) return { level: "OK", reasons: [] };
+  const reasons: string[] = [];
+  let level: HealthLevel = "OK";
+  if (s.lastRun === null || s.lastRun === undefined) return { level: "CRITICAL", reasons: ["file sync has never run"] };
+  if (s.lastSuccess === null || s.lastSuccess === undefined) {
+    level = "CRITICAL";
+    reasons.push("no successful file sync recorded");
+  } else if ((s.ageSeconds ?? 0) > maxAgeMinutes * 60) {
+    level = "CRITICAL";
+    reasons.push(`last successful file sync is ${age(s.ageSeconds ?? 0)} old (limit ${maxAgeMinutes} min)`);
+  }
+  if (s.lastRunExit !== 0 && s.lastRunExit !== null && s.lastRunExit !== undefined) {
+    if (level === "OK") level = "WARNING";
+    reasons.push(`last file sync failed (rsync exit ${s.lastRunExit})`);
+  }
+  return { level, reasons };
+}
+
+/** Judges free disk space. */
+export function judgeDisks(disks: readonly DiskFree[]): { level: HealthLevel; reasons: string[] } {
+  const reasons: string[] = [];
+  const levels: HealthLevel[] = [];
+  for (const d of disks) {
+    if (!d.present) {
+      // A missing datadir is fatal; a missing source tree or export on the master is worth a look; a backup
+      // directory before the first backup or a tree before the first pull is not a problem (sync has its own check).
+      if (d.what === "datadir") levels.push("CRITICAL");
+      else if (d.what === "source tree" || d.what === "export") levels.push("WARNING");
+      else continue;
+      reasons.push(`${d.what} ${d.path} is missing`);
+    } else if (d.freePercent < DISK_CRIT_PERCENT) {
+      levels.push("CRITICAL");
+      reasons.push(`${d.what} ${d.path}: only ${d.freePercent}% free`);
+    } else if (d.freePercent < DISK_WARN_PERCENT) {
+      levels.push("WARNING");
+      reasons.push(`${d.what} ${d.path}: only ${d.freePercent}% free`);
+    }
+  }
+  return { level: worst(levels), reasons };
+}
+
+/** Paths whose free space is checked on a host, with what they are. */
+export function diskPaths(cfg: StackConfig, h: HostConfig, datadir: string): Map<string, string> {
+  const m = new Map<string, string>([[datadir.replace(/\/+$/, "") || "/", "datadir"]]);
+  if (cfg.files.method === "nfs" && cfg.nfs) {
+    for (const e of cfg.nfs.exports) m.set(h.role === "master" ? e.path : e.mountPoint, h.role === "master" ? "export" : "mount");
+  } else {
+    for (const t of cfg.files.trees) m.set(t.path, h.role === "master" ? "source tree" : "tree");
+  }
+  if (cfg.backups.enabled && cfg.backups.host === h.name) m.set(cfg.backups.destination, "backups");
+  return m;
+}
+
+/** Why a mirror has no file sync to report. */
+export function syncNote(cfg: StackConfig): string | undefined {
+  if (cfg.files.trees.length === 0) return "not configured (files.trees is empty)";
+  if (cfg.files.method === "nfs") return "not configured (files are NFS mounts)";
+  return undefined;
+}
+
+async function probeHost(ctx: OpsContext, h: HostConfig): Promise<HostStatus> {
+  const cfg = ctx.cfg;
+  const target = ctx.target(h.name);
+  const d = dialect(ctx.engine);
+  const reasons: string[] = [];
+  const levels: HealthLevel[] = [];
+  let replication: ReplicaStatus | null = null;
+  let binlog: { file: string; pos: number } | null | undefined;
+  let datadir = "/var/lib/mysql";
+  let reachable = true;
+
+  try {
+    await withDb(target, cfg, async (db) => {
+      const [dd] = await db.query(stmt("SELECT @@datadir AS datadir"));
+      if (dd?.datadir) datadir = String(dd.datadir);
+      if (h.role === "mirror") {
+        const { warn, crit } = lagThresholds(cfg);
+        try {
+          replication = normalizeReplicaStatus(await db.query(d.showReplicaStatus()), h.name);
+          const hl = health(replication, { warnSecondsBehind: warn, critSecondsBehind: crit, expectedSourceHost: cfg.master.address });
+          levels.push(hl.level);
+          reasons.push(...hl.reasons);
+        } catch (e) {
+          levels.push("CRITICAL");
+          reasons.push(errMsg(e).replace(/^\[[^\]]*\] /, ""));
+        }
+      } else {
+        try {
+          const s = normalizeSourceStatus(await db.query(d.showSourceStatus()), h.name);
+          binlog = { file: s.file, pos: s.pos };
+        } catch (e) {
+          binlog = null;
+          levels.push("CRITICAL");
+          reasons.push(errMsg(e).replace(/^\[[^\]]*\] /, ""));
+        }
+      }
+    });
+  } catch (e) {
+    levels.push("CRITICAL");
+    reasons.push(`database not reachable: ${errMsg(e).replace(/^\[[^\]]*\] /, "")}`);
+  }
+
+  const paths = diskPaths(cfg, h, datadir);
+  const pulls = h.role === "mirror" && syncsFiles(cfg);
+  const script = `set -u
+echo "@@BEGIN df"
+${dfScript([...paths.keys()])}
+echo "@@END df"
+${pulls ? `echo "@@BEGIN sync"; cat ${PATHS.syncStatus} 2>/dev/null; echo "now=$(date +%s)"; echo "@@END sync"` : ""}
+true`;
+  const r = await run(target, script);
+  let disks: DiskFree[] = [];
+  let sync: SyncState = { configured: false, note: h.role === "master" ? "master (source of the files)" : syncNote(cfg) ?? "not configured" };
+  if (r.unreachable || r.code !== 0) {
+    reachable = false;
+    levels.push("CRITICAL");
+    reasons.push(r.unreachable ? r.stderr.replace(/^\[[^\]]*\] /, "") : `status script failed (exit ${r.code}): ${r.stderr.trim().slice(0, 300)}`);
+  } else {
+    disks = parseDf(section(r.stdout, "df") ?? "", paths);
+    const dj = judgeDisks(disks);
+    levels.push(dj.level);
+    reasons.push(...dj.reasons);
+    if (pulls) {
+      const kv = parseKeyValues(section(r.stdout, "sync") ?? "");
+      const num = (k: string) => (kv[k] !== undefined && /^\d+$/.test(kv[k]!) ? Number(kv[k]) : null);
+      const now = num("now") ?? Math.floor(Date.now() / 1000);
+      const lastSuccess = num("last_success");
+      sync = {
+        configured: true,
+        lastRun: num("last_run"),
+        lastRunExit: num("last_run_exit"),
+        lastSuccess,
+        ageSeconds: lastSuccess === null ? null : Math.max(0, now - lastSuccess),
+      };
+      const sj = judgeSync(sync, cfg.health.maxSyncAgeMinutes);
+      levels.push(sj.level);
+      reasons.push(...sj.reasons);
+    }
+  }
+  return { host: h.name, role: h.role, address: h.address, level: worst(levels), reasons, reachable, replication, ...(binlog !== undefined ? { binlog } : {}), sync, disks };
+}
+
+/** Collects every host's status (hosts in parallel, at most `parallel` at a time). */
+export async function collectStatus(ctx: OpsContext, parallel: number): Promise<HostStatus[]> {
+  return mapLimit(ctx.cfg.hosts, parallel, (h) => probeHost(ctx, h));
+}
+
+function position(s: HostStatus): string {
+  if (s.role === "master") return s.binlog ? `${s.binlog.file}:${s.binlog.pos}` : "-";
+  const r = s.replication;
+  if (!r) return "-";
+  const pos = r.execFile ? `${r.execFile}:${r.execPos ?? "?"}` : "-";
+  return r.gtid ? `${pos}\ngtid ${r.gtid}` : pos;
+}
+
+function syncCell(s: HostStatus): string {
+  if (!s.sync.configured) return s.role === "master" ? "-" : s.sync.note ?? "not configured";
+  if (s.sync.lastRun === null || s.sync.lastRun === undefined) return "never ran";
+  const ok = s.sync.lastRunExit === 0 ? "ok" : `failed (exit ${s.sync.lastRunExit})`;
+  return `${ok}, ${s.sync.ageSeconds === null || s.sync.ageSeconds === undefined ? "no success yet" : `${age(s.sync.ageSeconds)} ago`}`;
+}
+
+function diskCell(s: HostStatus): string {
+  return s.disks.map((d) => (d.present ? `${d.what} ${d.path} ${d.freePercent}% free (${bytes(d.freeBytes)})` : `${d.what} ${d.path} missing`)).join("\n") || "-";
+}
+
+/** Renders statuses as the table plus a monitoring-plugin summary line (first line). */
+export function formatStatus(stack: string, hosts: readonly HostStatus[]): string {
+  const level = worst(hosts.map((h) => h.level));
+  const bad = hosts.filter((h) => h.level !== "OK");
+  const summary =
+    level === "OK"
+      ? `MIRRORSTACK ${level} - stack ${stack}: ${hosts.filter((h) => h.role === "mirror").length} mirror(s) replicating, ${hosts.length} host(s) healthy`
+      : `MIRRORSTACK ${level} - stack ${stack}: ${bad.map((h) => `${h.host}: ${h.reasons.join("; ")}`).join(" | ")}`;
+  const rows = hosts.map((h) => {
+    const r = h.replication;
+    const yn = (b: boolean | undefined, connecting = false) => (b === undefined ? "-" : connecting ? "Connecting" : b ? "Yes" : "No");
+    return [
+      h.host,
+      h.role,
+      h.level,
+      h.role === "mirror" ? yn(r?.ioRunning, r?.ioConnecting) : "-",
+      h.role === "mirror" ? yn(r?.sqlRunning) : "-",
+      h.role === "mirror" ? (r ? (r.secondsBehind === null ? "NULL" : `${r.secondsBehind}s`) : "-") : "-",
+      position(h),
+      syncCell(h),
+      diskCell(h),
+    ];
+  });
+  const out = [summary, "", table(["HOST", "ROLE", "LEVEL", "IO", "SQL", "BEHIND", "EXECUTED / BINLOG", "FILE SYNC", "DISK FREE"], rows)];
+  const errors = hosts.filter((h) => h.reasons.length > 0 || h.replication?.lastIoError || h.replication?.lastSqlError);
+  if (errors.length > 0) {
+    out.push("");
+    for (const h of errors) {
+      const r = h.replication;
+      if (r?.lastIoError) out.push(`${h.host}: last IO error ${r.lastIoErrno}: ${r.lastIoError}`);
+      if (r?.lastSqlError) out.push(`${h.host}: last SQL error ${r.lastSqlErrno}: ${r.lastSqlError}`);
+      for (const reason of h.reasons) if (!(r?.lastSqlError && reason.includes(r.lastSqlError)) && !(r?.lastIoError && reason.includes(r.lastIoError))) out.push(`${h.host}: ${reason}`);
+    }
+  }
+  return out.join("\n");
+}
+
+export async function statusCommand(ctx: OpsContext, req: Request): Promise<CommandResult> {
+  const hosts = await collectStatus(ctx, req.parallel);
+  const level = worst(hosts.map((h) => h.level));
+  // The master's binlog purge job reads the mirrors' applied positions from these reports (see positions.ts).
+  const reportError = await writePositionReports(ctx, hosts);
+  const text = formatStatus(ctx.stack, hosts) + (reportError ? `\nnote: ${reportError}` : "");
+  return { exitCode: levelExit(level), text, json: { stack: ctx.stack, level, exitCode: levelExit(level), hosts } };
+}
