@@ -3,8 +3,10 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseStackConfig, StackConfig } from "./config";
 import { renderStack } from "./render";
+import { FileMirroring, fileMirroringPaths, nfsServerServices, sharesNfs } from "./components/files";
 import { MirrorHost } from "./components/mirrorHost";
-import { softwareFor } from "./components/software";
+import { OsFamily } from "./components/services";
+import { SoftwareNeeds, softwareFor } from "./components/software";
 import { MirrorReplication } from "./providers/mirrorReplication";
 import { SshTarget } from "./ssh/exec";
 
@@ -53,8 +55,12 @@ const secrets = pulumi
     replicationPassword: replicationPassword ?? "",
     backupPassphrase: backupPassphrase ?? "",
   }));
-const plans = renderStack(cfg, { stack, secrets: { replicationPassword: "[secret]", backupPassphrase: "[secret]" } });
+const placeholders = { replicationPassword: "[secret]", backupPassphrase: "[secret]" };
+const plans = renderStack(cfg, { stack, secrets: placeholders });
 const realPlans = secrets.apply((s) => renderStack(cfg, { stack, secrets: s }));
+// The master's authorized_keys holds the mirrors' sync keys, which exist only once the mirrors made them: the
+// file mirroring step renders again with those public keys (no secrets involved, so its diff stays readable).
+const renderWithMirrorKeys = (mirrorKeys: Record<string, string>) => renderStack(cfg, { stack, secrets: placeholders, mirrorKeys });
 
 // 4. apply: one component per host; hosts are independent, so the engine works them in parallel.
 const sshKey = conf.getSecret("sshPrivateKey");
@@ -72,20 +78,40 @@ function targetFor(name: string): pulumi.Input<SshTarget> {
   return sshKey ? pulumi.secret(sshKey.apply((k) => ({ ...base, privateKey: k }))) : base;
 }
 
+// NFS server services start once their files are written, in FileMirroring, which reports one that cannot run.
+const withoutNfsServices = (sw: SoftwareNeeds, os: OsFamily): SoftwareNeeds => {
+  const nfs = Object.values(nfsServerServices(os));
+  return { packages: sw.packages, services: sw.services.filter((s) => !nfs.includes(s)) };
+};
+
 const hostComponents: Record<string, MirrorHost> = {};
 const hosts = plans.map((plan) => {
   const h = cfg.hosts.find((x) => x.name === plan.host)!;
-  const fileMethod = cfg.files.trees.length === 0 ? "none" : cfg.files.method;
+  const fileMethod = sharesNfs(cfg) ? "nfs" : cfg.files.trees.length === 0 ? "none" : cfg.files.method;
+  // File mirroring's own files are applied by FileMirroring below (they wait for the mirrors' keys).
+  const own = fileMirroringPaths(cfg, h);
   hostComponents[plan.host] = new MirrorHost(plan.host, {
-    plan,
+    plan: { ...plan, files: plan.files.filter((f) => !own.has(f.path)) },
     target: targetFor(plan.host),
     stack,
     osFamily: h.osFamily,
-    software: softwareFor(plan.role, h.osFamily, cfg.database.flavour, fileMethod),
+    software: withoutNfsServices(softwareFor(plan.role, h.osFamily, cfg.database.flavour, fileMethod), h.osFamily),
     secretContent: (p) =>
       realPlans.apply((all) => all.find((x) => x.host === plan.host)!.files.find((f) => f.path === p)!.content),
   });
   return { name: plan.host, role: plan.role, address: plan.address, files: plan.files.map((f) => f.path) };
+});
+
+// File mirroring. rsync-ssh: each mirror's own sync key, the master's locked sync account behind validate-rsync,
+// the pinned master host key and the scheduled pull. nfs: the server's files, then the server itself, then the
+// mirrors' mounts. Nothing here touches a database server.
+const files = new FileMirroring("files", {
+  cfg,
+  stack,
+  plans,
+  renderWithKeys: renderWithMirrorKeys,
+  target: targetFor,
+  hosts: hostComponents,
 });
 
 // Replication, per mirror, once both ends run with their rendered my.cnf: account, consistent copy, start,
@@ -114,4 +140,5 @@ const replication = cfg.mirrors.map((m) => {
 });
 
 // 5. outputs: what `mirrorctl` and reviews read.
-export { hosts, replication };
+const fileSync = { method: sharesNfs(cfg) ? "nfs" : cfg.files.trees.length === 0 ? "none" : cfg.files.method, mirrorKeys: files.mirrorKeys };
+export { hosts, replication, fileSync };

@@ -50,7 +50,7 @@ KNOWN_HOSTS_REL=$LAB_DOT/known_hosts
 
 # What the lab needs from Debian (the hosts run the machine's own binaries through the overlay).
 REQUIRED_PACKAGES=(iproute2 util-linux procps psmisc attr openssh-client openssh-server
-  mariadb-server mariadb-client mariadb-backup rsync cron socat gnupg zstd)
+  mariadb-server mariadb-client mariadb-backup rsync cron socat gnupg zstd nfs-kernel-server nfs-common)
 
 # Environment of every command run inside a host: clean, like a login would give.
 HOST_ENV=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root USER=root

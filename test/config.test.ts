@@ -43,6 +43,7 @@ describe("parseStackConfig: a lab-like stack", () => {
       syncUser: "mirrorsync",
       rsyncPath: "/usr/bin/rsync",
       confineRoot: "auto",
+      allowOldRsync: false,
     });
     expect(cfg.nfs).toBeUndefined();
     expect(cfg.cron).toEqual({ sync: "17 * * * *", backup: "40 3 * * *", binlogPurge: "10 4 * * *", healthCheck: "*/5 * * * *" });

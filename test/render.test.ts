@@ -159,7 +159,7 @@ describe("what each mode renders", () => {
       "rpcbind mountd lockd statd rquotad: 127.0.0.1 [::1] 198.51.100.21 198.51.100.22 [2001:db8:100::23]\n",
     );
     expect(file(plans, "db-master", "/etc/hosts.deny").content).toContain("rpcbind mountd lockd statd rquotad: ALL\n");
-    expect(file(plans, "db-mirror3", "/usr/local/sbin/mirrorstack-backup").content).toContain("--databases 'wiki' 'shop' 'forum'");
+    expect(file(plans, "db-mirror3", "/usr/local/sbin/mirrorstack-backup").content).toContain("readonly DATABASES=('wiki' 'shop' 'forum')");
   });
 
   it("rhel + mysql: RHEL paths, MySQL options, IPv6 master in mount sources, wrapper networks as net/mask", () => {

@@ -92,6 +92,10 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
     }
   }
 
+  if (p.files.allowOldRsync && p.files.method === "rsync-ssh" && p.files.trees.length > 0) {
+    warnings.push("files.allowOldRsync: the master may run an rsync older than 3.4.0, whose sender side has known holes (CVE-2024-12084/12085)");
+  }
+
   const backupHost = p.backups.host ?? mirrors[0]!.name;
   const cron = {
     sync: normalizeCron(p.files.schedule ?? p.cron.sync ?? DEFAULT_SCHEDULES.sync),
@@ -134,6 +138,7 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
       ...(p.files.group !== undefined ? { group: p.files.group } : {}),
       rsyncPath: p.files.rsyncPath,
       confineRoot: p.files.confineRoot,
+      allowOldRsync: p.files.allowOldRsync,
     },
     ...(nfs ? { nfs } : {}),
     cron,

@@ -227,6 +227,9 @@ export const filesSchema = z.strictObject({
     .meta({ docType: "true \\| false \\| auto" } satisfies DocMeta)
     .default("auto")
     .describe("Have the master's rsync confine reads to the tree with --confine-root (rsync 3.5.0+); auto: when available"),
+  allowOldRsync: bool()
+    .default(false)
+    .describe("Install the sync account on a master whose rsync is older than 3.4.0 (CVE-2024-12084/12085 are reachable by a pulling client); otherwise the deployment stops"),
 });
 
 export const RPC_SERVICES = ["portmap", "rpcbind", "mountd", "lockd", "statd", "rquotad"] as const;

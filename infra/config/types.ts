@@ -63,6 +63,8 @@ export interface FilesConfig {
   readonly group?: string;
   readonly rsyncPath: string;
   readonly confineRoot: boolean | "auto";
+  /** Accept a master rsync older than 3.4.0 (the apply step refuses it otherwise). */
+  readonly allowOldRsync: boolean;
 }
 
 export interface NfsExportConfig {

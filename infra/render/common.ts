@@ -173,7 +173,7 @@ export const VALIDATE_INI = [
 export function validateFstab(targets: readonly string[]): string {
   return [
     `out=$(LC_ALL=C findmnt --verify --verbose --tab-file "$FILE" 2>&1)`,
-    `printf '%s\\n' "$out" | grep -q '^0 parse errors' || { printf '%s\\n' "$out" >&2; exit 1; }`,
+    `printf '%s\\n' "$out" | grep -Eq '^(0 parse errors|Success, no errors or warnings detected)' || { printf '%s\\n' "$out" >&2; exit 1; }`, // findmnt says the latter when there is no warning at all
     `printf '%s\\n' "$out" | awk -v targets=${shWord(targets.join(" "))} '`,
     `BEGIN { n = split(targets, t, " "); for (i = 1; i <= n; i++) mine[t[i]] = 1 }`,
     `/^[^ \\t]/ { cur = $0; next }`,

@@ -7,6 +7,9 @@ import { retentionSetting } from "./mysql";
 import { syncsFiles } from "./sync";
 import { renderTemplate } from "./templates";
 
+/** Where `mirrorctl status` / `purge-binlogs` leave each mirror's applied position for the master's purge job. */
+export const POSITIONS_DIR = `${PATHS.stateDir}/replica-positions`;
+
 function clients(cfg: StackConfig): string {
   return cfg.database.flavour === "mariadb" ? "mariadb mysql" : "mysql";
 }
@@ -42,8 +45,11 @@ function binlogPurgeFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
         retentionOption: r.option,
         logFile: log,
         clients: clients(cfg),
+        positionsDir: POSITIONS_DIR,
+        mirrors: cfg.mirrors.map((m) => m.name),
+        mirrorList: cfg.mirrors.map((m) => m.name).join(", "),
       }),
-      "rotates the binary log so the server purges logs past the retention (minimal: does not check mirrors yet)",
+      "purges binary logs that no mirror needs (positions recorded by mirrorctl) and that are past the retention",
     ),
     cronFile(
       "mirrorstack-binlog-purge",
@@ -62,6 +68,11 @@ function binlogPurgeFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
 function backupFiles(cfg: StackConfig, host: HostConfig, passphrase: string): RenderedFile[] {
   const log = `${PATHS.logDir}/backup.log`;
   const b = cfg.backups;
+  const rs = replicaStatus(cfg);
+  // The mirrored trees: pulled copies on a mirror (rsync-ssh), the source trees on the master. NFS mounts are
+  // the master's export seen remotely: archived only where the data lives (the master).
+  const backupTrees =
+    cfg.files.method === "nfs" && host.role === "mirror" ? [] : cfg.files.trees.map((t) => t.path);
   return [
     {
       path: PATHS.backupPassphrase,
@@ -92,8 +103,24 @@ function backupFiles(cfg: StackConfig, host: HostConfig, passphrase: string): Re
         lock: PATHS.backupLock,
         passphraseFile: PATHS.backupPassphrase,
         dumpClients: cfg.database.flavour === "mariadb" ? "mariadb-dump mysqldump" : "mysqldump",
+        clients: clients(cfg),
+        stack: cfg.stack,
+        role: host.role,
+        mirror: host.role === "mirror",
+        master: host.role === "master",
+        // The master records each dump's own snapshot position; mirrors record the paused SQL thread's position.
+        positionOption: host.role === "master" ? (cfg.database.flavour === "mariadb" ? "--master-data=2" : "--source-data=2") : "",
+        statusQuery: rs.query,
+        sqlRunningField: rs.sql,
+        execFileField: cfg.database.flavour === "mysql" ? "Relay_Source_Log_File" : "Relay_Master_Log_File",
+        execPosField: cfg.database.flavour === "mysql" ? "Exec_Source_Log_Pos" : "Exec_Master_Log_Pos",
+        stopSql: cfg.database.flavour === "mysql" ? "STOP REPLICA SQL_THREAD" : "STOP SLAVE SQL_THREAD",
+        startSql: cfg.database.flavour === "mysql" ? "START REPLICA SQL_THREAD" : "START SLAVE SQL_THREAD",
+        trees: backupTrees,
+        hasTrees: backupTrees.length > 0,
+        treesList: backupTrees.join(", "),
       }),
-      `encrypted logical backup of ${cfg.database.databases.join(", ")} into ${b.destination}, keeping ${b.retention}`,
+      `encrypted backup of ${cfg.database.databases.join(", ")}${backupTrees.length > 0 ? ` and ${backupTrees.join(", ")}` : ""} into ${b.destination}, keeping ${b.retention}`,
     ),
     cronFile(
       "mirrorstack-backup",

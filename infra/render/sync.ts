@@ -157,3 +157,38 @@ export function renderSyncFiles(
   if (!syncsFiles(cfg)) return [];
   return host.role === "master" ? masterSyncFiles(cfg, host, mirrorKeys) : mirrorSyncFiles(cfg, host);
 }
+
+/**
+ * The mirror's pin of the master's host keys (PATHS.knownHosts), which mirrorstack-sync's ssh checks strictly.
+ * `hostKeys` are `<type> <base64>` lines read from the master over the deployment's own SSH connection (itself
+ * pinned by the stack's known_hosts), so the mirror never has to trust a key on first use.
+ */
+export function renderMirrorKnownHosts(cfg: StackConfig, host: HostConfig, hostKeys: readonly string[]): RenderedFile {
+  const master = cfg.master;
+  if (hostKeys.length === 0) throw new Error(`no host keys read from ${master.name}`);
+  for (const k of hostKeys) {
+    if (!/^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/.test(k)) {
+      throw new Error(`host key of ${master.name} is not "<type> <base64>": ${JSON.stringify(k.slice(0, 80))}`);
+    }
+  }
+  // ssh looks a host up as written on its command line: the bare address on port 22, [address]:port otherwise.
+  const pattern = master.sshPort === 22 ? master.address : `[${master.address}]:${master.sshPort}`;
+  return {
+    path: PATHS.knownHosts,
+    kind: "whole",
+    owner: "root",
+    group: "root",
+    mode: "0644",
+    content: [
+      header(cfg.stack),
+      `# Host keys of the master ${master.name} for mirrorstack-sync on ${host.name}, read from the master over the`,
+      "# deployment's pinned SSH connection. A changed key makes the pull fail until the next deployment.",
+      ...[...hostKeys].sort().map((k) => `${pattern} ${k}`),
+      "",
+    ].join("\n"),
+    secret: false,
+    validate: `ssh-keygen -l -f "$FILE" >/dev/null`,
+    onChange: [],
+    description: `pins the host keys of ${master.name} for the sync pull`,
+  };
+}
