@@ -16,21 +16,21 @@ describe.skipIf(!isRoot)("apply over SSH (lab)", () => {
   const watched = ["/etc/mysql/mariadb.conf.d/60-mirrorstack.cnf", "/etc/fstab", "/etc/crontab"];
   const before: Record<string, Record<string, string>> = {};
 
-  beforeAll(() => {
+  beforeAll(async () => {
     writeTestStack(STACK);
-    freshStack(STACK);
+    await freshStack(STACK);
     for (const h of inventory().hosts) {
       before[h.name] = Object.fromEntries(watched.map((f) => [f, sha(h.name, f)]));
     }
   });
 
-  afterAll(() => {
-    pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
-    pulumi(["stack", "rm", "--yes", "--force", STACK]);
+  afterAll(async () => {
+    await pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+    await pulumi(["stack", "rm", "--yes", "--force", STACK]);
   });
 
-  it("first up writes each host's my.cnf drop-in with its own server-id", () => {
-    const up = pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+  it("first up writes each host's my.cnf drop-in with its own server-id", async () => {
+    const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     expect(up.code, up.out).toBe(0);
     const ids = new Set<string>();
     for (const h of inventory().hosts) {
@@ -47,18 +47,18 @@ describe.skipIf(!isRoot)("apply over SSH (lab)", () => {
     expect(ids.size).toBe(inventory().hosts.length);
   });
 
-  it("second up reports no changes and opens no SSH session", () => {
+  it("second up reports no changes and opens no SSH session", async () => {
     const hosts = inventory().hosts.map((h) => h.name);
     const sessions = hosts.map(acceptedSessions);
-    const up = pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     expect(up.code, up.out).toBe(0);
     expect(up.out).not.toMatch(/\b\d+ (created|updated|replaced|deleted)\b/);
     expect(up.out).toMatch(/\d+ unchanged/);
     expect(hosts.map(acceptedSessions)).toEqual(sessions);
   });
 
-  it("destroy restores every original byte for byte", () => {
-    const d = pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+  it("destroy restores every original byte for byte", async () => {
+    const d = await pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
     expect(d.code, d.out).toBe(0);
     for (const h of inventory().hosts) {
       const after = Object.fromEntries(watched.map((f) => [f, sha(h.name, f)]));

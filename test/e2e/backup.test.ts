@@ -23,7 +23,7 @@ describe.skipIf(!isRoot)("encrypted backups (lab)", () => {
   const list = () =>
     onHost(backupHost, `ls -1 ${DEST} 2>/dev/null | grep -E '^mirrorstack-[0-9]{8}T[0-9]{6}Z$' | sort`).stdout.trim().split("\n").filter(Boolean);
 
-  beforeAll(() => {
+  beforeAll(async () => {
     const inv = inventory();
     master = inv.hosts.find((h) => h.role === "master")!.name;
     backupHost = inv.hosts.find((h) => h.role === "mirror")!.name;
@@ -38,22 +38,22 @@ describe.skipIf(!isRoot)("encrypted backups (lab)", () => {
     onHost(master, "mkdir -p /srv/backup-e2e/sub && echo hello > /srv/backup-e2e/index.html && echo x > /srv/backup-e2e/sub/a.txt && chmod -R a+rX /srv/backup-e2e");
     writeTestStack(STACK, { backups: { retention: 2, host: backupHost }, files: { trees: ["/srv/backup-e2e"] } });
     onHost(backupHost, `rm -rf ${DEST}`);
-    pulumi(["cancel", "--yes", "--stack", STACK]);
-    pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", STACK]);
-    const init = pulumi(["stack", "init", STACK]);
+    await pulumi(["cancel", "--yes", "--stack", STACK]);
+    await pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", STACK]);
+    const init = await pulumi(["stack", "init", STACK]);
     expect(init.code, init.out).toBe(0);
-    const up = pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     expect(up.code, up.out).toBe(0);
   });
 
-  afterAll(() => {
-    pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
-    pulumi(["stack", "rm", "--yes", "--force", STACK]);
+  afterAll(async () => {
+    await pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+    await pulumi(["stack", "rm", "--yes", "--force", STACK]);
     onHost(backupHost, `rm -rf ${DEST} /srv/backup-e2e`);
     onHost(master, "rm -rf /srv/backup-e2e");
   });
 
-  it("sync-now pulls the mirrored tree onto the mirrors, with progress", () => {
+  it("sync-now pulls the mirrored tree onto the mirrors, with progress", async () => {
     const r = ctl("sync-now", "--stack", STACK);
     expect(r.code, show(r)).toBe(0);
     expect(r.stderr).toMatch(new RegExp(`${backupHost}: pulling /srv/backup-e2e from ${master} \\.\\.\\.`));
@@ -64,14 +64,14 @@ describe.skipIf(!isRoot)("encrypted backups (lab)", () => {
     expect(st.stdout).toMatch(new RegExp(`${backupHost} +mirror +OK .* ok, \\d+s ago`));
   });
 
-  it("the passphrase file is 0600 root and the backup script never puts the passphrase on a command line", () => {
+  it("the passphrase file is 0600 root and the backup script never puts the passphrase on a command line", async () => {
     expect(onHost(backupHost, "stat -c '%a %U %G' /etc/mirrorstack/backup-passphrase").stdout.trim()).toBe("600 root root");
     const script = onHost(backupHost, "cat /usr/local/sbin/mirrorstack-backup").stdout;
     expect(script).toMatch(/--passphrase-fd 3/);
     expect(script).not.toMatch(/--passphrase[ =]['"$a-z]/);
   });
 
-  it("backup-now writes an encrypted backup; the retention keeps the newest 2", () => {
+  it("backup-now writes an encrypted backup; the retention keeps the newest 2", async () => {
     const names: string[] = [];
     for (let i = 0; i < 3; i++) {
       const r = ctl("backup-now", "--stack", STACK);
@@ -95,7 +95,7 @@ describe.skipIf(!isRoot)("encrypted backups (lab)", () => {
     expect(ctl("status", "--stack", STACK).code).toBe(0);
   });
 
-  it("is unreadable without the passphrase and holds no plain text", () => {
+  it("is unreadable without the passphrase and holds no plain text", async () => {
     const b = list().pop()!;
     const r = onHost(
       backupHost,
@@ -115,7 +115,7 @@ gpgconf --homedir "$g" --kill all; rm -rf "$g"`,
     expect(r.stdout).toMatch(/srv\/backup-e2e\/sub\/a\.txt/); // with the passphrase the tree archive opens
   });
 
-  it("restore: into a scratch database with identical checksums, dropped afterwards (kept with --keep)", () => {
+  it("restore: into a scratch database with identical checksums, dropped afterwards (kept with --keep)", async () => {
     const r = ctl("restore", "--stack", STACK, "--host", backupHost, "--to", "wiki_restore_check");
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toMatch(/restored wiki from mirrorstack-\d{8}T\d{6}Z/);
@@ -139,7 +139,7 @@ gpgconf --homedir "$g" --kill all; rm -rf "$g"`,
     expect(sql(master, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'wiki_restore%'")).toBe("0");
   });
 
-  it("backup-now refuses a host that is not the backup host, changing nothing", () => {
+  it("backup-now refuses a host that is not the backup host, changing nothing", async () => {
     const r = ctl("backup-now", "--stack", STACK, "--host", master);
     expect(r.code, show(r)).toBe(2);
     expect(r.stderr).toMatch(/taken on .* \(backups.host\), not on /);

@@ -1,11 +1,10 @@
 // End-to-end (root + lab): file mirroring over rsync+ssh with the real engine. After `up`, one triggered pull
 // copies a tree from the master to the mirror; the mirror's key can do nothing else on the master, from nowhere
 // else; a change of sync settings touches only the sync files; destroy removes the account and the key.
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import * as path from "node:path";
+import { execFileSync, spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { syncAccountScript } from "../../infra/components/files";
-import { acceptedSessions, inventory, isRoot, LAB_ID, onHost, pulumi, ROOT, skipReason, writeTestStack } from "./lab";
+import { acceptedSessions, inventory, isRoot, LAB_ID, onHost, pulumi, skipReason, writeTestStack } from "./lab";
 
 const STACK = "e2e-files";
 const TREE = "/srv/wiki/images";
@@ -14,21 +13,6 @@ const KEY = "/root/.ssh/mirrorstack_sync";
 const SINK_LOG = "/run/e2e-syslog.log";
 const reason = skipReason();
 if (reason) console.warn(`[e2e] ${reason}`);
-
-/**
- * The engine, without blocking this worker's event loop for the length of an `up` (a blocked loop makes
- * vitest's own worker RPC time out on long runs).
- */
-function engine(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("bash", [path.join(ROOT, "scripts/pulumi.sh"), ...args], { cwd: ROOT, env: process.env });
-    let out = "";
-    child.stdout.on("data", (b: Buffer) => (out += b.toString("utf8")));
-    child.stderr.on("data", (b: Buffer) => (out += b.toString("utf8")));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, out }));
-  });
-}
 
 /** Runs a script on a lab host and fails the test with its output when it fails. */
 function must(host: string, script: string): string {
@@ -58,7 +42,7 @@ describe.skipIf(!isRoot)("file mirroring over rsync+ssh (lab)", () => {
       backups: { enabled: false },
     });
 
-  beforeAll(() => {
+  beforeAll(async () => {
     const inv = inventory();
     master = inv.hosts.find((h) => h.role === "master")!.name;
     masterAddress = inv.hosts.find((h) => h.role === "master")!.address;
@@ -66,8 +50,8 @@ describe.skipIf(!isRoot)("file mirroring over rsync+ssh (lab)", () => {
     mirror = m.name;
     mirrorAddress = m.address;
     stackConfig();
-    pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", STACK]);
-    const init = pulumi(["stack", "init", STACK]);
+    await pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", STACK]);
+    const init = await pulumi(["stack", "init", STACK]);
     expect(init.code, init.out).toBe(0);
 
     // The tree on the master: nested directories, spaces in names, a symlink to a file outside the tree.
@@ -95,12 +79,12 @@ describe.skipIf(!isRoot)("file mirroring over rsync+ssh (lab)", () => {
 
   afterAll(async () => {
     if (sinkPid) onHost(master, `kill ${sinkPid} 2>/dev/null; rm -f /dev/log`);
-    await engine(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
-    pulumi(["stack", "rm", "--yes", "--force", STACK]);
+    await pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+    await pulumi(["stack", "rm", "--yes", "--force", STACK]);
   });
 
   it("up makes the mirror's key, the master's locked sync account and its root-owned keys, the pin and the job", async () => {
-    const up = await engine(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     expect(up.code, up.out).toBe(0);
 
     // Mirror: its own key pair, private part 0600 and only there.
@@ -109,7 +93,7 @@ describe.skipIf(!isRoot)("file mirroring over rsync+ssh (lab)", () => {
     const pub = mk[1]!;
     expect(pub).toMatch(/^ssh-ed25519 [A-Za-z0-9+/=]+ mirrorstack-sync@mirror1$/);
     const privateBody = must(mirror, `sed -n 2p ${KEY}`).trim();
-    const state = await engine(["stack", "export", "--show-secrets", "--stack", STACK]);
+    const state = await pulumi(["stack", "export", "--show-secrets", "--stack", STACK]);
     expect(state.code, state.out).toBe(0);
     expect(state.out).not.toContain("PRIVATE KEY");
     expect(state.out).not.toContain(privateBody);
@@ -240,7 +224,7 @@ describe.skipIf(!isRoot)("file mirroring over rsync+ssh (lab)", () => {
     const pids = Object.fromEntries(inventory().hosts.map((h) => [h.name, must(h.name, "cat /run/mysqld/mysqld.pid").trim()]));
     const masterSessions = acceptedSessions(master);
     stackConfig("*/20 * * * *");
-    const up = await engine(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     expect(up.code, up.out).toBe(0);
     expect(up.out).toMatch(/~ 1 updated|1 updated/);
     expect(up.out).not.toMatch(/\b\d+ (created|replaced|deleted)\b/);
@@ -250,14 +234,14 @@ describe.skipIf(!isRoot)("file mirroring over rsync+ssh (lab)", () => {
     // And the next up has nothing to do: no change, no SSH session on any host (the probes diff locally too).
     const hosts = inventory().hosts.map((h) => h.name);
     const sessions = hosts.map(acceptedSessions);
-    const again = await engine(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    const again = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     expect(again.code, again.out).toBe(0);
     expect(again.out).not.toMatch(/\b\d+ (created|updated|replaced|deleted)\b/);
     expect(hosts.map(acceptedSessions)).toEqual(sessions);
   });
 
   it("destroy removes the account, its keys and the mirror's key pair", async () => {
-    const d = await engine(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+    const d = await pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
     expect(d.code, d.out).toBe(0);
     expect(onHost(master, `getent passwd ${USER}`).code).not.toBe(0);
     expect(onHost(master, `test -e /etc/ssh/authorized_keys/${USER} || test -e /etc/ssh/sshd_config.d/60-mirrorstack.conf`).code).not.toBe(0);
@@ -284,25 +268,25 @@ describe.skipIf(nfsSkip !== undefined)("file sharing over NFS (lab: as far as it
   let mirror = "mirror1";
   let masterAddress = "";
 
-  beforeAll(() => {
+  beforeAll(async () => {
     const inv = inventory();
     const m = inv.hosts.find((h) => h.role === "master")!;
     master = m.name;
     masterAddress = m.address;
     mirror = inv.hosts.find((h) => h.name === "mirror1")!.name;
     writeTestStack(NFS_STACK, { files: { method: "nfs", trees: [TREE] }, backups: { enabled: false } });
-    pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", NFS_STACK]);
-    const init = pulumi(["stack", "init", NFS_STACK]);
+    await pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", NFS_STACK]);
+    const init = await pulumi(["stack", "init", NFS_STACK]);
     expect(init.code, init.out).toBe(0);
   });
 
   afterAll(async () => {
-    await engine(["destroy", "--yes", "--skip-preview", "--stack", NFS_STACK]);
-    pulumi(["stack", "rm", "--yes", "--force", NFS_STACK]);
+    await pulumi(["destroy", "--yes", "--skip-preview", "--stack", NFS_STACK]);
+    await pulumi(["stack", "rm", "--yes", "--force", NFS_STACK]);
   });
 
   it("writes and validates every NFS file, then serves and mounts, or says plainly that the kernel cannot serve", async () => {
-    const up = await engine(["up", "--yes", "--skip-preview", "--stack", NFS_STACK]);
+    const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", NFS_STACK]);
     if (up.code !== 0 && !up.out.includes("[master] the NFS server cannot run")) throw new Error(`up failed otherwise:\n${up.out}`);
     // Master: exports (read-only to the mirror, sync, root_squash), TCP wrappers, idmapd, server defaults.
     expect(must(master, "grep -v '^#' /etc/exports")).toContain(`${TREE} ${inventory().hosts.filter((h) => h.role === "mirror").map((h) => `${h.address}(ro,sync,root_squash,no_subtree_check,secure)`).join(" ")}`);

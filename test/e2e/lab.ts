@@ -56,19 +56,12 @@ export function onHost(host: string, script: string): { code: number; stdout: st
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Runs the engine through the project's wrapper; returns exit code and combined output. */
-export function pulumi(args: string[], env: NodeJS.ProcessEnv = {}): { code: number; out: string } {
-  const r = spawnSync("bash", [path.join(ROOT, "scripts/pulumi.sh"), ...args], {
-    cwd: ROOT,
-    encoding: "utf8",
-    env: { ...process.env, ...env },
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  return { code: r.status ?? -1, out: `${r.stdout}\n${r.stderr}` };
-}
-
-/** Like pulumi(), without blocking the event loop (for tests that run a load at the same time). */
-export function pulumiAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string }> {
+/**
+ * Runs the engine through the project's wrapper; resolves to exit code and combined output. Asynchronous on
+ * purpose: a test worker blocked in a long synchronous child process misses vitest's RPC deadlines, and
+ * tests that run a load meanwhile need the event loop.
+ */
+export function pulumi(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
     const child = spawn("bash", [path.join(ROOT, "scripts/pulumi.sh"), ...args], { cwd: ROOT, env: { ...process.env, ...env } });
     const out: Buffer[] = [];
@@ -103,10 +96,10 @@ export function writeTestStack(stack: string, extra: Record<string, unknown> = {
 }
 
 /** Starts a test stack from nothing: releases a lock a killed run left, removes old state, inits it. */
-export function freshStack(stack: string): void {
-  pulumi(["cancel", "--yes", "--stack", stack]);
-  pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", stack]);
-  const init = pulumi(["stack", "init", stack]);
+export async function freshStack(stack: string): Promise<void> {
+  await pulumi(["cancel", "--yes", "--stack", stack]);
+  await pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", stack]);
+  const init = await pulumi(["stack", "init", stack]);
   if (init.code !== 0) throw new Error(`stack init ${stack}: ${init.out}`);
 }
 

@@ -39,7 +39,7 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", () => {
   let master = "master";
   let mirror = "mirror1";
 
-  beforeAll(() => {
+  beforeAll(async () => {
     const inv = inventory();
     master = inv.hosts.find((h) => h.role === "master")!.name;
     mirror = inv.hosts.find((h) => h.role === "mirror")!.name;
@@ -49,20 +49,20 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", () => {
     sql(master, "CREATE TABLE wiki.pages (id INT PRIMARY KEY, title VARCHAR(100) NOT NULL, body TEXT, touched TIMESTAMP NULL)");
     sql(master, "INSERT INTO wiki.pages SELECT seq, CONCAT('page ', seq), REPEAT('x', seq % 50), NULL FROM wiki.seq_1_to_2500");
     writeTestStack(STACK, { backups: { retention: 2 } });
-    pulumi(["cancel", "--yes", "--stack", STACK]);
-    pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", STACK]);
-    const init = pulumi(["stack", "init", STACK]);
+    await pulumi(["cancel", "--yes", "--stack", STACK]);
+    await pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", STACK]);
+    const init = await pulumi(["stack", "init", STACK]);
     expect(init.code, init.out).toBe(0);
-    const up = pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     expect(up.code, up.out).toBe(0);
   });
 
-  afterAll(() => {
-    pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
-    pulumi(["stack", "rm", "--yes", "--force", STACK]);
+  afterAll(async () => {
+    await pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+    await pulumi(["stack", "rm", "--yes", "--force", STACK]);
   });
 
-  it("status: healthy after up (exit 0), as a table and as JSON", () => {
+  it("status: healthy after up (exit 0), as a table and as JSON", async () => {
     const r = ctl("status", "--stack", STACK);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout.split("\n")[0]).toMatch(/^MIRRORSTACK OK - stack /);
@@ -72,7 +72,7 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", () => {
     expect(j.hosts.find((h: { host: string }) => h.host === mirror).replication).toMatchObject({ ioRunning: true, sqlRunning: true });
   });
 
-  it("bad arguments get a clear error, exit 2 and change nothing (no SSH session, no write)", () => {
+  it("bad arguments get a clear error, exit 2 and change nothing (no SSH session, no write)", async () => {
     const hosts = inventory().hosts.map((h) => h.name);
     const sessions = hosts.map(acceptedSessions);
     const pos = sql(master, "SHOW MASTER STATUS");
@@ -133,7 +133,7 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", () => {
     expect(ctl("status", "--stack", STACK).code).toBe(0);
   });
 
-  it("status goes CRITICAL naming the SQL error after a conflicting row; skip-event --yes makes it healthy again", () => {
+  it("status goes CRITICAL naming the SQL error after a conflicting row; skip-event --yes makes it healthy again", async () => {
     const next = Number(sql(master, "SELECT MAX(id) + 1 FROM wiki.pages"));
     sql(mirror, `SET GLOBAL read_only = 0; INSERT INTO wiki.pages VALUES (${next}, 'mirror row', 'conflict', NULL); SET GLOBAL read_only = 1`);
     sql(master, `INSERT INTO wiki.pages VALUES (${next}, 'master row', 'conflict', NULL)`);
@@ -163,7 +163,7 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", () => {
     expect(ctl("verify", "--stack", STACK).code).toBe(0);
   });
 
-  it("exec: each host's output, grouped, and a failing host's exit code", () => {
+  it("exec: each host's output, grouped, and a failing host's exit code", async () => {
     const r = ctl("exec", "--stack", STACK, "--yes", "--json", "--", `hostname; [ "$(hostname)" != ${mirror} ] || exit 7`);
     expect(r.code, show(r)).toBe(1);
     const j = JSON.parse(r.stdout);
@@ -175,7 +175,7 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", () => {
     expect(text.stdout).toMatch(new RegExp(`=== ${mirror} \\(mirror\\): exit 0 .*\\n  Linux\\nok on all 1 host\\(s\\)`));
   });
 
-  it("keys: lists every authorized key and flags a planted DSA key", () => {
+  it("keys: lists every authorized key and flags a planted DSA key", async () => {
     const dsa = `ssh-dss ${Buffer.concat([sshString("ssh-dss"), mpint(1024), mpint(160), mpint(1024), mpint(1024)]).toString("base64")} planted@old-laptop`;
     onHost(mirror, `cp /root/.ssh/authorized_keys /root/.ssh/authorized_keys.mirrorctl-test && echo '${dsa}' >> /root/.ssh/authorized_keys`);
     try {
@@ -190,7 +190,7 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", () => {
     expect(ctl("keys", "--stack", STACK).code).toBe(0);
   });
 
-  it("purge-binlogs: dry run, safe purge, refusal when a mirror is stopped; the cron job does the same", () => {
+  it("purge-binlogs: dry run, safe purge, refusal when a mirror is stopped; the cron job does the same", async () => {
     sql(master, "FLUSH BINARY LOGS");
     sql(master, "INSERT INTO wiki.pages VALUES (20001, 'p', 'b', NULL)");
     sql(master, "FLUSH BINARY LOGS");
@@ -241,7 +241,7 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", () => {
     expect(ctl("status", "--stack", STACK).code).toBe(0);
   });
 
-  it("drift: reports a hand-edited managed file; `up --refresh` restores it", () => {
+  it("drift: reports a hand-edited managed file; `up --refresh` restores it", async () => {
     const clean = ctl("drift", "--stack", STACK);
     expect(clean.code, show(clean)).toBe(0);
     expect(clean.stdout).toMatch(/no drift/);
@@ -251,13 +251,13 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", () => {
     expect(r.code, show(r)).toBe(1);
     expect(r.stdout).toMatch(new RegExp(`${mirror} +${cron} +content differs`));
     expect(r.stdout).toMatch(/1 file\(s\) drifted; to put the managed content back: npm run pulumi -- up --refresh --stack/);
-    const up = pulumi(["up", "--refresh", "--yes", "--skip-preview", "--stack", STACK]);
+    const up = await pulumi(["up", "--refresh", "--yes", "--skip-preview", "--stack", STACK]);
     expect(up.code, up.out).toBe(0);
     expect(onHost(mirror, `grep -c 'edited by hand' ${cron} || true`).stdout.trim()).toBe("0");
     expect(ctl("drift", "--stack", STACK).code).toBe(0);
   });
 
-  it("repair checks the mirror's replicated tables; reseed copies the master again and replication runs", () => {
+  it("repair checks the mirror's replicated tables; reseed copies the master again and replication runs", async () => {
     const rep = ctl("repair", "--stack", STACK, "--host", mirror);
     expect(rep.code, show(rep)).toBe(0);
     expect(rep.stdout).toMatch(/ran mariadb-check --check --auto-repair --skip-write-binlog --databases wiki/);

@@ -5,7 +5,7 @@ import { connectViaSsh, type DbSession } from "../../infra/replication/connect";
 import { compareTables } from "../../infra/replication/checksum";
 import { dialect, stmt } from "../../infra/replication/dialect";
 import { normalizeReplicaStatus, normalizeSourceStatus } from "../../infra/replication/status";
-import { inventory, isRoot, labTarget, lab, onHost, pulumi, pulumiAsync, freshStack, skipReason, sql, writeTestStack } from "./lab";
+import { inventory, isRoot, labTarget, lab, onHost, pulumi, freshStack, skipReason, sql, writeTestStack } from "./lab";
 
 const STACK = "e2e-replication";
 const ENGINE = { flavour: "mariadb" as const, version: "10.11" };
@@ -89,14 +89,14 @@ describe.skipIf(!isRoot)("replication (lab)", () => {
         "INSERT INTO wiki.notes (note) VALUES ('a'), ('é'), (NULL);",
     );
     writeTestStack(STACK);
-    freshStack(STACK);
+    await freshStack(STACK);
     master = await connectViaSsh(target("master"));
   });
 
   afterAll(async () => {
     await master?.close();
-    pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
-    pulumi(["stack", "rm", "--yes", "--force", STACK]);
+    await pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+    await pulumi(["stack", "rm", "--yes", "--force", STACK]);
   });
 
   it("seeds mirrors while a writer keeps changing the same rows; every mirror replicates and matches", async () => {
@@ -104,14 +104,14 @@ describe.skipIf(!isRoot)("replication (lab)", () => {
     const inv = inventory();
     const first = inv.hosts.find((h) => h.name === "mirror1")!;
     writeTestStack(STACK, { mirrors: [{ name: first.name, address: first.address }] });
-    const up1 = pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    const up1 = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     expect(up1.code, up1.out).toBe(0);
     await master.close();
     master = await connectViaSsh(target("master"));
     // Then two more mirrors are added and seeded while the writer runs: the master is not restarted.
     writeTestStack(STACK);
     const writer = startWriter(master, 60_000);
-    const up = await pulumiAsync(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     const w = await writer.finish();
     console.log(`[e2e] writer: ${w.ok} transactions in ${w.seconds}s, max latency ${w.maxMs} ms`);
     expect(up.out).not.toMatch(/master-etc-mysql.*updat/);
@@ -138,7 +138,7 @@ describe.skipIf(!isRoot)("replication (lab)", () => {
     expect(await verifyAll(mirrors)).toEqual([]);
   });
 
-  it("the grants name each mirror's address, never %", () => {
+  it("the grants name each mirror's address, never %", async () => {
     const rows = sql("master", "SELECT host FROM mysql.user WHERE user='mirrorstack_repl' ORDER BY host").split("\n");
     const addrs = inventory().hosts.filter((h) => h.role === "mirror").map((h) => h.address).sort();
     expect(rows).toEqual(addrs);
@@ -163,10 +163,10 @@ describe.skipIf(!isRoot)("replication (lab)", () => {
     expect(await verifyAll(["mirror2"])).toEqual([]);
   });
 
-  it("the stack export holds no replication password in plain text", () => {
-    const exp = pulumi(["stack", "export", "--stack", STACK]);
+  it("the stack export holds no replication password in plain text", async () => {
+    const exp = await pulumi(["stack", "export", "--stack", STACK]);
     expect(exp.code).toBe(0);
-    const pw = pulumi(["config", "get", "replicationPassword", "--stack", STACK]).out.trim();
+    const pw = (await pulumi(["config", "get", "replicationPassword", "--stack", STACK])).out.trim();
     expect(pw.length).toBeGreaterThanOrEqual(16);
     expect(exp.out).not.toContain(pw);
     expect(exp.out).toContain("4dabf18193072939515e22adb298388d"); // Pulumi's secret signature: secrets are present, encrypted

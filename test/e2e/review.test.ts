@@ -8,7 +8,7 @@ import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { acceptedSessions, inventory, isRoot, lab, LAB_ID, onHost, ROOT, skipReason, writeTestStack, type LabHost } from "./lab";
+import { acceptedSessions, inventory, isRoot, lab, LAB_ID, onHost, pulumi, ROOT, skipReason, writeTestStack, type LabHost } from "./lab";
 
 const STACK = "e2e-review";
 const CNF = "/etc/mysql/mariadb.conf.d/60-mirrorstack.cnf";
@@ -36,12 +36,6 @@ function run(cmd: string, args: readonly string[]): Promise<{ code: number; stdo
     p.on("error", reject);
     p.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
-}
-
-/** The engine through the project's wrapper; combined output. */
-async function pulumi(args: readonly string[]): Promise<{ code: number; out: string }> {
-  const r = await run("bash", [path.join(ROOT, "scripts/pulumi.sh"), ...args]);
-  return { code: r.code, out: `${r.stdout}\n${r.stderr}` };
 }
 
 /** Runs `npm run review` the way a person or CI does; keeps the trimmed preview as a fixture when capturing. */

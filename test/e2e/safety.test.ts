@@ -29,16 +29,16 @@ const masterCnf = (content: string, validate: string): HostFileState => ({
 const up = (...extra: string[]) => pulumi(["up", "--yes", "--skip-preview", "--stack", STACK, ...extra]);
 
 describe.skipIf(!isRoot)("safe apply (lab)", () => {
-  beforeAll(() => {
+  beforeAll(async () => {
     writeTestStack(STACK);
-    freshStack(STACK);
-    const first = up();
+    await freshStack(STACK);
+    const first = await up();
     expect(first.code, first.out).toBe(0);
   });
 
-  afterAll(() => {
-    pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
-    pulumi(["stack", "rm", "--yes", "--force", STACK]);
+  afterAll(async () => {
+    await pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+    await pulumi(["stack", "rm", "--yes", "--force", STACK]);
   });
 
   it("a file its validator rejects leaves the old file and the running service untouched", async () => {
@@ -59,9 +59,9 @@ describe.skipIf(!isRoot)("safe apply (lab)", () => {
     expect(onHost("master", "mariadb-admin ping").code).toBe(0);
   }, 120_000);
 
-  it("one changed value changes only its file, shows a line diff in preview, and restarts only that host", () => {
+  it("one changed value changes only its file, shows a line diff in preview, and restarts only that host", async () => {
     writeTestStack(STACK, { database: { databases: ["wiki"], binlogRetentionDays: 3 } });
-    const prev = pulumi(["preview", "--diff", "--stack", STACK]);
+    const prev = await pulumi(["preview", "--diff", "--stack", STACK]);
     expect(prev.code, prev.out).toBe(0);
     expect(prev.out).toMatch(/-\s+binlog_expire_logs_seconds = 604800/);
     expect(prev.out).toMatch(/\+\s+binlog_expire_logs_seconds = 259200/);
@@ -72,7 +72,7 @@ describe.skipIf(!isRoot)("safe apply (lab)", () => {
     const mirrors = inventory().hosts.filter((h) => h.role === "mirror").map((h) => h.name);
     const mirrorSessions = mirrors.map(acceptedSessions);
     const mirrorPids = mirrors.map(mariadbPid);
-    const r = up();
+    const r = await up();
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(new RegExp(`~ ${updates.length} updated`));
     expect(onHost("master", `grep binlog_expire_logs_seconds ${CNF}`).stdout).toContain("259200");
@@ -80,14 +80,14 @@ describe.skipIf(!isRoot)("safe apply (lab)", () => {
     expect(mirrors.map(mariadbPid)).toEqual(mirrorPids);
   });
 
-  it("a hand-edited managed file is reported by refresh and put back by the next up --refresh", () => {
+  it("a hand-edited managed file is reported by refresh and put back by the next up --refresh", async () => {
     const good = sha("mirror1", CNF);
     expect(onHost("mirror1", `echo '# hand edit' >> ${CNF}`).code).toBe(0);
-    const drift = pulumi(["preview", "--refresh", "--diff", "--stack", STACK]);
+    const drift = await pulumi(["preview", "--refresh", "--diff", "--stack", STACK]);
     expect(drift.code, drift.out).toBe(0);
     expect(drift.out).toMatch(/mirror1-etc-mysql-mariadb\.conf\.d-60-mirrorstack\.cnf/);
     expect(drift.out).toContain("# hand edit");
-    const r = up("--refresh");
+    const r = await up("--refresh");
     expect(r.code, r.out).toBe(0);
     expect(sha("mirror1", CNF)).toBe(good);
   });
@@ -103,10 +103,10 @@ describe.skipIf(!isRoot)("safe apply (lab)", () => {
     process.kill(-child.pid!, "SIGKILL");
     await new Promise((r) => child.on("close", r));
     // A killed engine leaves the stack locked: `pulumi cancel` is the documented way to release it.
-    pulumi(["cancel", "--yes", "--stack", STACK]);
-    const again = up();
+    await pulumi(["cancel", "--yes", "--stack", STACK]);
+    const again = await up();
     expect(again.code, again.out).toBe(0);
-    const final = up();
+    const final = await up();
     expect(final.out).not.toMatch(/\b\d+ (created|updated|replaced|deleted)\b/);
     for (const h of inventory().hosts) {
       const left = onHost(h.name, "find /etc /usr/local -name '.mirrorstack.*' 2>/dev/null | wc -l");
@@ -115,12 +115,12 @@ describe.skipIf(!isRoot)("safe apply (lab)", () => {
     expect(onHost("master", `grep binlog_expire_logs_seconds ${CNF}`).stdout).toContain(String(4 * 86400));
   });
 
-  it("an unreachable host fails with its name and address; the other hosts' work completes", () => {
+  it("an unreachable host fails with its name and address; the other hosts' work completes", async () => {
     const inv = inventory();
     const m = inv.hosts.filter((h) => h.role === "mirror").map((h) => ({ name: h.name, address: h.address }));
     const subnet = inv.hosts[0].address.split(".").slice(0, 3).join(".");
     writeTestStack(STACK, { mirrors: [...m, { name: "ghost", address: `${subnet}.99` }], database: { databases: ["wiki"], binlogRetentionDays: 5 } });
-    const r = up();
+    const r = await up();
     expect(r.code).not.toBe(0);
     expect(r.out).toMatch(new RegExp(`\\[ghost\\] cannot reach root@${subnet.replace(/\./g, "\\.")}\\.99:22`));
     // The master's change still landed.
@@ -128,10 +128,10 @@ describe.skipIf(!isRoot)("safe apply (lab)", () => {
     writeTestStack(STACK);
   }, 300_000);
 
-  it("the stack export holds no secret in plain text", () => {
-    const exp = pulumi(["stack", "export", "--stack", STACK]);
+  it("the stack export holds no secret in plain text", async () => {
+    const exp = await pulumi(["stack", "export", "--stack", STACK]);
     for (const key of ["replicationPassword", "backupPassphrase"]) {
-      const v = pulumi(["config", "get", key, "--stack", STACK]).out.trim();
+      const v = (await pulumi(["config", "get", key, "--stack", STACK])).out.trim();
       expect(v.length).toBeGreaterThan(8);
       expect(exp.out, key).not.toContain(v);
     }
