@@ -13,8 +13,11 @@ start=$(date +%s)
 
 # --- npm packages ---------------------------------------------------------------------------------
 if [ ! -d "$ROOT/node_modules/@pulumi/pulumi" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
-  log "installing npm packages (npm ci)"
-  (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+  # The exact versions come from package-lock.json. Not `npm ci`: the registry reachable here serves only this
+  # platform's optional packages (e.g. @rollup/rollup-linux-x64-gnu), so the lock cannot list the others and
+  # `npm ci` rejects it as out of sync; `npm install --no-save` installs the locked tree and leaves the lock alone.
+  log "installing npm packages (locked versions)"
+  (cd "$ROOT" && npm install --no-save --no-audit --no-fund --loglevel=error)
 fi
 
 # --- Debian packages (root only): what the lab hosts and the tests' real readers need -----------------
