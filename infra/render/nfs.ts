@@ -70,18 +70,7 @@ function masterNfsFiles(cfg: StackConfig, host: HostConfig, nfs: NfsConfig): Ren
     });
   }
   files.push(
-    {
-      path: PATHS.idmapd,
-      kind: "whole",
-      owner: "root",
-      group: "root",
-      mode: "0644",
-      content: idmapdContent(cfg, host, nfs),
-      secret: false,
-      validate: VALIDATE_INI,
-      onChange: [{ service: "idmapd", action: "restart" }],
-      description: `NFSv4 id mapping (domain ${nfs.idmapDomain})`,
-    },
+    idmapdFile(cfg, host, nfs, [{ service: "idmapd", action: "restart" }], `NFSv4 id mapping (domain ${nfs.idmapDomain})`),
     {
       path: nfsDefaultsPath(host.osFamily),
       kind: "whole",
@@ -168,6 +157,22 @@ function idmapdContent(cfg: StackConfig, host: HostConfig, nfs: NfsConfig): stri
   });
 }
 
+/** /etc/idmapd.conf: the same id mapping on the master and the mirrors, so names map to the same ids. */
+function idmapdFile(cfg: StackConfig, host: HostConfig, nfs: NfsConfig, onChange: RenderedFile["onChange"], description: string): RenderedFile {
+  return {
+    path: PATHS.idmapd,
+    kind: "whole",
+    owner: "root",
+    group: "root",
+    mode: "0644",
+    content: idmapdContent(cfg, host, nfs),
+    secret: false,
+    validate: VALIDATE_INI,
+    onChange,
+    description,
+  };
+}
+
 function mirrorNfsFiles(cfg: StackConfig, host: HostConfig, nfs: NfsConfig): RenderedFile[] {
   const source = addressForHostPath(cfg.master.address);
   const mounts = nfs.exports.map((e) => ({
@@ -176,18 +181,7 @@ function mirrorNfsFiles(cfg: StackConfig, host: HostConfig, nfs: NfsConfig): Ren
     options: [e.access, ...nfs.mountOptions].join(","),
   }));
   return [
-    {
-      path: PATHS.idmapd,
-      kind: "whole",
-      owner: "root",
-      group: "root",
-      mode: "0644",
-      content: idmapdContent(cfg, host, nfs),
-      secret: false,
-      validate: VALIDATE_INI,
-      onChange: [],
-      description: `NFSv4 id mapping (domain ${nfs.idmapDomain}, same as the master)`,
-    },
+    idmapdFile(cfg, host, nfs, [], `NFSv4 id mapping (domain ${nfs.idmapDomain}, same as the master)`),
     {
       path: PATHS.fstab,
       kind: "block",

@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inventory, isRoot, LAB_ID, onHost, pulumi, ROOT, skipReason, sql, writeTestStack } from "./lab";
+import { inventory, freshStack, isRoot, LAB_ID, onHost, pulumi, ROOT, skipReason, sql, writeTestStack } from "./lab";
 
 const STACK = `e2e-backup${LAB_ID ? `-${LAB_ID}` : ""}`;
 const DEST = "/var/backups/mirrorstack";
@@ -38,10 +38,7 @@ describe.skipIf(!isRoot)("encrypted backups (lab)", () => {
     onHost(master, "mkdir -p /srv/backup-e2e/sub && echo hello > /srv/backup-e2e/index.html && echo x > /srv/backup-e2e/sub/a.txt && chmod -R a+rX /srv/backup-e2e");
     writeTestStack(STACK, { backups: { retention: 2, host: backupHost }, files: { trees: ["/srv/backup-e2e"] } });
     onHost(backupHost, `rm -rf ${DEST}`);
-    await pulumi(["cancel", "--yes", "--stack", STACK]);
-    await pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", STACK]);
-    const init = await pulumi(["stack", "init", STACK]);
-    expect(init.code, init.out).toBe(0);
+    await freshStack(STACK);
     const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     expect(up.code, up.out).toBe(0);
   });

@@ -4,7 +4,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { syncAccountScript } from "../../infra/components/files";
-import { acceptedSessions, inventory, isRoot, LAB_ID, onHost, pulumi, skipReason, writeTestStack } from "./lab";
+import { acceptedSessions, inventory, freshStack, isRoot, LAB_ID, onHost, pulumi, skipReason, writeTestStack } from "./lab";
 
 const STACK = "e2e-files";
 const TREE = "/srv/wiki/images";
@@ -50,9 +50,7 @@ describe.skipIf(!isRoot)("file mirroring over rsync+ssh (lab)", () => {
     mirror = m.name;
     mirrorAddress = m.address;
     stackConfig();
-    await pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", STACK]);
-    const init = await pulumi(["stack", "init", STACK]);
-    expect(init.code, init.out).toBe(0);
+    await freshStack(STACK);
 
     // The tree on the master: nested directories, spaces in names, a symlink to a file outside the tree.
     must(
@@ -275,9 +273,7 @@ describe.skipIf(nfsSkip !== undefined)("file sharing over NFS (lab: as far as it
     masterAddress = m.address;
     mirror = inv.hosts.find((h) => h.name === "mirror1")!.name;
     writeTestStack(NFS_STACK, { files: { method: "nfs", trees: [TREE] }, backups: { enabled: false } });
-    await pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", NFS_STACK]);
-    const init = await pulumi(["stack", "init", NFS_STACK]);
-    expect(init.code, init.out).toBe(0);
+    await freshStack(NFS_STACK);
   });
 
   afterAll(async () => {

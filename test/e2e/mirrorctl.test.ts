@@ -5,7 +5,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { acceptedSessions, inventory, isRoot, LAB_ID, onHost, pulumi, ROOT, skipReason, sql, writeTestStack } from "./lab";
+import { acceptedSessions, inventory, freshStack, isRoot, LAB_ID, onHost, pulumi, ROOT, skipReason, sql, writeTestStack } from "./lab";
 
 const STACK = `e2e-mirrorctl${LAB_ID ? `-${LAB_ID}` : ""}`;
 const reason = skipReason();
@@ -49,10 +49,7 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", () => {
     sql(master, "CREATE TABLE wiki.pages (id INT PRIMARY KEY, title VARCHAR(100) NOT NULL, body TEXT, touched TIMESTAMP NULL)");
     sql(master, "INSERT INTO wiki.pages SELECT seq, CONCAT('page ', seq), REPEAT('x', seq % 50), NULL FROM wiki.seq_1_to_2500");
     writeTestStack(STACK, { backups: { retention: 2 } });
-    await pulumi(["cancel", "--yes", "--stack", STACK]);
-    await pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", STACK]);
-    const init = await pulumi(["stack", "init", STACK]);
-    expect(init.code, init.out).toBe(0);
+    await freshStack(STACK);
     const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     expect(up.code, up.out).toBe(0);
   });

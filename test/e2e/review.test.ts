@@ -8,7 +8,7 @@ import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { acceptedSessions, inventory, isRoot, lab, LAB_ID, onHost, pulumi, ROOT, skipReason, writeTestStack, type LabHost } from "./lab";
+import { acceptedSessions, inventory, freshStack, isRoot, lab, LAB_ID, onHost, pulumi, ROOT, skipReason, writeTestStack, type LabHost } from "./lab";
 
 const STACK = "e2e-review";
 const CNF = "/etc/mysql/mariadb.conf.d/60-mirrorstack.cnf";
@@ -93,9 +93,7 @@ describe.skipIf(!isRoot)("npm run review (lab, real engine)", () => {
     mirror1 = hosts.find((h) => h.name === "mirror1")!;
     mirror2 = hosts.find((h) => h.name === "mirror2")!;
     write();
-    await pulumi(["stack", "rm", "--yes", "--force", "--preserve-config", STACK]);
-    const init = await pulumi(["stack", "init", STACK]);
-    expect(init.code, init.out).toBe(0);
+    await freshStack(STACK);
   });
 
   afterAll(async () => {
