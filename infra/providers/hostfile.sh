@@ -22,6 +22,29 @@ newtmp() { TMP=$(mktemp "$dir/.mirrorstack.XXXXXX"); tmps+=("$TMP"); }
 svc() {
   if [ -d /run/systemd/system ]; then systemctl "$2" "$1"; else service "$1" "$2"; fi
 }
+# Database restart with the shortest outage clients can see: dirty pages are flushed while the server still
+# serves, then it is shut down and started again the moment the old process is gone (init scripts poll with
+# 1-second sleeps; systemd waits for the process itself).
+db_restart() {
+  local name=$1 cli=mariadb pidf pid dirty
+  [ "$name" = mariadb ] || cli=mysql
+  if "$cli" -e "SET GLOBAL innodb_max_dirty_pages_pct = 0" 2>/dev/null; then
+    for _ in $(seq 1 100); do
+      dirty=$("$cli" -N -B -e "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'" 2>/dev/null | cut -f2)
+      [ "${dirty:-0}" -lt 64 ] && break
+      sleep 0.1
+    done
+  fi
+  if [ -d /run/systemd/system ]; then systemctl restart "$name"; return; fi
+  pidf=$(my_print_defaults mysqld 2>/dev/null | sed -n 's/^--pid[-_]file=//p' | tail -n 1)
+  pid=$(cat "${pidf:-/run/mysqld/mysqld.pid}" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && "$cli" -e "SHUTDOWN" 2>/dev/null; then
+    for _ in $(seq 1 6000); do kill -0 "$pid" 2>/dev/null || break; sleep 0.01; done
+    service "$name" start
+  else
+    service "$name" restart
+  fi
+}
 svc_logs() {
   echo "--- last log lines of $1 on $(hostname) ---" >&2
   if [ -d /run/systemd/system ]; then journalctl -u "$1" -n 30 --no-pager >&2 || true; fi
@@ -37,7 +60,8 @@ run_actions() {
     case "$act" in
       exportfs) exportfs -ra ;;
       remount) mount -a ;;
-      restart|reload) svc "$name" "$act" ;;
+      restart) case "$name" in mariadb|mysql|mysqld) db_restart "$name" ;; *) svc "$name" restart ;; esac ;;
+      reload) svc "$name" reload ;;
       *) echo "unknown action $a" >&2; return 1 ;;
     esac || { echo "[$HOSTNAME_CFG] $act of $name failed" >&2; svc_logs "$name"; return 1; }
   done
