@@ -1,5 +1,5 @@
 // End-to-end (root + lab): apply is atomic, validated, reviewable, reversible and survives being killed.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hostFileProvider, type HostFileState } from "../../infra/providers/hostFile";
@@ -26,6 +26,27 @@ const masterCnf = (content: string, validate: string): HostFileState => ({
   validate,
   actions: ["mariadb:restart"],
 });
+/** Every process below `pid`, children first found through /proc (to stop a killed run's plugins by PID). */
+function descendants(pid: number): number[] {
+  const out = spawnSync("ps", ["-eo", "pid=,ppid="], { encoding: "utf8" }).stdout;
+  const kids = new Map<number, number[]>();
+  for (const line of out.trim().split("\n")) {
+    const [c, p] = line.trim().split(/\s+/).map(Number);
+    kids.set(p, [...(kids.get(p) ?? []), c]);
+  }
+  const all: number[] = [];
+  const walk = (p: number) => (kids.get(p) ?? []).forEach((c) => (all.push(c), walk(c)));
+  walk(pid);
+  return all;
+}
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !/^Z/.test(spawnSync("ps", ["-o", "stat=", "-p", String(pid)], { encoding: "utf8" }).stdout.trim());
+  } catch {
+    return false;
+  }
+}
 const up = (...extra: string[]) => pulumi(["up", "--yes", "--skip-preview", "--stack", STACK, ...extra]);
 
 describe.skipIf(!isRoot)("safe apply (lab)", () => {
@@ -96,12 +117,26 @@ describe.skipIf(!isRoot)("safe apply (lab)", () => {
     writeTestStack(STACK, { database: { databases: ["wiki"], binlogRetentionDays: 4 }, cron: { healthCheck: "*/7 * * * *" } });
     const child = spawn("bash", [path.join(ROOT, "scripts/pulumi.sh"), "up", "--yes", "--skip-preview", "--stack", STACK], {
       cwd: ROOT,
-      detached: true,
       stdio: "ignore",
     });
     await new Promise((r) => setTimeout(r, 2500));
-    process.kill(-child.pid!, "SIGKILL");
+    // The engine starts its plugins (language host, program, dynamic providers) in process groups of their own,
+    // so killing the CLI's group would orphan them: kill the whole tree it started, by PID.
+    const signal = (pids: number[], sig: NodeJS.Signals) =>
+      pids.forEach((pid) => {
+        try {
+          process.kill(pid, sig);
+        } catch {
+          // already gone
+        }
+      });
+    // Freeze first so nothing new is started between listing the tree and killing it.
+    const first = [child.pid!, ...descendants(child.pid!)];
+    signal(first, "SIGSTOP");
+    const tree = [...new Set([...first, ...descendants(child.pid!)])];
+    signal(tree, "SIGKILL");
     await new Promise((r) => child.on("close", r));
+    expect(tree.filter(alive), "no process of the killed run is left").toEqual([]);
     // A killed engine leaves the stack locked: `pulumi cancel` is the documented way to release it.
     await pulumi(["cancel", "--yes", "--stack", STACK]);
     const again = await up();
