@@ -1,0 +1,89 @@
+// `npm run bench -- apply [--runs N] [--mirrors 1,4,8]` (issue 4): on fresh lab hosts with 1 master + N mirrors
+// and a small database, the wall time of the first `up`, of a no-op `up`, and of an `up` after changing one
+// value (database.binlogRetentionDays: only the master's my.cnf changes), median of --runs runs; plus the SSH
+// sessions each up opened, counted from every host's sshd log (the no-op must open none). Before each up the
+// benchmark waits until mirrorstack's SSH control connections (ControlPersist=15) have closed, so a session
+// multiplexed over a leftover connection cannot hide from the count.
+import { DATABASE } from "./lib/dataset";
+import { acceptedSessions, mirrorNames, waitSshIdle } from "./lib/lab";
+import { coldLab, timedUp, type Options, type TimedUp } from "./lib/scenario";
+import { initStack, removeStack, stackName, writeStack } from "./lib/stack";
+import { log, median, round, table, treeInfo, writeResults } from "./lib/stats";
+
+interface Counted extends TimedUp {
+  sshSessions: number;
+  sshByHost: Record<string, number>;
+  /** Seconds waited before the up for the previous up's SSH control connections to close. */
+  sshIdleWaitSeconds: number;
+}
+
+interface ApplyRun {
+  mirrors: number;
+  run: number;
+  first: Counted;
+  noop: Counted;
+  change: Counted;
+}
+
+async function counted(stack: string, hosts: string[]): Promise<Counted> {
+  // A session over a control connection left open by the previous up would log no login: let those expire.
+  const sshIdleWaitSeconds = round(await waitSshIdle(), 1);
+  const before = await acceptedSessions(hosts);
+  const u = await timedUp(stack);
+  const after = await acceptedSessions(hosts);
+  const sshByHost = Object.fromEntries(hosts.map((h) => [h, after[h] - before[h]]));
+  return { ...u, sshByHost, sshSessions: Object.values(sshByHost).reduce((a, b) => a + b, 0), sshIdleWaitSeconds };
+}
+
+async function applyRun(mirrors: number, run: number, o: Options): Promise<ApplyRun> {
+  await coldLab(mirrors, o.sizeMb);
+  const names = mirrorNames();
+  const hosts = ["master", ...names];
+  const stack = stackName(`apply-${mirrors}`);
+  const database = (days: number) => ({ databases: [DATABASE], binlogRetentionDays: days });
+  await initStack(stack, { mirrors: names, database: database(7) });
+  try {
+    const first = await counted(stack, hosts);
+    log(`[${mirrors} mirrors, run ${run}] first up ${first.seconds} s (${first.changes})`);
+    const noop = await counted(stack, hosts);
+    log(`[${mirrors} mirrors, run ${run}] no-op up ${noop.seconds} s (${noop.changes}), ${noop.sshSessions} SSH sessions (after waiting ${noop.sshIdleWaitSeconds} s for open SSH connections to close)`);
+    writeStack(stack, { mirrors: names, database: database(8) });
+    const change = await counted(stack, hosts);
+    log(`[${mirrors} mirrors, run ${run}] binlogRetentionDays 7 -> 8: ${change.seconds} s (${change.changes}), SSH sessions ${JSON.stringify(change.sshByHost)}`);
+    return { mirrors, run, first, noop, change };
+  } finally {
+    await removeStack(stack, { destroy: false });
+  }
+}
+
+function summarize(runs: ApplyRun[], o: Options): string {
+  const rows = o.mirrors.map((n) => {
+    const rs = runs.filter((r) => r.mirrors === n);
+    const m = (f: (r: ApplyRun) => number) => round(median(rs.map(f)), 2);
+    const each = (f: (r: ApplyRun) => number) => rs.map((r) => round(f(r), 1)).join(", ");
+    const changedHosts = [...new Set(rs.flatMap((r) => Object.entries(r.change.sshByHost).filter(([, v]) => v > 0).map(([h]) => h)))].join(", ") || "none";
+    return [
+      `1 + ${n}`,
+      `${m((r) => r.first.seconds)} (${each((r) => r.first.seconds)})`,
+      `${m((r) => r.noop.seconds)} (${each((r) => r.noop.seconds)})`,
+      rs.map((r) => r.noop.sshSessions).join(", "),
+      `${m((r) => r.change.seconds)} (${each((r) => r.change.seconds)})`,
+      `${rs.map((r) => r.change.sshSessions).join(", ")} (${changedHosts})`,
+      rs.map((r) => `${r.first.load[0]}/${r.noop.load[0]}/${r.change.load[0]}`).join("; "),
+    ];
+  });
+  return (
+    `### Apply: wall time of \`pulumi up${o.parallel ? ` --parallel ${o.parallel}` : ""}\`, seconds, median (each run) of ${o.runs}\n\n` +
+    table(["hosts", "first up", "no-op up", "no-op SSH sessions", "one value changed (binlogRetentionDays)", "its SSH sessions (hosts)", "load (1 min) first/no-op/change"], rows)
+  );
+}
+
+export async function applyBenchmark(o: Options): Promise<void> {
+  const started = new Date().toISOString();
+  const tree = treeInfo();
+  const runs: ApplyRun[] = [];
+  for (const n of o.mirrors) for (let run = 1; run <= o.runs; run++) runs.push(await applyRun(n, run, o));
+  const md = summarize(runs, o);
+  const file = writeResults(`apply${o.parallel ? `-parallel${o.parallel}` : ""}`, { benchmark: "apply", started, options: o, tree, runs }, md);
+  console.log(`\n${md}\n\nresults: ${file}`);
+}
