@@ -38,25 +38,31 @@ have_ambient() {
   return 0
 }
 
-gomod_dir() {
-  # Prints the extracted directory of module@version, downloading it through the Go module proxy.
-  go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p'
+# Copies the source of module@version (downloaded through the Go module proxy) to a writable build folder.
+module_source() {
+  local mod=$1 dest=$2 dir
+  dir=$(go mod download -json "$mod" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+  [ -n "$dir" ] || { log "could not download $mod"; exit 1; }
+  rm -rf "$dest" && mkdir -p "$(dirname "$dest")" && cp -r "$dir" "$dest" && chmod -R u+w "$dest"
+}
+
+# Builds one binary of a module folder with its version stamped, then moves it into place.
+build_stamped() {
+  local src=$1 version=$2 pkg=$3 out=$4
+  (cd "$src" && GOFLAGS=-mod=mod go build -trimpath \
+      -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$version" \
+      -o "$out.tmp" "$pkg")
+  mv -f "$out.tmp" "$out"
 }
 
 build_cli() {
   local src="$MS_ENGINE_DIR/src/pkg"
   log "building the Pulumi CLI v$MS_PULUMI_VERSION from github.com/pulumi/pulumi/pkg/v3 (first time: about 5 minutes)"
-  local dir
-  dir=$(gomod_dir "github.com/pulumi/pulumi/pkg/v3@v$MS_PULUMI_VERSION")
-  [ -n "$dir" ] || { log "could not download github.com/pulumi/pulumi/pkg/v3@v$MS_PULUMI_VERSION"; exit 1; }
-  rm -rf "$src" && mkdir -p "$(dirname "$src")" && cp -r "$dir" "$src" && chmod -R u+w "$src"
+  module_source "github.com/pulumi/pulumi/pkg/v3@v$MS_PULUMI_VERSION" "$src"
   # pkg's go.mod replaces the SDK with ../sdk (a checkout-relative path): point it at the same released version.
   (cd "$src" && go mod edit -dropreplace github.com/pulumi/pulumi/sdk/v3 \
       -require "github.com/pulumi/pulumi/sdk/v3@v$MS_PULUMI_VERSION")
-  (cd "$src" && GOFLAGS=-mod=mod go build -trimpath \
-      -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$MS_PULUMI_VERSION" \
-      -o "$MS_ENGINE_BIN/pulumi.tmp" ./cmd/pulumi)
-  mv -f "$MS_ENGINE_BIN/pulumi.tmp" "$MS_ENGINE_BIN/pulumi"
+  build_stamped "$src" "$MS_PULUMI_VERSION" ./cmd/pulumi "$MS_ENGINE_BIN/pulumi"
 }
 
 build_language_host() {
@@ -66,14 +72,8 @@ build_language_host() {
   # same gRPC protocol; the CLI falls back to the older calls it implements.
   local src="$MS_ENGINE_DIR/src/sdk-langhost"
   log "building pulumi-language-nodejs from github.com/pulumi/pulumi/sdk/v3@v$MS_LANGHOST_VERSION (about 1 minute)"
-  local dir
-  dir=$(gomod_dir "github.com/pulumi/pulumi/sdk/v3@v$MS_LANGHOST_VERSION")
-  [ -n "$dir" ] || { log "could not download github.com/pulumi/pulumi/sdk/v3@v$MS_LANGHOST_VERSION"; exit 1; }
-  rm -rf "$src" && mkdir -p "$(dirname "$src")" && cp -r "$dir" "$src" && chmod -R u+w "$src"
-  (cd "$src" && GOFLAGS=-mod=mod go build -trimpath \
-      -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$MS_LANGHOST_VERSION" \
-      -o "$MS_ENGINE_BIN/pulumi-language-nodejs.tmp" ./nodejs/cmd/pulumi-language-nodejs)
-  mv -f "$MS_ENGINE_BIN/pulumi-language-nodejs.tmp" "$MS_ENGINE_BIN/pulumi-language-nodejs"
+  module_source "github.com/pulumi/pulumi/sdk/v3@v$MS_LANGHOST_VERSION" "$src"
+  build_stamped "$src" "$MS_LANGHOST_VERSION" ./nodejs/cmd/pulumi-language-nodejs "$MS_ENGINE_BIN/pulumi-language-nodejs"
 }
 
 if ! have_ambient; then
