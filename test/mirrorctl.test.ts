@@ -1,6 +1,5 @@
 // mirrorctl without hosts: argument parsing, output and exit codes, key audit, drift comparison, job scripts.
 import { spawnSync } from "node:child_process";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +21,7 @@ import { decidePurge } from "../infra/replication/purge";
 import type { ReplicaStatus } from "../infra/replication/status";
 import type { RenderedFile } from "../infra/render/types";
 import { loadStack } from "./render-stacks";
+import { dsaKeyLine, ed25519Line, rsaKeyLine } from "./fixtures/ssh-keys";
 
 function usage(argv: string[]): string {
   try {
@@ -207,35 +207,6 @@ describe("exec output", () => {
     );
   });
 });
-
-/** SSH wire-format string. */
-function sshString(b: Buffer | string): Buffer {
-  const body = typeof b === "string" ? Buffer.from(b) : b;
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(body.length);
-  return Buffer.concat([len, body]);
-}
-function mpint(bits: number): Buffer {
-  const b = randomBytes(bits / 8);
-  b[0] = b[0]! | 0x80;
-  return sshString(Buffer.concat([Buffer.from([0]), b]));
-}
-/** A DSA public key line (random numbers of the right sizes: enough for parsing and flagging). */
-function dsaKeyLine(comment: string): string {
-  return `ssh-dss ${Buffer.concat([sshString("ssh-dss"), mpint(1024), mpint(160), mpint(1024), mpint(1024)]).toString("base64")} ${comment}`;
-}
-function rsaKeyLine(bits: number, comment: string): string {
-  const { publicKey } = generateKeyPairSync("rsa", { modulusLength: bits });
-  const jwk = publicKey.export({ format: "jwk" }) as { n: string; e: string };
-  const n = Buffer.from(jwk.n, "base64url");
-  const blob = Buffer.concat([sshString("ssh-rsa"), sshString(Buffer.from(jwk.e, "base64url")), sshString(Buffer.concat([Buffer.from([0]), n]))]);
-  return `ssh-rsa ${blob.toString("base64")} ${comment}`;
-}
-function ed25519Line(comment: string): string {
-  const { publicKey } = generateKeyPairSync("ed25519");
-  const raw = (publicKey.export({ format: "der", type: "spki" }) as Buffer).subarray(-32);
-  return `ssh-ed25519 ${Buffer.concat([sshString("ssh-ed25519"), sshString(raw)]).toString("base64")} ${comment}`;
-}
 
 describe("keys", () => {
   const dsa = dsaKeyLine("old@laptop");

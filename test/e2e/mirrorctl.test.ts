@@ -2,10 +2,10 @@
 // a replication conflict and skip-event, verify under writes and after a hand edit, exec, keys, purge-binlogs
 // (command and cron job), drift and its repair by `up --refresh`, repair, reseed, and refusals that change nothing.
 import { spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { acceptedSessions, inventory, freshStack, isRoot, LAB_ID, onHost, pulumi, ROOT, skipReason, sql, writeTestStack } from "./lab";
+import { dsaKeyLine } from "../fixtures/ssh-keys";
 
 const STACK = `e2e-mirrorctl${LAB_ID ? `-${LAB_ID}` : ""}`;
 const reason = skipReason();
@@ -23,17 +23,6 @@ function ctl(...args: string[]): Run {
 }
 const show = (r: Run) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
 
-function sshString(b: Buffer | string): Buffer {
-  const body = typeof b === "string" ? Buffer.from(b) : b;
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(body.length);
-  return Buffer.concat([len, body]);
-}
-function mpint(bits: number): Buffer {
-  const b = randomBytes(bits / 8);
-  b[0] = b[0]! | 0x80;
-  return sshString(Buffer.concat([Buffer.from([0]), b]));
-}
 
 describe.skipIf(!isRoot)("mirrorctl (lab)", () => {
   let master = "master";
@@ -173,7 +162,7 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", () => {
   });
 
   it("keys: lists every authorized key and flags a planted DSA key", async () => {
-    const dsa = `ssh-dss ${Buffer.concat([sshString("ssh-dss"), mpint(1024), mpint(160), mpint(1024), mpint(1024)]).toString("base64")} planted@old-laptop`;
+    const dsa = dsaKeyLine("planted@old-laptop");
     onHost(mirror, `cp /root/.ssh/authorized_keys /root/.ssh/authorized_keys.mirrorctl-test && echo '${dsa}' >> /root/.ssh/authorized_keys`);
     try {
       const r = ctl("keys", "--stack", STACK);
