@@ -172,7 +172,7 @@ describe("parseStackConfig: input forms", () => {
     const c = parseStackConfig({ ...base, files: { method: "nfs", trees: ["/srv/export/www"] } }, { stack: "s", secretKeys: SECRETS });
     expect(c.nfs).toEqual({
       exports: [
-        { path: "/srv/export/www", clients: ["192.0.2.11"], access: "ro", sync: true, rootSquash: true, subtreeCheck: false, secure: true, mountPoint: "/srv/export/www" },
+        { path: "/srv/export/www", clients: ["192.0.2.11"], access: "ro", sync: true, rootSquash: true, subtreeCheck: false, secure: true, mountPoint: "/mnt/mirrorstack/srv/export/www", copyTo: "/srv/export/www" },
       ],
       idmapDomain: "localdomain",
       nobodyUser: "nobody",
@@ -180,6 +180,28 @@ describe("parseStackConfig: input forms", () => {
       mountOptions: ["hard", "noatime", "nosuid", "nodev", "_netdev", "vers=4.2"],
       tcpWrappers: { enabled: true, services: ["rpcbind", "mountd", "lockd", "statd", "rquotad"], clients: ["192.0.2.11"] },
     });
+  });
+
+  it("copies each NFS export to its own path by default, elsewhere with copyTo, not at all with pull: false", () => {
+    const c = parseStackConfig(
+      {
+        ...base,
+        files: { method: "nfs" },
+        nfs: {
+          exports: [
+            { path: "/srv/a" },
+            { path: "/srv/b", mountPoint: "/srv/b-live", copyTo: "/var/www/b" },
+            { path: "/srv/c", mountPoint: "/srv/c", pull: false },
+          ],
+        },
+      },
+      { stack: "s", secretKeys: SECRETS },
+    );
+    expect(c.nfs!.exports.map((e) => [e.path, e.mountPoint, e.copyTo])).toEqual([
+      ["/srv/a", "/mnt/mirrorstack/srv/a", "/srv/a"],
+      ["/srv/b", "/srv/b-live", "/var/www/b"],
+      ["/srv/c", "/srv/c", undefined],
+    ]);
   });
 
   it("accepts NFS overrides, with warnings", () => {

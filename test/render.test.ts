@@ -142,10 +142,18 @@ describe("what each mode renders", () => {
       "/etc/mysql/mariadb.conf.d/60-mirrorstack.cnf",
       "/etc/idmapd.conf",
       "/etc/fstab",
+      "/usr/local/sbin/mirrorstack-sync",
+      "/etc/cron.d/mirrorstack-sync",
       "/usr/local/sbin/mirrorstack-health",
       "/etc/cron.d/mirrorstack-health",
       "/etc/logrotate.d/mirrorstack",
     ]);
+    // The mirror copies the mount into its local tree: only from a live mount, locally (no compression, no ssh).
+    const copy = file(plans, "db-mirror1", "/usr/local/sbin/mirrorstack-sync").content;
+    expect(copy).toContain("rsync '-a' '--delete-delay' '--partial' -- '/srv/www'/ '/srv/export/www'/\n");
+    expect(copy).toMatch(/if ! timeout 30 mountpoint -q '\/srv\/www'; then\n(.*\n){2}  rc=100 .*\nelse\n/);
+    expect(copy).not.toMatch(/ssh|SOURCE/);
+    expect(file(plans, "db-mirror1", "/etc/cron.d/mirrorstack-sync").content).toMatch(/^17 \* \* \* \* root \/usr\/local\/sbin\/mirrorstack-sync$/m);
     const fstab = file(plans, "db-master", "/etc/fstab");
     expect(fstab.kind).toBe("block");
     expect(fstab.content).toContain("UUID=3f1c9a52-7d0e-4b8e-9a41-2c6d5e8f0a17 /srv/export ext4 defaults,acl,nodev,nosuid 0 2\n");

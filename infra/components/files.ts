@@ -346,7 +346,9 @@ export class FileMirroring extends pulumi.ComponentResource {
       const masterFiles = masterNfs.map((f) => hostFile(master, f, f.content, [args.hosts[master.name]!], false));
       const mirrorFiles = cfg.mirrors.map((m) => {
         const files = renderNfsFiles(cfg, m);
-        return { m, files, written: files.map((f) => hostFile(m, f, f.content, [args.hosts[m.name]!], false)) };
+        // With them, the copy job (mirrorstack-sync and its cron entry): it skips exports that are not mounted.
+        const copyJob = renderSyncFiles(cfg, m, {});
+        return { m, files, written: [...files, ...copyJob].map((f) => hostFile(m, f, f.content, [args.hosts[m.name]!], false)) };
       });
       // Every NFS file everywhere is written and validated before anything starts using them.
       const server = new RemoteCommand(

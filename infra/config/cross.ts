@@ -13,7 +13,7 @@ import {
   normalizeCron,
   show,
 } from "./checks";
-import { SECRET_KEYS } from "./schema";
+import { NFS_MOUNT_ROOT, SECRET_KEYS } from "./schema";
 
 type Loose = Record<string, unknown>;
 type Path = (string | number)[];
@@ -55,6 +55,35 @@ export function supportedVersion(flavour: string, version: string): boolean {
   const minor = Number(m[2]);
   if (flavour === "mariadb") return (major === 10 && minor >= 5) || major === 11;
   return major === 8 && (minor === 0 || minor === 4);
+}
+
+/** An NFS export as the mirrors see it: where it is mounted and where its local copy goes (none: mount only). */
+interface MirrorSidePaths {
+  readonly path: string;
+  readonly mount: string;
+  readonly copy: string | undefined;
+  readonly at: Path;
+}
+
+/** On a mirror, mount points and local copies must stay apart: a copy inside a mount would write to the master. */
+function checkMirrorPaths(list: readonly MirrorSidePaths[], add: (path: Path, message: string) => void, what = "export"): void {
+  const overlaps = (a: string, b: string) => a === b || isWithin(a, b) || isWithin(b, a);
+  list.forEach((e, i) => {
+    const mountKey = what === "export" ? [...e.at, "mountPoint"] : e.at;
+    const copyKey = what === "export" ? [...e.at, "copyTo"] : e.at;
+    if (e.copy !== undefined && overlaps(e.copy, e.mount)) {
+      add(copyKey, `the local copy ${show(e.copy)} and the mount point ${show(e.mount)} contain each other; choose another copyTo or mountPoint, or set pull: false`);
+    }
+    for (let j = 0; j < i; j++) {
+      const o = list[j]!;
+      if (o.mount !== e.mount && overlaps(o.mount, e.mount)) add(mountKey, `mount point ${show(e.mount)} overlaps ${show(o.mount)} of ${formatKeyPath(o.at)}`);
+      if (e.copy !== undefined && o.copy !== undefined && overlaps(o.copy, e.copy)) {
+        add(copyKey, `local copy ${show(e.copy)} overlaps ${show(o.copy)} of ${formatKeyPath(o.at)}`);
+      }
+      if (e.copy !== undefined && overlaps(e.copy, o.mount)) add(copyKey, `local copy ${show(e.copy)} overlaps the mount point ${show(o.mount)} of ${formatKeyPath(o.at)}`);
+      if (o.copy !== undefined && overlaps(o.copy, e.mount)) add(mountKey, `mount point ${show(e.mount)} overlaps the local copy ${show(o.copy)} of ${formatKeyPath(o.at)}`);
+    }
+  });
 }
 
 export function crossCheck(input: Loose, secretKeys: ReadonlySet<string>): ConfigIssue[] {
@@ -185,7 +214,7 @@ export function crossCheck(input: Loose, secretKeys: ReadonlySet<string>): Confi
 
   // ----- nfs
   const nfs = obj(input["nfs"]);
-  const exportPaths: { path: string; mount: string; at: Path }[] = [];
+  const exportPaths: MirrorSidePaths[] = [];
   if (method !== "nfs") {
     if (input["nfs"] !== undefined) add(["nfs"], `is only used when mirrorstack:files.method is nfs (it is ${show(method)}); remove it or set files.method: nfs`);
   } else {
@@ -198,8 +227,13 @@ export function crossCheck(input: Loose, secretKeys: ReadonlySet<string>): Confi
         const ex = obj(e);
         if (!ex) return;
         const p = str(ex["path"]);
-        const mount = str(ex["mountPoint"]) ?? p;
-        if (p !== undefined && mount !== undefined && !checkAbsolutePath(p) && !checkAbsolutePath(mount)) exportPaths.push({ path: p, mount, at: ["nfs", "exports", i] });
+        const mount = str(ex["mountPoint"]) ?? (p === undefined ? undefined : `${NFS_MOUNT_ROOT}${p}`);
+        const pull = boolish(ex["pull"], true);
+        if (!pull && ex["copyTo"] !== undefined) add(["nfs", "exports", i, "copyTo"], "is only used when pull is true; remove it or set pull: true");
+        const copy = pull ? (str(ex["copyTo"]) ?? p) : undefined;
+        if (p !== undefined && mount !== undefined && !checkAbsolutePath(p) && !checkAbsolutePath(mount) && (copy === undefined || !checkAbsolutePath(copy))) {
+          exportPaths.push({ path: p, mount, copy, at: ["nfs", "exports", i] });
+        }
         if (str(ex["access"]) === "rw" && !boolish(ex["allowReadWrite"], false)) {
           add(["nfs", "exports", i, "access"], "rw lets mirrors change the master's files; use ro, or set allowReadWrite: true on this export");
         }
@@ -219,6 +253,7 @@ export function crossCheck(input: Loose, secretKeys: ReadonlySet<string>): Confi
           if (o.mount === e.mount) add([...e.at, "mountPoint"], `${show(e.mount)} is already the mount point of ${formatKeyPath(o.at)}`);
         }
       });
+      checkMirrorPaths(exportPaths, add);
       const fs = obj(nfs["filesystem"]);
       if (fs) {
         const opts = fs["options"];
@@ -239,7 +274,14 @@ export function crossCheck(input: Loose, secretKeys: ReadonlySet<string>): Confi
         }
       });
     }
-    if (exportPaths.length > 0) {
+    if (exportsList === undefined) {
+      // One export per tree, mounted under NFS_MOUNT_ROOT and copied to the tree's own path.
+      checkMirrorPaths(
+        treePaths.map((t) => ({ path: t.path, mount: `${NFS_MOUNT_ROOT}${t.path}`, copy: t.path, at: t.at.slice(0, -1) })),
+        add,
+        "files.trees entry",
+      );
+    } else if (exportPaths.length > 0) {
       for (const t of treePaths) {
         if (!exportPaths.some((e) => isWithin(t.path, e.path))) {
           add(t.at, `${show(t.path)} is not inside any of mirrorstack:nfs.exports (${exportPaths.map((e) => e.path).join(", ")})`);

@@ -3,7 +3,7 @@
 
 import { isDnsName, normalizeCron } from "./checks";
 import { defaultServerId } from "./cross";
-import { DEFAULT_SCHEDULES, nfsSchema, type StackParsed } from "./schema";
+import { DEFAULT_SCHEDULES, NFS_MOUNT_ROOT, nfsSchema, type StackParsed } from "./schema";
 import type { HostConfig, NfsConfig, StackConfig } from "./types";
 
 const DEFAULT_VERSION = { mariadb: "10.11", mysql: "8.0" } as const;
@@ -60,6 +60,8 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
       subtreeCheck: false,
       secure: true,
       mountPoint: undefined,
+      pull: true,
+      copyTo: undefined,
     }));
     nfs = {
       exports: exportsList.map((e) => ({
@@ -70,7 +72,8 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
         rootSquash: e.rootSquash,
         subtreeCheck: e.subtreeCheck,
         secure: e.secure,
-        mountPoint: e.mountPoint ?? e.path,
+        mountPoint: e.mountPoint ?? `${NFS_MOUNT_ROOT}${e.path}`,
+        copyTo: e.pull ? (e.copyTo ?? e.path) : undefined,
       })),
       idmapDomain: n.idmapDomain,
       nobodyUser: n.nobodyUser,

@@ -232,6 +232,9 @@ export const filesSchema = z.strictObject({
     .describe("Install the sync account on a master whose rsync is older than 3.4.0 (CVE-2024-12084/12085 are reachable by a pulling client); otherwise the deployment stops"),
 });
 
+/** Mirrors mount the master's exports under here by default, so the local copy can keep the tree's own path. */
+export const NFS_MOUNT_ROOT = "/mnt/mirrorstack";
+
 export const RPC_SERVICES = ["portmap", "rpcbind", "mountd", "lockd", "statd", "rquotad"] as const;
 
 const nfsExportSchema = z.strictObject({
@@ -250,6 +253,13 @@ const nfsExportSchema = z.strictObject({
   mountPoint: absolutePath()
     .optional()
     .describe("Where the mirrors mount this export")
+    .meta({ derivedDefault: `${NFS_MOUNT_ROOT}<path>` } satisfies DocMeta),
+  pull: bool()
+    .default(true)
+    .describe("Mirrors also copy the mounted export into copyTo on cron.sync (a local copy that survives the master); false: use the mount only"),
+  copyTo: text((v) => checkAbsolutePath(v), checkTreePath)
+    .optional()
+    .describe("Where the mirrors keep their local copy of this export (pull: true)")
     .meta({ derivedDefault: "the export's path" } satisfies DocMeta),
   allowReadWrite: bool().default(false).describe("Confirm that access: rw is intended"),
   allowWildcard: bool().default(false).describe("Confirm that wildcard clients (*, *.example.org) are intended"),

@@ -77,6 +77,8 @@ export interface NfsExportConfig {
   readonly secure: boolean;
   /** Where mirrors mount the export. */
   readonly mountPoint: string;
+  /** Where mirrors copy the mounted export on cron.sync; undefined: no copy (files.nfs.exports[].pull false). */
+  readonly copyTo: string | undefined;
 }
 
 export interface NfsFilesystemConfig {

@@ -4,7 +4,7 @@
 
 import type { HostConfig, StackConfig } from "../config/types";
 import { PATHS } from "../render/common";
-import { syncsFiles } from "../render/sync";
+import { pullsFiles } from "../render/sync";
 import { dialect, stmt } from "../replication/dialect";
 import { health, normalizeReplicaStatus, normalizeSourceStatus, type HealthLevel, type ReplicaStatus } from "../replication/status";
 import type { Request } from "./args";
@@ -97,7 +97,10 @@ export function judgeDisks(disks: readonly DiskFree[]): { level: HealthLevel; re
 export function diskPaths(cfg: StackConfig, h: HostConfig, datadir: string): Map<string, string> {
   const m = new Map<string, string>([[datadir.replace(/\/+$/, "") || "/", "datadir"]]);
   if (cfg.files.method === "nfs" && cfg.nfs) {
-    for (const e of cfg.nfs.exports) m.set(h.role === "master" ? e.path : e.mountPoint, h.role === "master" ? "export" : "mount");
+    for (const e of cfg.nfs.exports) {
+      m.set(h.role === "master" ? e.path : e.mountPoint, h.role === "master" ? "export" : "mount");
+      if (h.role === "mirror" && e.copyTo !== undefined) m.set(e.copyTo, "tree");
+    }
   } else {
     for (const t of cfg.files.trees) m.set(t.path, h.role === "master" ? "source tree" : "tree");
   }
@@ -107,9 +110,9 @@ export function diskPaths(cfg: StackConfig, h: HostConfig, datadir: string): Map
 
 /** Why a mirror has no file sync to report. */
 export function syncNote(cfg: StackConfig): string | undefined {
-  if (cfg.files.trees.length === 0) return "not configured (files.trees is empty)";
-  if (cfg.files.method === "nfs") return "not configured (files are NFS mounts)";
-  return undefined;
+  if (pullsFiles(cfg)) return undefined;
+  if (cfg.files.method === "nfs") return "not configured (the NFS exports are only mounted: pull is false)";
+  return "not configured (files.trees is empty)";
 }
 
 async function probeHost(ctx: OpsContext, h: HostConfig): Promise<HostStatus> {
@@ -155,7 +158,7 @@ async function probeHost(ctx: OpsContext, h: HostConfig): Promise<HostStatus> {
   }
 
   const paths = diskPaths(cfg, h, datadir);
-  const pulls = h.role === "mirror" && syncsFiles(cfg);
+  const pulls = h.role === "mirror" && pullsFiles(cfg);
   const script = `set -u
 echo "@@BEGIN df"
 ${dfScript([...paths.keys()])}

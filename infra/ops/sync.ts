@@ -2,7 +2,7 @@
 // script cron runs), with progress, the lines the script logged for this run and the recorded result.
 
 import { PATHS } from "../render/common";
-import { syncsFiles } from "../render/sync";
+import { pulledExports, pullsFiles } from "../render/sync";
 import { UsageError, type Request } from "./args";
 import { selectHosts, type OpsContext } from "./context";
 import { parseKeyValues, run, section, shq } from "./hosts";
@@ -20,14 +20,18 @@ export interface SyncRun {
 }
 
 export async function syncNowCommand(ctx: OpsContext, req: Request, progress: (l: string) => void): Promise<CommandResult> {
-  if (!syncsFiles(ctx.cfg)) {
+  if (!pullsFiles(ctx.cfg)) {
     throw new UsageError(`file mirroring is ${syncNote(ctx.cfg) ?? "not configured"} in stack ${ctx.stack}: there is nothing to pull`);
   }
   const mirrors = selectHosts(ctx, req.hosts, ctx.cfg.mirrors);
-  const trees = ctx.cfg.files.trees.map((t) => t.path).join(", ");
+  const nfs = pulledExports(ctx.cfg);
+  const what =
+    nfs.length > 0
+      ? `copying ${nfs.map((e) => `${e.mount} to ${e.copyTo}`).join(", ")}`
+      : `pulling ${ctx.cfg.files.trees.map((t) => t.path).join(", ")} from ${ctx.cfg.master.name}`;
   const log = `${PATHS.logDir}/sync.log`;
   const results = await mapLimit(mirrors, req.parallel, async (m): Promise<SyncRun> => {
-    progress(`${m.name}: pulling ${trees} from ${ctx.cfg.master.name} ...`);
+    progress(`${m.name}: ${what} ...`);
     const t0 = Date.now();
     const r = await run(
       ctx.target(m.name),

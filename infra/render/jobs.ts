@@ -4,7 +4,7 @@ import type { HostConfig, StackConfig } from "../config/types";
 import type { RenderedFile } from "./types";
 import { PATHS, VALIDATE_BASH, VALIDATE_CRON, VALIDATE_LOGROTATE, header } from "./common";
 import { retentionSetting } from "./mysql";
-import { syncsFiles } from "./sync";
+import { pulledExports, pullsFiles } from "./sync";
 import { renderTemplate } from "./templates";
 
 /** Where `mirrorctl status` / `purge-binlogs` leave each mirror's applied position for the master's purge job. */
@@ -69,10 +69,10 @@ function backupFiles(cfg: StackConfig, host: HostConfig, passphrase: string): Re
   const log = `${PATHS.logDir}/backup.log`;
   const b = cfg.backups;
   const rs = replicaStatus(cfg);
-  // The mirrored trees: pulled copies on a mirror (rsync-ssh), the source trees on the master. NFS mounts are
-  // the master's export seen remotely: archived only where the data lives (the master).
+  // The mirrored trees: pulled copies on a mirror, the source trees on the master. In NFS mode a mirror archives
+  // its local copies, never the mount (the master's data seen remotely).
   const backupTrees =
-    cfg.files.method === "nfs" && host.role === "mirror" ? [] : cfg.files.trees.map((t) => t.path);
+    cfg.files.method === "nfs" && host.role === "mirror" ? pulledExports(cfg).map((e) => e.copyTo) : cfg.files.trees.map((t) => t.path);
   return [
     {
       path: PATHS.backupPassphrase,
@@ -140,7 +140,7 @@ function backupFiles(cfg: StackConfig, host: HostConfig, passphrase: string): Re
 function healthFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
   const log = `${PATHS.logDir}/health.log`;
   const isMirror = host.role === "mirror";
-  const checksSync = isMirror && syncsFiles(cfg);
+  const checksSync = isMirror && pullsFiles(cfg);
   const mounts = isMirror && cfg.files.method === "nfs" && cfg.nfs ? cfg.nfs.exports.map((e) => e.mountPoint) : [];
   const rs = replicaStatus(cfg);
   return [

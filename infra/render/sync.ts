@@ -20,6 +20,29 @@ export function syncsFiles(cfg: StackConfig): boolean {
   return cfg.files.method === "rsync-ssh" && cfg.files.trees.length > 0;
 }
 
+/** The NFS exports that mirrors copy from their mount into a local tree. */
+export function pulledExports(cfg: StackConfig): { path: string; mount: string; copyTo: string }[] {
+  if (cfg.files.method !== "nfs" || !cfg.nfs) return [];
+  return cfg.nfs.exports.flatMap((e) => (e.copyTo === undefined ? [] : [{ path: e.path, mount: e.mountPoint, copyTo: e.copyTo }]));
+}
+
+/** True when mirrors run mirrorstack-sync: rsync+ssh pulls, or copies of mounted NFS exports. */
+export function pullsFiles(cfg: StackConfig): boolean {
+  return syncsFiles(cfg) || pulledExports(cfg).length > 0;
+}
+
+/** rsync options for a copy between local paths: compression only costs CPU there. */
+export function localCopyOptions(options: readonly string[]): string[] {
+  return options.flatMap((o) => {
+    if (/^--(compress|compress-level=.*|zc=.*|zl=.*|compress-choice=.*|new-compress|old-compress|skip-compress=.*)$/.test(o)) return [];
+    if (/^-[A-Za-z]+$/.test(o)) {
+      const letters = o.slice(1).replace(/z/g, "");
+      return letters === "" ? [] : [`-${letters}`];
+    }
+    return [o];
+  });
+}
+
 function masterSyncFiles(cfg: StackConfig, host: HostConfig, mirrorKeys: Readonly<Record<string, string>>): RenderedFile[] {
   const trees = cfg.files.trees.map((t) => t.path);
   const syncUser = cfg.files.syncUser;
@@ -85,6 +108,73 @@ function masterSyncFiles(cfg: StackConfig, host: HostConfig, mirrorKeys: Readonl
   ];
 }
 
+function chownOption(cfg: StackConfig): string[] {
+  const { owner, group } = cfg.files;
+  return owner !== undefined || group !== undefined ? [`--chown=${owner ?? ""}${group !== undefined ? `:${group}` : ""}`] : [];
+}
+
+function syncCronFile(cfg: StackConfig, host: HostConfig, log: string, nfs: boolean): RenderedFile {
+  return {
+    path: "/etc/cron.d/mirrorstack-sync",
+    kind: "whole",
+    owner: "root",
+    group: "root",
+    mode: "0644",
+    content: renderTemplate("cron-sync.hbs", {
+      header: header(cfg.stack),
+      host: host.name,
+      nfs,
+      logFile: log,
+      status: PATHS.syncStatus,
+      schedule: cfg.cron.sync,
+      script: PATHS.syncScript,
+    }),
+    secret: false,
+    validate: VALIDATE_CRON,
+    onChange: [],
+    description: `runs mirrorstack-sync at "${cfg.cron.sync}"`,
+  };
+}
+
+/** NFS mode: copy each mounted export into its local tree (files.trees excludes apply to the export of that path). */
+function mirrorNfsCopyFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
+  const exportsCopied = pulledExports(cfg);
+  if (exportsCopied.length === 0) return [];
+  const log = `${PATHS.logDir}/sync.log`;
+  const trees = exportsCopied.map((e) => ({
+    path: e.copyTo,
+    mount: e.mount,
+    export: e.path,
+    excludes: (cfg.files.trees.find((t) => t.path === e.path)?.exclude ?? []).map((x) => `--exclude=${x}`),
+  }));
+  return [
+    {
+      path: PATHS.syncScript,
+      kind: "whole",
+      owner: "root",
+      group: "root",
+      mode: "0755",
+      content: renderTemplate("mirrorstack-sync.sh.hbs", {
+        header: header(cfg.stack),
+        nfs: true,
+        stack: cfg.stack,
+        host: host.name,
+        masterName: cfg.master.name,
+        lock: PATHS.syncLock,
+        logFile: log,
+        status: PATHS.syncStatus,
+        options: [...localCopyOptions(cfg.files.rsyncOptions), ...chownOption(cfg)],
+        trees,
+      }),
+      secret: false,
+      validate: VALIDATE_BASH,
+      onChange: [],
+      description: `copies the mounted exports into ${trees.map((t) => t.path).join(", ")}`,
+    },
+    syncCronFile(cfg, host, log, true),
+  ];
+}
+
 function mirrorSyncFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
   const master = cfg.master;
   const sshCommand = [
@@ -97,9 +187,7 @@ function mirrorSyncFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
     "-o IdentitiesOnly=yes",
     "-o ConnectTimeout=30",
   ].join(" ");
-  const options = [...cfg.files.rsyncOptions];
-  const { owner, group } = cfg.files;
-  if (owner !== undefined || group !== undefined) options.push(`--chown=${owner ?? ""}${group !== undefined ? `:${group}` : ""}`);
+  const options = [...cfg.files.rsyncOptions, ...chownOption(cfg)];
   const log = `${PATHS.logDir}/sync.log`;
   const trees = cfg.files.trees.map((t) => ({ path: t.path, excludes: t.exclude.map((e) => `--exclude=${e}`) }));
   return [
@@ -111,6 +199,7 @@ function mirrorSyncFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
       mode: "0755",
       content: renderTemplate("mirrorstack-sync.sh.hbs", {
         header: header(cfg.stack),
+        nfs: false,
         stack: cfg.stack,
         host: host.name,
         masterName: master.name,
@@ -127,25 +216,7 @@ function mirrorSyncFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
       onChange: [],
       description: `pulls ${trees.map((t) => t.path).join(", ")} from ${master.name} with rsync over ssh`,
     },
-    {
-      path: "/etc/cron.d/mirrorstack-sync",
-      kind: "whole",
-      owner: "root",
-      group: "root",
-      mode: "0644",
-      content: renderTemplate("cron-sync.hbs", {
-        header: header(cfg.stack),
-        host: host.name,
-        logFile: log,
-        status: PATHS.syncStatus,
-        schedule: cfg.cron.sync,
-        script: PATHS.syncScript,
-      }),
-      secret: false,
-      validate: VALIDATE_CRON,
-      onChange: [],
-      description: `runs mirrorstack-sync at "${cfg.cron.sync}"`,
-    },
+    syncCronFile(cfg, host, log, false),
   ];
 }
 
@@ -154,6 +225,7 @@ export function renderSyncFiles(
   host: HostConfig,
   mirrorKeys: Readonly<Record<string, string>>,
 ): RenderedFile[] {
+  if (host.role === "mirror" && cfg.files.method === "nfs") return mirrorNfsCopyFiles(cfg, host);
   if (!syncsFiles(cfg)) return [];
   return host.role === "master" ? masterSyncFiles(cfg, host, mirrorKeys) : mirrorSyncFiles(cfg, host);
 }

@@ -21,6 +21,12 @@ function must(host: string, script: string): string {
   return r.stdout;
 }
 
+/** mirrorctl, as an operator runs it. */
+function ctl(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync("node", ["--import", "tsx", "infra/cli/mirrorctl.ts", ...args], { cwd: `${__dirname}/../..`, encoding: "utf8" });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
 /** Every regular file's checksum, every symlink's target and every directory of a tree, in a stable order. */
 function treeListing(host: string, dir: string): string {
   return must(
@@ -262,6 +268,7 @@ if (isRoot && nfsSkip) console.warn(`[e2e] NFS lab test skipped: ${nfsSkip}`);
 
 describe.skipIf(nfsSkip !== undefined)("file sharing over NFS (lab: as far as its kernel allows)", () => {
   const NFS_STACK = "e2e-files-nfs";
+  const MOUNT = `/mnt/mirrorstack${TREE}`;
   let master = "master";
   let mirror = "mirror1";
   let masterAddress = "";
@@ -292,17 +299,50 @@ describe.skipIf(nfsSkip !== undefined)("file sharing over NFS (lab: as far as it
     expect(must(master, "cat /etc/default/nfs-kernel-server")).toMatch(/^RPCNFSDCOUNT=8$/m);
     // Mirror: idmapd and the fstab line of the mount.
     expect(must(mirror, "cat /etc/idmapd.conf")).toMatch(/^Domain = localdomain$/m);
-    expect(must(mirror, "cat /etc/fstab")).toContain(`${masterAddress}:${TREE} ${TREE} nfs ro,hard,noatime,nosuid,nodev,_netdev,vers=4.2 0 0`);
+    expect(must(mirror, "cat /etc/fstab")).toContain(`${masterAddress}:${TREE} ${MOUNT} nfs ro,hard,noatime,nosuid,nodev,_netdev,vers=4.2 0 0`);
+    // ... and the job that copies the mount into the local tree.
+    expect(must(mirror, "cat /etc/cron.d/mirrorstack-sync")).toMatch(/^17 \* \* \* \* root \/usr\/local\/sbin\/mirrorstack-sync$/m);
+    expect(must(mirror, "cat /usr/local/sbin/mirrorstack-sync")).toContain(`-- '${MOUNT}'/ '${TREE}'/`);
     const kernelServes = onHost(master, "grep -qw nfsd /proc/filesystems").code === 0;
     if (kernelServes) {
       expect(up.code, up.out).toBe(0);
-      expect(must(mirror, `findmnt -n -o FSTYPE --target ${TREE}`).trim()).toMatch(/^nfs4?$/);
+      expect(must(mirror, `findmnt -n -o FSTYPE --target ${MOUNT}`).trim()).toMatch(/^nfs4?$/);
     } else {
       expect(up.code).not.toBe(0);
       expect(up.out).toContain("[master] the NFS server cannot run: this kernel has no nfsd");
       // The mirror did not try to mount what nobody serves.
-      expect(onHost(mirror, `mountpoint -q ${TREE}`).code).not.toBe(0);
+      expect(onHost(mirror, `mountpoint -q ${MOUNT}`).code).not.toBe(0);
       expect(up.out).not.toMatch(/mirror1-nfs-mount.*(failed|error)/i);
+    }
+  });
+
+  // Without an NFS server in the lab, a bind mount of a local directory stands in for the export's mount: the
+  // copy job cannot tell them apart, and this exercises exactly what it does with a mount and without one.
+  it("copies the mounted export into the local tree, and leaves the copy alone when nothing is mounted", () => {
+    const standIn = "/srv/e2e-nfs-standin";
+    must(mirror, `umount ${MOUNT} 2>/dev/null; rm -rf ${TREE} ${standIn} && mkdir -p ${TREE} && echo keep >${TREE}/earlier-copy.txt`);
+    // Not mounted (and no server to mount from): the job fails, says why, and deletes nothing.
+    const idle = ctl("sync-now", "--stack", NFS_STACK);
+    expect(idle.code, idle.stdout + idle.stderr).not.toBe(0);
+    expect(idle.stdout).toContain(`${MOUNT} is not mounted (export ${TREE} of ${master}); ${TREE} left as it is`);
+    expect(must(mirror, `cat ${TREE}/earlier-copy.txt`)).toBe("keep\n");
+    expect(must(mirror, "cat /var/lib/mirrorstack/sync-status")).toMatch(/^last_run_exit=100$/m);
+    try {
+      must(
+        mirror,
+        `mkdir -p "${standIn}/a/b c" ${MOUNT} && echo one >"${standIn}/a/b c/x y.txt" && head -c 100000 /dev/urandom >${standIn}/a/blob && ` +
+          `ln -s /etc/hostname ${standIn}/a/outside && mount --bind ${standIn} ${MOUNT}`,
+      );
+      const run = ctl("sync-now", "--stack", NFS_STACK);
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      expect(run.stdout).toContain(`copying ${MOUNT} to ${TREE}`);
+      expect(treeListing(mirror, TREE)).toBe(treeListing(mirror, MOUNT));
+      // The copy keeps the symlink as a link: the outside target is not copied.
+      expect(must(mirror, `readlink ${TREE}/a/outside`)).toBe("/etc/hostname\n");
+      expect(must(mirror, "cat /var/lib/mirrorstack/sync-status")).toMatch(/^last_run_exit=0$/m);
+      expect(onHost(mirror, `test -e ${TREE}/earlier-copy.txt`).code).not.toBe(0);
+    } finally {
+      onHost(mirror, `umount ${MOUNT} 2>/dev/null; rm -rf ${standIn}`);
     }
   });
 });
