@@ -3,6 +3,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, parseStackConfig, StackConfig } from "./config";
 import { renderStack } from "./render";
+import { BackupPush } from "./components/backupPush";
 import { FileMirroring, fileMirroringPaths, nfsServerServices, sharesNfs } from "./components/files";
 import { MirrorHost } from "./components/mirrorHost";
 import { OsFamily } from "./components/services";
@@ -65,7 +66,8 @@ const renderWithMirrorKeys = (mirrorKeys: Record<string, string>) => renderStack
 // 4. apply: one component per host; hosts are independent, so the engine works them in parallel.
 const sshKey = conf.getSecret("sshPrivateKey");
 function targetFor(name: string): pulumi.Input<SshTarget> {
-  const h = cfg.hosts.find((x) => x.name === name)!;
+  const h = cfg.hosts.find((x) => x.name === name) ?? (cfg.backups.push?.name === name ? cfg.backups.push : undefined);
+  if (!h) throw new Error(`internal: no host ${name}`);
   const abs = (p?: string) => (p ? path.resolve(PROJECT_ROOT, p) : undefined);
   const base: SshTarget = {
     host: h.name,
@@ -114,6 +116,18 @@ const files = new FileMirroring("files", {
   hosts: hostComponents,
 });
 
+// Backups pushed to a separate host: the taker's own key, the backup host's locked receiving account behind
+// its store-only command, the pinned host key, and a check that the key really gets through.
+const backupPush = cfg.backups.enabled && cfg.backups.push
+  ? new BackupPush("backup-push", {
+      cfg,
+      stack,
+      takerTarget: targetFor(cfg.backups.host),
+      backupTarget: targetFor(cfg.backups.push.name),
+      taker: hostComponents[cfg.backups.host]!,
+    })
+  : undefined;
+
 // Replication, per mirror, once both ends run with their rendered my.cnf: account, consistent copy, start,
 // caught-up proof. Adding mirror N+1 creates only its own resource; no other host is touched.
 const replicationPassword = conf.requireSecret("replicationPassword");
@@ -141,4 +155,8 @@ const replication = cfg.mirrors.map((m) => {
 
 // 5. outputs: what `mirrorctl` and reviews read.
 const fileSync = { method: sharesNfs(cfg) ? "nfs" : cfg.files.trees.length === 0 ? "none" : cfg.files.method, mirrorKeys: files.mirrorKeys };
-export { hosts, replication, fileSync };
+const backups = {
+  host: cfg.backups.enabled ? cfg.backups.host : null,
+  pushedTo: backupPush ? { name: cfg.backups.push!.name, address: cfg.backups.push!.address, takerKey: backupPush.takerKey } : null,
+};
+export { hosts, replication, fileSync, backups };

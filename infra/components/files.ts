@@ -166,17 +166,7 @@ if [ "$(printf '%s\\n%s\\n' ${MIN_RSYNC} "$ver" | sort -V | head -n1)" != ${MIN_
 fi
 
 # 2. The account.
-if ! getent passwd "$user" >/dev/null; then
-  useradd --system --user-group --no-create-home --home-dir "$home" --shell /bin/sh --comment ${shq(SYNC_ACCOUNT_COMMENT)} "$user"
-fi
-[ "$(id -u "$user")" != 0 ] || fail "the sync account $user has uid 0"
-IFS=: read -r _ _ _ gid _ cur_home cur_shell < <(getent passwd "$user")
-[ "$cur_home" = "$home" ] || usermod --home "$home" "$user"
-[ "$cur_shell" = /bin/sh ] || usermod --shell /bin/sh "$user"
-usermod --password '*' "$user"           # no password can match; key only
-usermod --groups '' "$user"              # its own group, no other
-[ "$(id -g "$user")" = "$gid" ]
-install -d -o root -g root -m 0755 "$home"
+${lockedAccountLines(SYNC_ACCOUNT_COMMENT, "sync")}
 install -d -o root -g root -m 0755 ${shq(PATHS.authorizedKeysDir)}
 install -d -o root -g root -m 0755 ${shq(PATHS.validateRsync.replace(/\/[^/]+$/, ""))}
 
@@ -192,14 +182,38 @@ echo "[$host] sync account $user (uid $(id -u "$user"), shell /bin/sh -> $(readl
 }
 
 /** Destroy: remove the sync account if mirrorstack made it (its comment says so), and its empty home. */
-export function removeSyncAccountScript(user: string): string {
-  return `set -euo pipefail
-user=${shq(user)}
-if getent passwd "$user" | cut -d: -f5 | grep -qxF ${shq(SYNC_ACCOUNT_COMMENT)}; then
+/**
+ * Shell lines (using $user, $home and fail) that make $user a system account with its own group and no other,
+ * no usable password ('*': no password matches, and unlike '!' sshd does not treat it as locked when UsePAM is
+ * off), the login shell /bin/sh and a root-owned home it cannot write. `comment` marks it as mirrorstack's.
+ */
+export function lockedAccountLines(comment: string, what: string): string {
+  return `if ! getent passwd "$user" >/dev/null; then
+  useradd --system --user-group --no-create-home --home-dir "$home" --shell /bin/sh --comment ${shq(comment)} "$user"
+fi
+[ "$(id -u "$user")" != 0 ] || fail "the ${what} account $user has uid 0"
+IFS=: read -r _ _ _ gid _ cur_home cur_shell < <(getent passwd "$user")
+[ "$cur_home" = "$home" ] || usermod --home "$home" "$user"
+[ "$cur_shell" = /bin/sh ] || usermod --shell /bin/sh "$user"
+usermod --password '*' "$user"           # no password can match; key only
+usermod --groups '' "$user"              # its own group, no other
+[ "$(id -g "$user")" = "$gid" ]
+install -d -o root -g root -m 0755 "$home"`;
+}
+
+/** Removes a mirrorstack account (only one carrying `comment`), and its home when empty. */
+export function removeAccountLines(comment: string): string {
+  return `if getent passwd "$user" | cut -d: -f5 | grep -qxF ${shq(comment)}; then
   pkill -KILL -u "$user" 2>/dev/null || true
   userdel "$user"
   getent group "$user" >/dev/null && groupdel "$user" 2>/dev/null || true
-fi
+fi`;
+}
+
+export function removeSyncAccountScript(user: string): string {
+  return `set -euo pipefail
+user=${shq(user)}
+${removeAccountLines(SYNC_ACCOUNT_COMMENT)}
 rmdir ${shq(syncHome(user))} 2>/dev/null || true
 rmdir ${shq(PATHS.authorizedKeysDir)} 2>/dev/null || true
 rmdir ${shq(PATHS.validateRsync.replace(/\/[^/]+$/, ""))} 2>/dev/null || true
@@ -252,19 +266,34 @@ echo "[$host] sshd reads $keys for $user from ${opts.mirrors.map((m) => m.name).
  * configured owner/group of mirrored files exist here. Prints the public key only.
  */
 export function syncKeyScript(opts: { host: string; owner?: string; group?: string }): string {
+  return keyPairScript({
+    host: opts.host,
+    key: PATHS.syncKey,
+    comment: "mirrorstack-sync",
+    checks: [
+      opts.owner !== undefined ? `getent passwd ${shq(opts.owner)} >/dev/null || { echo "[$host] files.owner ${opts.owner} is not a user on $host" >&2; exit 1; }` : "",
+      opts.group !== undefined ? `getent group ${shq(opts.group)} >/dev/null || { echo "[$host] files.group ${opts.group} is not a group on $host" >&2; exit 1; }` : "",
+    ],
+  });
+}
+
+/**
+ * A host's own ed25519 key pair at `key` (made once, kept while it is valid; the private key never leaves the
+ * host). Prints the public key, `<type> <base64> <comment>@<host>`, for the other side's authorized_keys.
+ */
+export function keyPairScript(opts: { host: string; key: string; comment: string; checks?: readonly string[] }): string {
   return `set -euo pipefail
-host=${shq(opts.host)} key=${shq(PATHS.syncKey)}
+host=${shq(opts.host)} key=${shq(opts.key)}
 umask 077
 install -d -m 0700 "\${key%/*}"
 if [ ! -s "$key" ] || ! ssh-keygen -y -f "$key" >/dev/null 2>&1; then
   rm -f "$key" "$key.pub"
-  ssh-keygen -q -t ed25519 -N '' -C "mirrorstack-sync@$host" -f "$key" >/dev/null
+  ssh-keygen -q -t ed25519 -N '' -C "${opts.comment}@$host" -f "$key" >/dev/null
 fi
 chown root:root "$key"; chmod 0600 "$key"
-pub="$(ssh-keygen -y -f "$key" | cut -d' ' -f1,2) mirrorstack-sync@$host"
+pub="$(ssh-keygen -y -f "$key" | cut -d' ' -f1,2) ${opts.comment}@$host"
 printf '%s\\n' "$pub" > "$key.pub"; chmod 0644 "$key.pub"
-${opts.owner !== undefined ? `getent passwd ${shq(opts.owner)} >/dev/null || { echo "[$host] files.owner ${opts.owner} is not a user on $host" >&2; exit 1; }` : ""}
-${opts.group !== undefined ? `getent group ${shq(opts.group)} >/dev/null || { echo "[$host] files.group ${opts.group} is not a group on $host" >&2; exit 1; }` : ""}
+${(opts.checks ?? []).join("\n")}
 printf '%s\\n' "$pub"
 `;
 }

@@ -304,6 +304,20 @@ export function crossCheck(input: Loose, secretKeys: ReadonlySet<string>): Confi
       add(["backups", "schedule"], `is an alias of mirrorstack:cron.backup, which says ${show(cronBackup)}; set only one of them`);
     }
   }
+  const push = obj(backups["push"]);
+  if (push) {
+    if (!backupsEnabled) add(["backups", "push"], "is only used when backups.enabled is true; remove it or enable backups");
+    const pname = str(push["name"]) ?? "backup";
+    if (hostNames.includes(pname)) add(["backups", "push", "name"], `${show(pname)} is a host of this stack; the backup host needs a name of its own`);
+    const paddr = str(push["address"]);
+    if (paddr !== undefined) {
+      const owner = hosts.find((h) => h.address !== undefined && h.address.toLowerCase().replace(/\.$/, "") === paddr.toLowerCase().replace(/\.$/, ""));
+      if (owner) add(["backups", "push", "address"], `${show(paddr)} is the address of ${formatKeyPath(owner.path)}; push backups to a separate host (a copy on a stack host dies with it)`);
+    }
+    const puser = str(push["user"]) ?? "mirrorbackup";
+    const login = str(push["sshUser"]) ?? str(ssh["user"]) ?? "root";
+    if (puser === login) add(["backups", "push", "user"], `${show(puser)} is also the deployment's login on the backup host; the receiving account must be a dedicated account`);
+  }
   const dest = str(backups["destination"]) ?? "/var/backups/mirrorstack";
   for (const t of [...treePaths.map((t) => ({ p: t.path, at: t.at })), ...exportPaths.flatMap((e) => [{ p: e.path, at: e.at }, { p: e.mount, at: e.at }])]) {
     if (isWithin(dest, t.p) || isWithin(t.p, dest)) {

@@ -151,6 +151,20 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
       retention: p.backups.retention,
       destination: p.backups.destination,
       host: backupHost,
+      ...(p.backups.push
+        ? {
+            push: {
+              name: p.backups.push.name,
+              address: p.backups.push.address,
+              sshUser: p.backups.push.sshUser ?? p.ssh.user,
+              sshPort: p.backups.push.sshPort ?? p.ssh.port,
+              osFamily: p.backups.push.osFamily,
+              user: p.backups.push.user,
+              directory: p.backups.push.directory,
+              retention: p.backups.push.retention ?? p.backups.retention,
+            },
+          }
+        : {}),
     },
     health: p.health,
     warnings,

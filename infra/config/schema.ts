@@ -344,6 +344,33 @@ export const DEFAULT_SCHEDULES = {
   healthCheck: "*/5 * * * *",
 } as const;
 
+/** A separate host that receives a copy of each backup over SSH, with its own restricted key. */
+export const backupPushSchema = z.strictObject({
+  name: text(checkHostName)
+    .default("backup")
+    .describe("Name of the backup host in messages and resource names (not one of the stack's host names)"),
+  address: text(checkAddress).describe("Address (IPv4/IPv6 or DNS name) of the backup host; the backup-taking host and the deployment connect to it"),
+  sshUser: text(checkUnixName)
+    .optional()
+    .describe("Login user of the deployment on the backup host")
+    .meta({ derivedDefault: "ssh.user" } satisfies DocMeta),
+  sshPort: int(1, 65535)
+    .optional()
+    .describe("SSH port of the backup host")
+    .meta({ derivedDefault: "ssh.port" } satisfies DocMeta),
+  osFamily: osFamilySchema.default("debian").describe("Operating system family of the backup host"),
+  user: text(checkUnixName, (v) => (v === "root" ? '"root" cannot receive backups; name a dedicated account' : undefined))
+    .default("mirrorbackup")
+    .describe("Account on the backup host that receives the backups; its only key can do nothing but store a backup"),
+  directory: text((v) => checkAbsolutePath(v), checkTreePath)
+    .default("/var/backups/mirrorstack-pushed")
+    .describe("Directory on the backup host holding the pushed backups (owned by user, mode 0700)"),
+  retention: int(1, 1000)
+    .optional()
+    .describe("Number of pushed backups the backup host keeps")
+    .meta({ derivedDefault: "backups.retention" } satisfies DocMeta),
+});
+
 export const backupsSchema = z.strictObject({
   enabled: bool().default(true).describe("Take scheduled encrypted logical backups"),
   schedule: cron()
@@ -356,6 +383,7 @@ export const backupsSchema = z.strictObject({
     .optional()
     .describe("Name of the host that takes the backups")
     .meta({ derivedDefault: "the first mirror" } satisfies DocMeta),
+  push: backupPushSchema.optional().describe("Also push each backup over SSH to a separate backup host; unset: backups stay on the backup-taking host"),
 });
 
 export const healthSchema = z.strictObject({

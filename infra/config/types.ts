@@ -120,6 +120,22 @@ export interface BackupsConfig {
   readonly destination: string;
   /** Name of the host that runs the backup. */
   readonly host: string;
+  /** Where each backup is pushed too, if anywhere. */
+  readonly push?: BackupPushConfig;
+}
+
+/** A separate host that receives each backup over SSH (backups.push). */
+export interface BackupPushConfig {
+  readonly name: string;
+  readonly address: string;
+  /** Login of the deployment (ssh.user unless set). */
+  readonly sshUser: string;
+  readonly sshPort: number;
+  readonly osFamily: OsFamily;
+  /** The receiving account, whose only key runs the receive command. */
+  readonly user: string;
+  readonly directory: string;
+  readonly retention: number;
 }
 
 export interface HealthConfig {

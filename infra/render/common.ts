@@ -36,6 +36,10 @@ export const PATHS = {
   hostsDeny: "/etc/hosts.deny",
   idmapd: "/etc/idmapd.conf",
   fstab: "/etc/fstab",
+  backupPushKey: "/root/.ssh/mirrorstack_backup_push",
+  backupKnownHosts: "/etc/mirrorstack/backup_known_hosts",
+  backupReceive: "/usr/local/lib/mirrorstack/backup-receive",
+  backupSshdDropIn: "/etc/ssh/sshd_config.d/61-mirrorstack-backup.conf",
 } as const;
 
 export function myCnfPath(os: OsFamily, flavour: Flavour): string {

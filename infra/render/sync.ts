@@ -237,30 +237,50 @@ export function renderSyncFiles(
  */
 export function renderMirrorKnownHosts(cfg: StackConfig, host: HostConfig, hostKeys: readonly string[]): RenderedFile {
   const master = cfg.master;
-  if (hostKeys.length === 0) throw new Error(`no host keys read from ${master.name}`);
-  for (const k of hostKeys) {
+  return knownHostsFile({
+    stack: cfg.stack,
+    path: PATHS.knownHosts,
+    of: master.name,
+    address: master.address,
+    port: master.sshPort,
+    hostKeys,
+    comment: [
+      `# Host keys of the master ${master.name} for mirrorstack-sync on ${host.name}, read from the master over the`,
+      "# deployment's pinned SSH connection. A changed key makes the pull fail until the next deployment.",
+    ],
+    description: `pins the host keys of ${master.name} for the sync pull`,
+  });
+}
+
+/** A known_hosts file pinning one host's keys (`<type> <base64>` lines), checked by ssh-keygen on the host. */
+export function knownHostsFile(o: {
+  stack: string;
+  path: string;
+  of: string;
+  address: string;
+  port: number;
+  hostKeys: readonly string[];
+  comment: readonly string[];
+  description: string;
+}): RenderedFile {
+  if (o.hostKeys.length === 0) throw new Error(`no host keys read from ${o.of}`);
+  for (const k of o.hostKeys) {
     if (!/^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/.test(k)) {
-      throw new Error(`host key of ${master.name} is not "<type> <base64>": ${JSON.stringify(k.slice(0, 80))}`);
+      throw new Error(`host key of ${o.of} is not "<type> <base64>": ${JSON.stringify(k.slice(0, 80))}`);
     }
   }
   // ssh looks a host up as written on its command line: the bare address on port 22, [address]:port otherwise.
-  const pattern = master.sshPort === 22 ? master.address : `[${master.address}]:${master.sshPort}`;
+  const pattern = o.port === 22 ? o.address : `[${o.address}]:${o.port}`;
   return {
-    path: PATHS.knownHosts,
+    path: o.path,
     kind: "whole",
     owner: "root",
     group: "root",
     mode: "0644",
-    content: [
-      header(cfg.stack),
-      `# Host keys of the master ${master.name} for mirrorstack-sync on ${host.name}, read from the master over the`,
-      "# deployment's pinned SSH connection. A changed key makes the pull fail until the next deployment.",
-      ...[...hostKeys].sort().map((k) => `${pattern} ${k}`),
-      "",
-    ].join("\n"),
+    content: [header(o.stack), ...o.comment, ...[...o.hostKeys].sort().map((k) => `${pattern} ${k}`), ""].join("\n"),
     secret: false,
     validate: `ssh-keygen -l -f "$FILE" >/dev/null`,
     onChange: [],
-    description: `pins the host keys of ${master.name} for the sync pull`,
+    description: o.description,
   };
 }

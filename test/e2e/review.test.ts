@@ -168,7 +168,9 @@ describe.skipIf(!isRoot)("npm run review (lab, real engine)", () => {
     expect(m).toContain("exportfs -ra");
     expect(m).toContain("#### `/etc/hosts.allow` — new, managed block");
     expect(hostSection(r.report, mirror1.name)).toContain("#### `/etc/fstab` — new, managed block");
-    expect(hostSection(r.report, mirror1.name)).toContain(`+${master.address}:/srv/www /srv/www nfs ro,`);
+    expect(hostSection(r.report, mirror1.name)).toContain(`+${master.address}:/srv/www /mnt/mirrorstack/srv/www nfs ro,`);
+    // The job that copies the mount into the local /srv/www.
+    expect(hostSection(r.report, mirror1.name)).toContain("#### `/usr/local/sbin/mirrorstack-sync` — new");
     expect(sessions(hosts)).toEqual(before);
   });
 
