@@ -34,6 +34,18 @@ describe("render CLI", () => {
     expect(existsSync(join(out, "stale"))).toBe(false);
   });
 
+  it("renders the backup host of backups.push as a host of its own (prod: vault)", () => {
+    const out = join(mkdtempSync(join(tmpdir(), "mirrorstack-cli-")), "prod");
+    const r = cli("--stack", "prod", "--out", out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^rendered \d+ files for 5 hosts of stack prod/);
+    const plan = readFileSync(join(out, "PLAN.md"), "utf8");
+    expect(plan).toContain("backups: on db-mirror3, pushed to vault.");
+    expect(plan).toContain("## vault (backup host, 203.0.113.40)");
+    expect(statSync(join(out, "vault/usr/local/lib/mirrorstack/backup-receive")).mode & 0o777).toBe(0o755);
+    expect(readFileSync(join(out, "vault/etc/ssh/authorized_keys/mirrorbackup"), "utf8")).toContain("backup push key not known yet");
+  });
+
   it("writes block files as the block between the apply layer's markers, with a note", () => {
     const out = join(mkdtempSync(join(tmpdir(), "mirrorstack-cli-")), "prod");
     const r = cli("--stack", "prod", "--out", out);

@@ -11,12 +11,16 @@ import { dirname, join, resolve } from "node:path";
 import { ConfigError, SECRET_PLACEHOLDER, parseStackConfig, readStackFile } from "../config";
 import type { StackConfig } from "../config/types";
 import { renderStack } from "../render";
+import { renderBackupHostFiles } from "../render/push";
 import type { HostPlan, RenderedFile } from "../render/types";
 
 const ROOT = resolve(__dirname, "../..");
 /** Markers the apply layer writes around a managed block (infra/providers/hostfile-script.ts). */
 const BLOCK_BEGIN = "# BEGIN mirrorstack managed block";
 const BLOCK_END = "# END mirrorstack managed block";
+
+/** A stack host's plan, or the backup host of backups.push (which is not a stack host). */
+type RenderedHost = Omit<HostPlan, "role"> & { readonly role: HostPlan["role"] | "backup host" };
 
 interface Args {
   stack: string;
@@ -62,7 +66,7 @@ function prepareOut(out: string): void {
   for (const e of entries) rmSync(join(out, e), { recursive: true, force: true });
 }
 
-function fileText(f: RenderedFile, plan: HostPlan, stack: string): string {
+function fileText(f: RenderedFile, plan: RenderedHost, stack: string): string {
   if (f.kind === "whole") return f.content;
   return (
     `# NOTE (render preview): on ${plan.host} mirrorstack manages only the block below inside ${f.path};\n` +
@@ -71,13 +75,13 @@ function fileText(f: RenderedFile, plan: HostPlan, stack: string): string {
   );
 }
 
-function planMarkdown(cfg: StackConfig, plans: readonly HostPlan[], file: string): string {
+function planMarkdown(cfg: StackConfig, plans: readonly RenderedHost[], file: string): string {
   const lines = [
     `# Render of stack \`${cfg.stack}\``,
     "",
     `From \`${file}\`. Secrets are shown as \`${SECRET_PLACEHOLDER}\`; block files hold only mirrorstack's block.`,
     `Files mode: ${cfg.files.method}; database: ${cfg.database.flavour} ${cfg.database.version} ` +
-      `(${cfg.database.databases.join(", ")}); backups: ${cfg.backups.enabled ? `on ${cfg.backups.host}` : "off"}.`,
+      `(${cfg.database.databases.join(", ")}); backups: ${cfg.backups.enabled ? `on ${cfg.backups.host}${cfg.backups.push ? `, pushed to ${cfg.backups.push.name}` : ""}` : "off"}.`,
     "",
   ];
   if (cfg.warnings.length > 0) {
@@ -113,10 +117,15 @@ export function main(argv: readonly string[]): number {
     throw e;
   }
   for (const w of cfg.warnings) process.stderr.write(`warning: ${w}\n`);
-  const plans = renderStack(cfg, {
-    stack: args.stack,
-    secrets: { replicationPassword: SECRET_PLACEHOLDER, backupPassphrase: SECRET_PLACEHOLDER },
-  });
+  const push = cfg.backups.enabled ? cfg.backups.push : undefined;
+  const plans: RenderedHost[] = [
+    ...renderStack(cfg, {
+      stack: args.stack,
+      secrets: { replicationPassword: SECRET_PLACEHOLDER, backupPassphrase: SECRET_PLACEHOLDER },
+    }),
+    // The taker's push key is made on first `up`; the render shows the key file without it.
+    ...(push ? [{ host: push.name, role: "backup host" as const, address: push.address, files: renderBackupHostFiles(cfg, "") }] : []),
+  ];
   const out = resolve(args.out);
   prepareOut(out);
   let count = 0;
