@@ -12,7 +12,7 @@
 import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import type { BackupPushConfig, StackConfig } from "../config/types";
-import { HostFile } from "../providers/hostFile";
+import { HostFile, renderedFileArgs } from "../providers/hostFile";
 import { HostProbe } from "../providers/hostProbe";
 import { RemoteCommand } from "../providers/remoteCommand";
 import { PATHS } from "../render/common";
@@ -114,18 +114,7 @@ export class BackupPush extends pulumi.ComponentResource {
       const content = f.path.startsWith(`${PATHS.authorizedKeysDir}/`) ? keyed.apply((fs) => fs[i]!.content) : f.content;
       return new HostFile(
         `${push.name}-${pathSlug(f.path)}`,
-        {
-          target: args.backupTarget,
-          stack: args.stack,
-          path: f.path,
-          kind: f.kind,
-          owner: f.owner,
-          group: f.group,
-          mode: f.mode,
-          content,
-          validate: f.validate ?? "",
-          actions: actionWords(f.onChange, push.osFamily),
-        },
+        renderedFileArgs(f, args.backupTarget, args.stack, content, actionWords(f.onChange, push.osFamily)),
         { ...child, dependsOn: [account] },
       );
     });

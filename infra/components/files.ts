@@ -17,7 +17,7 @@ import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { addressForHostPath } from "../config/checks";
 import type { HostConfig, StackConfig } from "../config/types";
-import { HostFile } from "../providers/hostFile";
+import { HostFile, renderedFileArgs } from "../providers/hostFile";
 import { HostProbe } from "../providers/hostProbe";
 import { RemoteCommand } from "../providers/remoteCommand";
 import { PATHS } from "../render/common";
@@ -351,18 +351,7 @@ export class FileMirroring extends pulumi.ComponentResource {
     ) =>
       new HostFile(
         `${host.name}-${pathSlug(f.path)}`,
-        {
-          target: args.target(host.name),
-          stack: args.stack,
-          path: f.path,
-          kind: f.kind,
-          owner: f.owner,
-          group: f.group,
-          mode: f.mode,
-          content,
-          validate: f.validate ?? "",
-          actions: withActions ? actionWords(f.onChange, host.osFamily) : [],
-        },
+        renderedFileArgs(f, args.target(host.name), args.stack, content, withActions ? actionWords(f.onChange, host.osFamily) : []),
         // Earlier versions applied these files inside the host's MirrorHost.
         { ...child, dependsOn, aliases: [{ parent: args.hosts[host.name] }] },
       );

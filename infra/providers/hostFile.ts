@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { SshTarget, sshRun, shq } from "../ssh/exec";
 import { HOSTFILE_SCRIPT } from "./hostfile-script";
+import type { RenderedFile } from "../render/types";
 
 // @pulumi/command's provider plugin cannot be built from the Go modules this machine can reach (see
 // README, "Engine"), so files travel through this dynamic provider: same model (a script over SSH, content
@@ -123,6 +124,17 @@ export interface HostFileArgs {
   readonly validate: pulumi.Input<string>;
   /** `service:action` words run after a change. */
   readonly actions: pulumi.Input<pulumi.Input<string>[]>;
+}
+
+/** The inputs of a HostFile for a rendered file: its path, kind, ownership, mode and validator as rendered. */
+export function renderedFileArgs(
+  f: RenderedFile,
+  target: pulumi.Input<SshTarget>,
+  stack: pulumi.Input<string>,
+  content: pulumi.Input<string>,
+  actions: string[],
+): HostFileArgs {
+  return { target, stack, path: f.path, kind: f.kind, owner: f.owner, group: f.group, mode: f.mode, content, validate: f.validate ?? "", actions };
 }
 
 /** One file (or block) on one host, written atomically, validated first, original kept for destroy. */
