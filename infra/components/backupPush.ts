@@ -12,7 +12,7 @@
 import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import type { BackupPushConfig, StackConfig } from "../config/types";
-import { HostFile, renderedFileArgs } from "../providers/hostFile";
+import { HostFile, pinFileArgs, renderedFileArgs } from "../providers/hostFile";
 import { HostProbe } from "../providers/hostProbe";
 import { RemoteCommand } from "../providers/remoteCommand";
 import { PATHS } from "../render/common";
@@ -122,18 +122,7 @@ export class BackupPush extends pulumi.ComponentResource {
     const known = hostKeys.value.apply((v) => renderPushKnownHosts(cfg, v.split("\n").map((l) => l.trim()).filter((l) => l !== "")));
     const knownFile = new HostFile(
       `${taker}-${pathSlug(PATHS.backupKnownHosts)}`,
-      {
-        target: args.takerTarget,
-        stack: args.stack,
-        path: PATHS.backupKnownHosts,
-        kind: "whole",
-        owner: "root",
-        group: "root",
-        mode: "0644",
-        content: known.apply((f) => f.content),
-        validate: known.apply((f) => f.validate ?? ""),
-        actions: [],
-      },
+      pinFileArgs(PATHS.backupKnownHosts, known, args.takerTarget, args.stack),
       { ...child, dependsOn: [args.taker] },
     );
     new RemoteCommand(

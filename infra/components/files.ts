@@ -17,7 +17,7 @@ import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { addressForHostPath } from "../config/checks";
 import type { HostConfig, StackConfig } from "../config/types";
-import { HostFile, renderedFileArgs } from "../providers/hostFile";
+import { HostFile, pinFileArgs, renderedFileArgs } from "../providers/hostFile";
 import { HostProbe } from "../providers/hostProbe";
 import { RemoteCommand } from "../providers/remoteCommand";
 import { PATHS } from "../render/common";
@@ -477,18 +477,7 @@ export class FileMirroring extends pulumi.ComponentResource {
       const kh = hostKeys.value.apply((v) => renderMirrorKnownHosts(cfg, m, v.split("\n").map((l) => l.trim()).filter((l) => l !== "")));
       const known = new HostFile(
         `${m.name}-${pathSlug(PATHS.knownHosts)}`,
-        {
-          target: args.target(m.name),
-          stack: args.stack,
-          path: PATHS.knownHosts,
-          kind: "whole",
-          owner: "root",
-          group: "root",
-          mode: "0644",
-          content: kh.apply((f) => f.content),
-          validate: kh.apply((f) => f.validate ?? ""),
-          actions: [],
-        },
+        pinFileArgs(PATHS.knownHosts, kh, args.target(m.name), args.stack),
         { ...child, dependsOn: [args.hosts[m.name]!] },
       );
       for (const p of fileMirroringPaths(cfg, m)) {

@@ -137,6 +137,25 @@ export function renderedFileArgs(
   return { target, stack, path: f.path, kind: f.kind, owner: f.owner, group: f.group, mode: f.mode, content, validate: f.validate ?? "", actions };
 }
 
+/**
+ * The inputs of a HostFile for a known_hosts pin (whole, root:root 0644) whose content is only known once the
+ * other host's keys are read; path and metadata stay plain so previews show them.
+ */
+export function pinFileArgs(path: string, f: pulumi.Output<RenderedFile>, target: pulumi.Input<SshTarget>, stack: pulumi.Input<string>): HostFileArgs {
+  return {
+    target,
+    stack,
+    path,
+    kind: "whole",
+    owner: "root",
+    group: "root",
+    mode: "0644",
+    content: f.apply((x) => x.content),
+    validate: f.apply((x) => x.validate ?? ""),
+    actions: [],
+  };
+}
+
 /** One file (or block) on one host, written atomically, validated first, original kept for destroy. */
 export class HostFile extends pulumi.dynamic.Resource {
   public readonly sha256!: pulumi.Output<string>;

@@ -2,7 +2,7 @@
 
 import type { HostConfig, StackConfig } from "../config/types";
 import type { RenderedFile } from "./types";
-import { PATHS, VALIDATE_BASH, VALIDATE_CRON, VALIDATE_LOGROTATE, header } from "./common";
+import { PATHS, VALIDATE_CRON, VALIDATE_LOGROTATE, header, rootScript } from "./common";
 import { retentionSetting } from "./mysql";
 import { pulledExports, pullsFiles } from "./sync";
 import { renderTemplate } from "./templates";
@@ -14,9 +14,6 @@ function clients(cfg: StackConfig): string {
   return cfg.database.flavour === "mariadb" ? "mariadb mysql" : "mysql";
 }
 
-function script(path: string, content: string, description: string): RenderedFile {
-  return { path, kind: "whole", owner: "root", group: "root", mode: "0755", content, secret: false, validate: VALIDATE_BASH, onChange: [], description };
-}
 
 function cronFile(name: string, content: string, description: string): RenderedFile {
   if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`cron file name ${JSON.stringify(name)} must be [a-z0-9-] (cron skips names with dots)`);
@@ -36,7 +33,7 @@ function binlogPurgeFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
   const log = `${PATHS.logDir}/binlog-purge.log`;
   const r = retentionSetting(cfg.database);
   return [
-    script(
+    rootScript(
       PATHS.binlogPurgeScript,
       renderTemplate("mirrorstack-binlog-purge.sh.hbs", {
         header: header(cfg.stack),
@@ -90,7 +87,7 @@ function backupFiles(cfg: StackConfig, host: HostConfig, passphrase: string): Re
       onChange: [],
       description: "passphrase that encrypts the backups (secret)",
     },
-    script(
+    rootScript(
       PATHS.backupScript,
       renderTemplate("mirrorstack-backup.sh.hbs", {
         header: header(cfg.stack),
@@ -151,7 +148,7 @@ function healthFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
   const mounts = isMirror && cfg.files.method === "nfs" && cfg.nfs ? cfg.nfs.exports.map((e) => e.mountPoint) : [];
   const rs = replicaStatus(cfg);
   return [
-    script(
+    rootScript(
       PATHS.healthScript,
       renderTemplate("mirrorstack-health.sh.hbs", {
         header: header(cfg.stack),

@@ -10,6 +10,7 @@ import {
   VALIDATE_CRON,
   VALIDATE_SSHD_DROPIN,
   header,
+  rootScript,
   validateAuthorizedKeys,
 } from "./common";
 import { renderTemplate } from "./templates";
@@ -148,13 +149,9 @@ function mirrorNfsCopyFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] 
     excludes: (cfg.files.trees.find((t) => t.path === e.path)?.exclude ?? []).map((x) => `--exclude=${x}`),
   }));
   return [
-    {
-      path: PATHS.syncScript,
-      kind: "whole",
-      owner: "root",
-      group: "root",
-      mode: "0755",
-      content: renderTemplate("mirrorstack-sync.sh.hbs", {
+    rootScript(
+      PATHS.syncScript,
+      renderTemplate("mirrorstack-sync.sh.hbs", {
         header: header(cfg.stack),
         nfs: true,
         stack: cfg.stack,
@@ -166,11 +163,8 @@ function mirrorNfsCopyFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] 
         options: [...localCopyOptions(cfg.files.rsyncOptions), ...chownOption(cfg)],
         trees,
       }),
-      secret: false,
-      validate: VALIDATE_BASH,
-      onChange: [],
-      description: `copies the mounted exports into ${trees.map((t) => t.path).join(", ")}`,
-    },
+      `copies the mounted exports into ${trees.map((t) => t.path).join(", ")}`,
+    ),
     syncCronFile(cfg, host, log, true),
   ];
 }
@@ -191,13 +185,9 @@ function mirrorSyncFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
   const log = `${PATHS.logDir}/sync.log`;
   const trees = cfg.files.trees.map((t) => ({ path: t.path, excludes: t.exclude.map((e) => `--exclude=${e}`) }));
   return [
-    {
-      path: PATHS.syncScript,
-      kind: "whole",
-      owner: "root",
-      group: "root",
-      mode: "0755",
-      content: renderTemplate("mirrorstack-sync.sh.hbs", {
+    rootScript(
+      PATHS.syncScript,
+      renderTemplate("mirrorstack-sync.sh.hbs", {
         header: header(cfg.stack),
         nfs: false,
         stack: cfg.stack,
@@ -211,11 +201,8 @@ function mirrorSyncFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
         options,
         trees,
       }),
-      secret: false,
-      validate: VALIDATE_BASH,
-      onChange: [],
-      description: `pulls ${trees.map((t) => t.path).join(", ")} from ${master.name} with rsync over ssh`,
-    },
+      `pulls ${trees.map((t) => t.path).join(", ")} from ${master.name} with rsync over ssh`,
+    ),
     syncCronFile(cfg, host, log, false),
   ];
 }
