@@ -83,7 +83,7 @@ function targetFor(name: string): pulumi.Input<SshTarget> {
 // NFS server services start once their files are written, in FileMirroring, which reports one that cannot run.
 const withoutNfsServices = (sw: SoftwareNeeds, os: OsFamily): SoftwareNeeds => {
   const nfs = Object.values(nfsServerServices(os));
-  return { packages: sw.packages, services: sw.services.filter((s) => !nfs.includes(s)) };
+  return { ...sw, services: sw.services.filter((s) => !nfs.includes(s)) };
 };
 
 const hostComponents: Record<string, MirrorHost> = {};

@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
-# mirrorstack local lab: a MariaDB master and N mirror "hosts" made on this machine.
+# mirrorstack local lab: a master and N mirror hosts made on this machine, each a real Debian 12 server.
 #
-#   bash lab/lab.sh up [--mirrors N]        make / repair the lab (idempotent)
+#   bash lab/lab.sh up [--mirrors N] [--image bare|prepared]   make / repair the lab (idempotent)
 #   bash lab/lab.sh status                  table of hosts; non-zero exit if any is unhealthy
-#   bash lab/lab.sh down                    remove everything the lab made (keeps .lab/id_ed25519)
-#   bash lab/lab.sh exec <host> -- cmd...   run a command inside a host (its root fs, hostname, network)
+#   bash lab/lab.sh down                    remove everything the lab made (keeps .lab/id_ed25519 and the caches)
+#   bash lab/lab.sh exec <host> -- cmd...   run a command inside a host (its root fs, hostname, network, PID 1)
+#   bash lab/lab.sh image bare|prepared     build (or find) a host image; prints its root directory
+#   bash lab/lab.sh image-run FLAVOUR [--bind DIR] -- cmd...   run one command in an image (no boot, read-only)
+#   bash lab/lab.sh packages                install what the machine needs to run labs (not the servers)
 #
 # Design (details next to the code below):
-#  * one bridge (mslab0) holding <subnet>.1 in the machine's namespace; every host is a network
-#    namespace (mslab-<host>) wired to it by a veth pair (mslv-<host> <-> eth0). No NAT, no
-#    forwarding, no default route: the hosts reach only each other and the machine.
-#  * every host has a long-lived "anchor" process: PID 1 of its own pid namespace, with its own
-#    mount, UTS and IPC namespaces. The anchor mounts an overlay over the machine's / (upper and
-#    work dirs on a tmpfs at /run/mirrorstack-lab), fresh /proc, /sys, /dev, /run, /tmp, sets the
-#    hostname, pivot_roots into the overlay and then only reaps orphans.
-#  * `exec` = nsenter into all of the anchor's namespaces and its root. Services (sshd, MariaDB,
-#    cron) are started through Debian's init scripts (`service X start`) run that way, so
-#    `service mariadb restart` inside a host behaves as on a machine without systemd.
-#  * killing an anchor (PID 1 of its pid namespace) kills every process of that host; the
-#    mount namespace and so the overlay go with it.
+#  * images: a Debian 12 root built by mmdebstrap from Debian's packages, cached outside the repo in
+#    $MS_CACHE/lab-images/<flavour>-<key> (key = hash of the package list and this recipe). `bare` is a freshly
+#    installed server (systemd, openssh-server, iproute2, apt); `prepared` adds the packages mirrorstack's
+#    software step installs (taken from infra/components/software.ts, so it cannot drift).
+#  * hosts: each boots its image with systemd as PID 1 in a systemd-nspawn container, inside its own network
+#    namespace (mslab-<host>) wired to the bridge mslab0 by a veth pair. Its root is an overlay: the image as
+#    the read-only lower layer, writes in /var/lib/mirrorstack-lab/hosts/<host>. Never over the machine's /.
+#  * packages: the hosts have no route anywhere. apt inside them goes through an HTTP proxy at <subnet>.1:3142,
+#    a socat relay (one per lab) to one apt-cacher-ng on 127.0.0.1 shared by every lab on this machine, whose
+#    cache outlives the labs. So a fresh host really runs `apt-get install`, from Debian's packages.
+#  * `down` kills each container's PID 1 (and with it its pid namespace), the relay, and the shared cache
+#    daemon when no lab is left; then unmounts and removes everything it made.
 set -euo pipefail
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -29,12 +32,19 @@ SELF="$LAB_DIR/lab.sh"
 # its namespaces, bridge, state, .lab dir, stack file and default subnet all carry the id.
 LAB_ID=${MIRRORSTACK_LAB_ID:-}
 [[ $LAB_ID =~ ^[a-z0-9]{0,3}$ ]] || { echo "lab: MIRRORSTACK_LAB_ID must be 0-3 of a-z, 0-9" >&2; exit 2; }
-STATE=/run/mirrorstack-lab${LAB_ID:+-$LAB_ID}   # tmpfs: host upper dirs, pid files, logs
+STATE=/run/mirrorstack-lab${LAB_ID:+-$LAB_ID}     # pid files, logs, lab.env
+DISK=/var/lib/mirrorstack-lab${LAB_ID:+-$LAB_ID}  # hosts' writable layers (databases can be large)
 BRIDGE=mslab0$LAB_ID
 NS_PREFIX=mslab$LAB_ID-             # network namespace of host X: mslab-X
 VETH_PREFIX=mslv$LAB_ID-            # machine side of host X's veth: mslv-X
 if [ -n "$LAB_ID" ]; then DEFAULT_SUBNET=10.250.$((1 + $(printf '%s' "$LAB_ID" | cksum | cut -d' ' -f1) % 200)); else DEFAULT_SUBNET=10.250.0; fi
-MAX_MIRRORS=50
+MAX_MIRRORS=30
+
+MS_CACHE=${MIRRORSTACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mirrorstack}
+IMAGES=$MS_CACHE/lab-images
+APT_CACHE=$MS_CACHE/apt-cacher-ng           # the shared package cache and its daemon's state
+APT_PORT=${MIRRORSTACK_APT_CACHE_PORT:-3142}
+DEBIAN_SUITE=bookworm
 
 LAB_DOT=.lab${LAB_ID:+-$LAB_ID}
 DOT_LAB="$REPO_ROOT/$LAB_DOT"
@@ -48,9 +58,12 @@ STACK_FILE="$REPO_ROOT/stacks/Pulumi.lab${LAB_ID:+-$LAB_ID}.yaml"
 KEY_REL=$LAB_DOT/id_ed25519
 KNOWN_HOSTS_REL=$LAB_DOT/known_hosts
 
-# What the lab needs from Debian (the hosts run the machine's own binaries through the overlay).
-REQUIRED_PACKAGES=(iproute2 util-linux procps psmisc attr openssh-client openssh-server
-  mariadb-server mariadb-client mariadb-backup rsync cron socat gnupg zstd nfs-kernel-server nfs-common)
+# What the machine itself needs to run labs and the tests' clients. No server: those live in the images.
+MACHINE_PACKAGES=(iproute2 util-linux procps psmisc openssh-client mmdebstrap systemd-container
+  apt-cacher-ng socat rsync gnupg zstd shellcheck)
+
+# A freshly installed Debian server: what `bare` hosts have. Nothing mirrorstack installs itself.
+BARE_PACKAGES=(systemd systemd-sysv dbus libpam-systemd openssh-server iproute2 procps less ca-certificates)
 
 # Environment of every command run inside a host: clean, like a login would give.
 HOST_ENV=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root USER=root
@@ -62,7 +75,7 @@ die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
 elapsed() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.1f", a - b }'; }
 
 need_root() {
-  [ "$(id -u)" = 0 ] || die "must run as root (it creates network namespaces, mounts and processes); try: sudo bash lab/lab.sh $*"
+  [ "$(id -u)" = 0 ] || die "must run as root (it creates network namespaces, mounts and containers); try: sudo bash lab/lab.sh $*"
 }
 
 # up/down/status serialise on a lock held on this script file itself, so no lock file is left
@@ -79,6 +92,7 @@ take_lock() { # exclusive|shared
 ns_of() { printf '%s%s' "$NS_PREFIX" "$1"; }
 veth_of() { printf '%s%s' "$VETH_PREFIX" "$1"; }
 hostdir_of() { printf '%s/hosts/%s' "$STATE" "$1"; }
+diskdir_of() { printf '%s/hosts/%s' "$DISK" "$1"; }
 
 host_octet() {
   case "$1" in
@@ -114,39 +128,221 @@ valid_subnet() {
 
 # The lab that is currently made, as recorded by the last `up` (empty when there is none).
 load_lab_state() {
-  LAB_SUBNET='' LAB_MIRRORS=''
+  LAB_SUBNET='' LAB_MIRRORS='' LAB_IMAGE=''
   local k v
   [ -r "$STATE/lab.env" ] || return 0
   while IFS='=' read -r k v; do
     case "$k" in
       SUBNET) LAB_SUBNET=$v ;;
       MIRRORS) LAB_MIRRORS=$v ;;
+      IMAGE) LAB_IMAGE=$v ;;
     esac
   done <"$STATE/lab.env"
 }
 
-# ---------------------------------------------------------------- processes of the lab
+# ---------------------------------------------------------------- images
 
-# PID (as the machine sees it) of a host's anchor, if it is alive and really is that host's
-# anchor: it must live in the host's network namespace (guards against a recycled PID).
-anchor_pid() {
-  local name=$1 f pid netns_ino
-  f="$(hostdir_of "$name")/anchor.pid"
-  [ -r "$f" ] || return 1
-  pid=$(<"$f")
+# Packages of the `prepared` image: every package the product's software step can install on Debian, read from
+# infra/components/software.ts itself (one home for that list).
+prepared_packages() {
+  [ -d "$REPO_ROOT/node_modules/tsx" ] || die "node_modules is missing: run 'npm run setup' first"
+  (cd "$REPO_ROOT" && node --import tsx -e '
+    const { softwareFor } = require("./infra/components/software.ts");
+    const all = new Set();
+    for (const role of ["master", "mirror"]) for (const m of ["rsync-ssh", "nfs", "none"])
+      for (const p of softwareFor(role, "debian", "mariadb", m).packages) all.add(p);
+    console.log([...all].sort().join(" "));')
+}
+
+image_packages() { # flavour -> package list, one line
+  case "$1" in
+    bare) echo "${BARE_PACKAGES[*]}" ;;
+    prepared) echo "${BARE_PACKAGES[*]} $(prepared_packages)" ;;
+    *) die "unknown image flavour '$1' (bare or prepared)" ;;
+  esac
+}
+
+# Run inside the new root by mmdebstrap (customize hook): what every lab image needs and a real installed
+# server would not have from the installer: no host keys (each host makes its own at first boot), an empty
+# machine-id (systemd makes one per container), and no service start during later image builds.
+image_customize() {
+  cat <<'EOF'
+set -eu
+root=$1
+rm -f "$root"/etc/ssh/ssh_host_*
+: >"$root/etc/machine-id"
+rm -f "$root/var/lib/dbus/machine-id"
+# A container has no console login to offer anyone: keep the boot log quiet and fast.
+ln -sf /dev/null "$root/etc/systemd/system/console-getty.service"
+EOF
+}
+
+image_key() { # flavour -> cache key
+  { echo "$DEBIAN_SUITE"; image_packages "$1"; image_customize; echo recipe-2; } | sha256sum | cut -c1-12
+}
+
+image_dir() { printf '%s/%s-%s' "$IMAGES" "$1" "$(image_key "$1")"; }
+
+# Build the image once; later calls only find it. Prints its root directory.
+ensure_image() {
+  local flavour=$1 dir tmp pkgs t0 hook
+  dir=$(image_dir "$flavour")
+  if [ -e "$dir/.complete" ]; then printf '%s/root\n' "$dir"; return 0; fi
+  need_root image
+  command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed: run 'bash lab/lab.sh packages' (or npm run setup)"
+  mkdir -p "$IMAGES"
+  exec 8>"$IMAGES/.build.lock"
+  flock -w 1800 8 || die "another image build is still running"
+  if [ -e "$dir/.complete" ]; then exec 8>&-; printf '%s/root\n' "$dir"; return 0; fi
+  pkgs=$(image_packages "$flavour")
+  t0=$(date +%s.%N)
+  log "building the '$flavour' lab image with mmdebstrap (Debian 12; first time about a minute): $pkgs" >&2
+  tmp="$dir.tmp"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  hook=$(mktemp) && image_customize >"$hook"
+  if ! mmdebstrap --quiet --variant=minbase --include="${pkgs// /,}" \
+    --customize-hook="sh $hook \"\$1\"" \
+    "$DEBIAN_SUITE" "$tmp/root" \
+    "deb http://deb.debian.org/debian $DEBIAN_SUITE main" \
+    "deb http://deb.debian.org/debian $DEBIAN_SUITE-updates main" \
+    "deb http://deb.debian.org/debian-security $DEBIAN_SUITE-security main" >"$tmp/build.log" 2>&1; then
+    rm -f "$hook"
+    tail -n 30 "$tmp/build.log" >&2
+    die "building the '$flavour' image failed (log: $tmp/build.log)"
+  fi
+  rm -f "$hook"
+  printf '%s\n' "$pkgs" >"$tmp/packages"
+  touch "$tmp/.complete"
+  rm -rf "$dir" && mv "$tmp" "$dir"
+  # Older images of this flavour (another package list or recipe) are not used any more.
+  find "$IMAGES" -mindepth 1 -maxdepth 1 -name "$flavour-*" ! -path "$dir" -exec rm -rf {} + 2>/dev/null || true
+  exec 8>&-
+  log "image '$flavour' ready in $(elapsed "$t0")s: $dir/root" >&2
+  printf '%s/root\n' "$dir"
+}
+
+# One command in an image, without booting it: read-only root, optional bind of a directory (same path
+# inside), no network. Used by the tests to run real readers (mariadbd, sshd -t, logrotate -d, findmnt) that
+# the machine itself does not have.
+cmd_image_run() {
+  local flavour=${1:-} root binds=()
+  [ -n "$flavour" ] || die "usage: lab.sh image-run bare|prepared [--bind DIR]... -- cmd..."
+  shift
+  while (($#)); do
+    case "$1" in
+      --bind) binds+=("--bind=$2"); shift 2 ;;
+      --) shift; break ;;
+      *) break ;;
+    esac
+  done
+  (($#)) || die "image-run: no command"
+  need_root image-run
+  root=$(ensure_image "$flavour")
+  exec systemd-nspawn --quiet --register=no --keep-unit --read-only --private-network --pipe \
+    --resolv-conf=off --timezone=off --link-journal=no -D "$root" "${binds[@]}" \
+    --setenv=LANG=C.UTF-8 -- "$@" 9<&-
+}
+
+# ---------------------------------------------------------------- the package cache (shared by every lab)
+
+acng_pid() {
+  local pid
+  pid=$(cat "$APT_CACHE/run/pid" 2>/dev/null) || return 1
   [[ $pid =~ ^[0-9]+$ ]] || return 1
-  netns_ino=$(stat -L -c %i "/run/netns/$(ns_of "$name")" 2>/dev/null) || return 1
-  [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = "net:[$netns_ino]" ] || return 1
-  is_pidns_init "$pid" || return 1
+  [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = /usr/sbin/apt-cacher-ng ] || return 1
   echo "$pid"
 }
 
-# Is PID one of the processes this script started for host NAME (launcher or anchor)?
-is_anchor_process() {
-  local pid=$1 name=$2 cmd
+# apt-cacher-ng on 127.0.0.1 with a configuration of its own: the distribution's default one remaps Debian to
+# a list of mirrors, which this network cannot reach ("503 Host not found"); here it fetches from the host the
+# client asked for (deb.debian.org), nothing else.
+ensure_apt_cache() {
+  local i
+  command -v apt-cacher-ng >/dev/null || die "apt-cacher-ng is not installed: run 'bash lab/lab.sh packages'"
+  mkdir -p "$APT_CACHE/cache" "$APT_CACHE/log" "$APT_CACHE/run" "$APT_CACHE/conf"
+  exec 7>"$APT_CACHE/run/lock"
+  flock -w 60 7 || die "the package cache lock is held"
+  if ! acng_pid >/dev/null; then
+    cat >"$APT_CACHE/conf/acng.conf" <<EOF
+# mirrorstack lab package cache (written by lab/lab.sh): fetches from the archive each client names.
+CacheDir: $APT_CACHE/cache
+LogDir: $APT_CACHE/log
+SupportDir: /usr/lib/apt-cacher-ng
+Port: $APT_PORT
+BindAddress: 127.0.0.1
+PidFile: $APT_CACHE/run/pid
+SocketPath: $APT_CACHE/run/socket
+ForeGround: 1
+ExThreshold: 30
+EOF
+    rm -f "$APT_CACHE/run/pid"
+    setsid apt-cacher-ng -c "$APT_CACHE/conf" </dev/null >>"$APT_CACHE/log/daemon.out" 2>&1 9<&- 8<&- 7<&- &
+    for ((i = 0; i < 50; i++)); do
+      acng_pid >/dev/null && (exec 6<>"/dev/tcp/127.0.0.1/$APT_PORT") 2>/dev/null && break
+      sleep 0.1
+    done
+    acng_pid >/dev/null || die "the package cache (apt-cacher-ng) did not start; see $APT_CACHE/log/daemon.out"
+  fi
+  exec 7>&-
+}
+
+# Stop the shared cache when no lab uses it any more (no lab bridge left on the machine).
+stop_apt_cache_if_unused() {
+  local pid
+  [ -d "$APT_CACHE/run" ] || return 0
+  exec 7>"$APT_CACHE/run/lock"
+  flock -w 60 7 || return 0
+  if ! ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | grep -q '^mslab0'; then
+    if pid=$(acng_pid); then kill "$pid" 2>/dev/null || true; wait_gone "$pid"; fi
+    rm -f "$APT_CACHE/run/pid"
+  fi
+  exec 7>&-
+}
+
+relay_pid() {
+  local pid
+  pid=$(cat "$STATE/relay.pid" 2>/dev/null) || return 1
   [[ $pid =~ ^[0-9]+$ ]] || return 1
-  cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
-  [[ $cmd == *"lab.sh __anchor $name "* ]]
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "^socat TCP-LISTEN:$APT_PORT,bind=$SUBNET.1," || return 1
+  echo "$pid"
+}
+
+# This lab's way to the cache: <subnet>.1:3142 on the bridge, relayed to the cache on loopback.
+ensure_relay() {
+  local i
+  relay_pid >/dev/null && return 0
+  setsid socat "TCP-LISTEN:$APT_PORT,bind=$SUBNET.1,reuseaddr,fork" "TCP:127.0.0.1:$APT_PORT" \
+    </dev/null >>"$STATE/relay.log" 2>&1 9<&- &
+  echo $! >"$STATE/relay.pid"
+  for ((i = 0; i < 30; i++)); do
+    (exec 6<>"/dev/tcp/$SUBNET.1/$APT_PORT") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "the package relay on $SUBNET.1:$APT_PORT did not start; see $STATE/relay.log"
+}
+
+# ---------------------------------------------------------------- processes of the lab
+
+# PID (as the machine sees it) of the systemd-nspawn process that runs host NAME, if it is alive and really
+# runs that host (its command line names the host's root).
+nspawn_pid() {
+  local name=$1 pid
+  pid=$(cat "$(hostdir_of "$name")/nspawn.pid" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-D $(diskdir_of "$name")/root " || return 1
+  echo "$pid"
+}
+
+# PID of the host's systemd (PID 1 of its container), checked to live in the host's network namespace.
+init_pid() {
+  local name=$1 sp pid netns_ino
+  sp=$(nspawn_pid "$name") || return 1
+  pid=$(cat "/proc/$sp/task/$sp/children" 2>/dev/null) || return 1
+  pid=${pid%% *}
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  netns_ino=$(stat -L -c %i "/run/netns/$(ns_of "$name")" 2>/dev/null) || return 1
+  [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = "net:[$netns_ino]" ] || return 1
+  echo "$pid"
 }
 
 # Namespaces of the machine itself (this script's, its parent's and PID 1's, the latter when
@@ -181,17 +377,6 @@ ns_members() {
     sort -un
 }
 
-# Is PID the PID 1 of a pid namespace of its own (as a host's anchor is)?
-is_pidns_init() {
-  local k v
-  while read -r k v; do
-    [ "$k" = NSpid: ] || continue
-    [[ $v == *[[:space:]]* && ${v##*[[:space:]]} == 1 ]]
-    return
-  done <"/proc/$1/status" 2>/dev/null
-  return 1
-}
-
 wait_gone() { # pid... : wait up to ~10 s for them to exit
   local pid i
   for ((i = 0; i < 100; i++)); do
@@ -204,175 +389,15 @@ wait_gone() { # pid... : wait up to ~10 s for them to exit
 
 # ---------------------------------------------------------------- running things in a host
 
-# host_run NAME cmd...: run a command inside the host: its namespaces, root and a clean env.
+# host_run NAME cmd...: run a command inside the host: all namespaces of its systemd, its root, a clean env.
 host_run() {
   local name=$1 pid
   shift
-  pid=$(anchor_pid "$name") || die "host '$name' is not running (try: npm run lab -- up)"
-  nsenter -t "$pid" -m -u -i -n -p -r -w -- /usr/bin/env -i "${HOST_ENV[@]}" "$@" 9<&-
+  pid=$(init_pid "$name") || die "host '$name' is not running (try: npm run lab -- up)"
+  nsenter -t "$pid" -a -r -w -- /usr/bin/env -i "${HOST_ENV[@]}" "$@" 9<&-
 }
 
-# ---------------------------------------------------------------- the anchor (runs as a host's PID 1)
-
-# Started by launch_anchor as: unshare --mount --uts --ipc --pid --fork ... lab.sh __anchor NAME DIR
-# inside the host's network namespace. The new mount namespace starts as a private copy of the
-# machine's; everything mounted here disappears with it.
-anchor_main() {
-  local name=$1 dir=$2 root=$2/root k v mypid=''
-
-  # Our PID as the machine sees it: first NSpid field, read from the machine's /proc which is
-  # still mounted here (the redirection is opened by this shell itself, so "self" is us).
-  while read -r k v; do [ "$k" = NSpid: ] && mypid=${v%%[[:space:]]*}; done </proc/self/status
-  [ -n "$mypid" ] || { echo "anchor: cannot find own pid" >&2; exit 1; }
-  echo "$mypid" >"$dir/anchor.pid"
-
-  # The host's root: the machine's / as read-only lower layer, writes go to the tmpfs upper.
-  mount -n -t overlay "mslab$LAB_ID-$name" -o "lowerdir=/,upperdir=$dir/upper,workdir=$dir/work" "$root"
-  mount -n -t proc -o nosuid,nodev,noexec proc "$root/proc"              # this pid namespace's view
-  mount -n -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"          # this netns's interfaces
-  mount -n -t tmpfs -o nosuid,noexec,mode=755,size=1m tmpfs "$root/dev"  # a minimal private /dev
-  mknod -m 666 "$root/dev/null" c 1 3
-  mknod -m 666 "$root/dev/zero" c 1 5
-  mknod -m 666 "$root/dev/full" c 1 7
-  mknod -m 666 "$root/dev/random" c 1 8
-  mknod -m 666 "$root/dev/urandom" c 1 9
-  mknod -m 666 "$root/dev/tty" c 5 0
-  ln -s /proc/self/fd "$root/dev/fd"
-  ln -s /proc/self/fd/0 "$root/dev/stdin"
-  ln -s /proc/self/fd/1 "$root/dev/stdout"
-  ln -s /proc/self/fd/2 "$root/dev/stderr"
-  mkdir -m 755 "$root/dev/pts"
-  mkdir -m 1777 "$root/dev/shm"
-  # A private devpts instance so ssh sessions get ptys of their own.
-  mount -n -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$root/dev/pts"
-  ln -s pts/ptmx "$root/dev/ptmx"
-  mount -n -t tmpfs -o nosuid,nodev,mode=1777 tmpfs "$root/dev/shm"
-  mount -n -t tmpfs -o nosuid,nodev,mode=755 tmpfs "$root/run"
-  mkdir -m 1777 "$root/run/lock"
-  mount -n -t tmpfs -o nosuid,nodev,mode=1777 tmpfs "$root/tmp"
-
-  echo "$name" >/proc/sys/kernel/hostname                             # this UTS namespace only
-
-  # Make the overlay our root; the machine's tree (old root) is detached from this namespace.
-  cd "$root"
-  pivot_root . .
-  umount -n -l .
-  cd /
-  : >/run/mslab-anchor.ready
-
-  # PID 1 duties: bash reaps every child, adopted orphans included (daemons double-fork).
-  trap 'exit 0' TERM INT HUP
-  while :; do
-    sleep 86400 &
-    wait $! || true
-  done
-}
-
-launch_anchor() {
-  local name=$1 dir launcher i pid
-  dir=$(hostdir_of "$name")
-  # setsid: the anchor must survive the terminal / npm process that ran `up`.
-  # --kill-child: if someone kills the launcher, the anchor (and so the whole host) goes too.
-  setsid nsenter --net="/run/netns/$(ns_of "$name")" -- \
-    unshare --mount --uts --ipc --pid --fork --kill-child --propagation private -- \
-    bash "$SELF" __anchor "$name" "$dir" </dev/null >>"$dir/anchor.log" 2>&1 9<&- &
-  launcher=$!
-  echo "$launcher" >"$dir/launcher.pid"
-  for ((i = 0; i < 100; i++)); do
-    if pid=$(anchor_pid "$name") && [ -e "/proc/$pid/root/run/mslab-anchor.ready" ]; then
-      return 0
-    fi
-    [ -e "/proc/$launcher" ] || break
-    sleep 0.1
-  done
-  warn "anchor of $name did not come up; its log:"
-  sed 's/^/    /' "$dir/anchor.log" >&2 || true
-  return 1
-}
-
-# ---------------------------------------------------------------- scripts run inside a host
-
-# First-time set-up of a host (run once per host, right after its anchor started).
-# Args: name address client-public-key
-provision_script() {
-  cat <<'EOF'
-set -euo pipefail
-name=$1 addr=$2 pubkey=$3
-umask 022
-echo "$name" >/etc/hostname
-
-# sshd: this host's own host keys (the machine's come through the lower layer).
-rm -f /etc/ssh/ssh_host_*
-ssh-keygen -A >/dev/null
-cat >/etc/ssh/sshd_config.d/00-mirrorstack-lab.conf <<CONF
-# mirrorstack lab host (written by lab/lab.sh). The first value of an option wins, so this
-# file, read first through the Include at the top of sshd_config, decides.
-Port 22
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-UseDNS no
-LogLevel VERBOSE
-CONF
-# -E: log to a file inside the host (there is no syslog here); tests count sessions in it.
-printf '# mirrorstack lab host (written by lab/lab.sh)\nSSHD_OPTS="-E /var/log/sshd.log"\n' >/etc/default/ssh
-install -d -m 700 /root/.ssh
-printf '%s\n' "$pubkey" >/root/.ssh/authorized_keys
-chmod 600 /root/.ssh/authorized_keys
-
-# MariaDB: own datadir, listening on this host's address and its socket.
-cat >/etc/mysql/mariadb.conf.d/55-mirrorstack-lab.cnf <<CONF
-# mirrorstack lab host (written by lab/lab.sh); sorts after 50-server.cnf so it wins over it.
-[mysqld]
-bind-address = $addr
-skip-name-resolve
-log-error = /var/log/mysql/error.log
-
-[mysqld_safe]
-# no syslog inside a lab host: log to a file instead
-skip-syslog
-log-error = /var/log/mysql/error.log
-CONF
-rm -rf /var/lib/mysql /var/log/mysql
-install -d -o mysql -g mysql -m 755 /var/lib/mysql
-install -d -o mysql -g adm -m 2750 /var/log/mysql
-mariadb-install-db --user=mysql --datadir=/var/lib/mysql --skip-test-db \
-  >/var/log/mirrorstack-lab-install-db.log 2>&1 ||
-  { cat /var/log/mirrorstack-lab-install-db.log >&2; exit 1; }
-
-mkdir -p /var/lib/mirrorstack-lab
-date -u +%FT%TZ >/var/lib/mirrorstack-lab/provisioned
-EOF
-}
-
-# Run on every `up` for every host: keep /etc/hosts current, keep the lab key authorised (it
-# may have been made anew), start whatever service is down.
-# Args: contents-of-/etc/hosts client-public-key
-ensure_script() {
-  cat <<'EOF'
-set -euo pipefail
-hosts=$1 pubkey=$2
-[ "$(cat /etc/hosts)" = "$hosts" ] || printf '%s\n' "$hosts" >/etc/hosts
-install -d -m 700 /root/.ssh
-grep -qxF -- "$pubkey" /root/.ssh/authorized_keys 2>/dev/null ||
-  { printf '%s\n' "$pubkey" >>/root/.ssh/authorized_keys; chmod 600 /root/.ssh/authorized_keys; }
-
-svclog=/var/log/mirrorstack-lab-services.log
-start() { # service
-  echo "== $(date -u +%FT%TZ) service $1 start" >>"$svclog"
-  if ! service "$1" start </dev/null >>"$svclog" 2>&1; then
-    echo "service $1 start failed; end of $svclog:" >&2
-    tail -n 20 "$svclog" >&2
-    exit 1
-  fi
-}
-service ssh status >/dev/null 2>&1 || start ssh
-mariadb-admin --connect-timeout=3 ping >/dev/null 2>&1 || start mariadb
-service cron status >/dev/null 2>&1 || start cron
-mariadb-admin --connect-timeout=3 ping >/dev/null 2>&1 || { echo "MariaDB does not answer" >&2; exit 1; }
-EOF
-}
+# ---------------------------------------------------------------- making and removing hosts
 
 hosts_file() { # names...
   local n
@@ -382,43 +407,63 @@ hosts_file() { # names...
   for n in "$@"; do printf '%s\t%s\n' "$(host_addr "$n")" "$n"; done
 }
 
-# ---------------------------------------------------------------- making and removing hosts
+# Before the first boot, written into the host's own layer: what a provisioned server would have from its
+# installer and its admin (name, addresses, root's key, own sshd host keys, where apt gets packages).
+# Args: name root-dir hosts-file-text client-public-key
+prepare_root() {
+  local name=$1 root=$2 hosts=$3 pubkey=$4
+  printf '%s\n' "$name" >"$root/etc/hostname"
+  printf '%s\n' "$hosts" >"$root/etc/hosts"
+  install -d -m 700 "$root/root/.ssh"
+  printf '%s\n' "$pubkey" >"$root/root/.ssh/authorized_keys"
+  chmod 600 "$root/root/.ssh/authorized_keys"
+  chroot "$root" /usr/bin/ssh-keygen -A >/dev/null
+  cat >"$root/etc/ssh/sshd_config.d/00-mirrorstack-lab.conf" <<'CONF'
+# mirrorstack lab host (written by lab/lab.sh). The first value of an option wins, so this
+# file, read first through the Include at the top of sshd_config, decides.
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UseDNS no
+LogLevel VERBOSE
+CONF
+  # -E: sshd also logs to a file, where tests count sessions (the journal works too, but is slower to read).
+  printf '# mirrorstack lab host (written by lab/lab.sh)\nSSHD_OPTS="-E /var/log/sshd.log"\n' >"$root/etc/default/ssh"
+  # The only way to Debian's packages: the lab's proxy on the bridge (the host has no other route).
+  printf '// mirrorstack lab host (written by lab/lab.sh): packages only through the lab cache\nAcquire::http::Proxy "http://%s.1:%s";\n' \
+    "$SUBNET" "$APT_PORT" >"$root/etc/apt/apt.conf.d/00mirrorstack-lab-proxy"
+  mkdir -p "$root/var/lib/mirrorstack-lab"
+  date -u +%FT%TZ >"$root/var/lib/mirrorstack-lab/provisioned"
+}
 
-# Every trace of one host: its processes (by PID), veth, namespace and state dir.
+# Every trace of one host: its container (by PID), other processes in its namespaces, veth, namespace,
+# overlay mount and state.
 teardown_host() {
-  local name=$1 ns veth dir f t pid w=() pids=()
-  ns=$(ns_of "$name") veth=$(veth_of "$name") dir=$(hostdir_of "$name")
-
-  # The launcher (unshare, which lives in the machine's namespaces) is killed by its PID only.
-  # The anchor's own mount and pid namespaces are used to find anything that joined only some
-  # of the host's namespaces (e.g. nsenter -m), once it is shown to be PID 1 of its own pid
-  # namespace.
-  for f in launcher.pid anchor.pid; do
-    [ -r "$dir/$f" ] || continue
-    pid=$(<"$dir/$f")
-    is_anchor_process "$pid" "$name" || continue
+  local name=$1 ns veth dir disk pid sp t w=() pids=()
+  ns=$(ns_of "$name") veth=$(veth_of "$name") dir=$(hostdir_of "$name") disk=$(diskdir_of "$name")
+  if pid=$(init_pid "$name"); then
+    for t in mnt pid; do w+=("$(readlink "/proc/$pid/ns/$t" 2>/dev/null || true)"); done
     pids+=("$pid")
-    if [ "$f" = anchor.pid ] && is_pidns_init "$pid"; then
-      for t in mnt pid; do w+=("$(readlink "/proc/$pid/ns/$t" 2>/dev/null || true)"); done
-    fi
-  done
-  # Everything in the host's network namespace (what `ip netns pids` lists).
+  fi
+  if sp=$(nspawn_pid "$name"); then pids+=("$sp"); fi
+  # Everything in the host's network namespace (what `ip netns pids` lists) or its container's namespaces.
   [ -e "/run/netns/$ns" ] && w+=("net:[$(stat -L -c %i "/run/netns/$ns")]")
   mapfile -t -O "${#pids[@]}" pids < <(ns_members "${w[@]}")
   if ((${#pids[@]})); then
-    # SIGKILL to the anchor (PID 1 of the host's pid namespace) kills every process of the host.
+    # SIGKILL to the container's PID 1 kills every process of its pid namespace; nspawn then exits.
     kill -9 "${pids[@]}" 2>/dev/null || true
     wait_gone "${pids[@]}"
   fi
+  if mountpoint -q "$disk/root"; then umount -n "$disk/root" 2>/dev/null || umount -n -l "$disk/root"; fi
   ip link del "$veth" 2>/dev/null || true
   if [ -e "/run/netns/$ns" ]; then ip netns del "$ns" 2>/dev/null || rm -f "/run/netns/$ns"; fi
-  rm -rf "$dir"
+  rm -rf "$dir" "$disk"
 }
 
-# Network plumbing and anchor for one new host.
-create_host_base() {
-  local name=$1 ns veth addr dir
-  ns=$(ns_of "$name") veth=$(veth_of "$name") addr=$(host_addr "$name") dir=$(hostdir_of "$name")
+# Network plumbing, root and container of one new host; returns once it runs (not yet booted: see wait_booted).
+create_host() {
+  local name=$1 image=$2 hosts=$3 pubkey=$4 ns veth addr dir disk
+  ns=$(ns_of "$name") veth=$(veth_of "$name") addr=$(host_addr "$name") dir=$(hostdir_of "$name") disk=$(diskdir_of "$name")
 
   ip netns add "$ns"
   # IPv6 off in the host: nothing uses it, and it keeps link-local chatter off the bridge.
@@ -426,50 +471,90 @@ create_host_base() {
   ip link add "$veth" type veth peer name eth0 address "$(mac_of "$addr")" netns "$ns"
   echo 1 >"/proc/sys/net/ipv6/conf/$veth/disable_ipv6" 2>/dev/null || true
   ip link set "$veth" master "$BRIDGE" up
+  # nspawn cannot bring up lo in a namespace it did not make.
   ip -n "$ns" link set lo up
   ip -n "$ns" addr add "$addr/24" dev eth0
   ip -n "$ns" link set eth0 up
 
-  mkdir -p "$dir/upper" "$dir/work" "$dir/root"
-  # /root and /home start empty in the host ("opaque" dirs in the upper layer hide the
-  # machine's), with root's dotfiles from /etc/skel.
-  mkdir -p "$dir/upper/root" "$dir/upper/home"
-  setfattr -n trusted.overlay.opaque -v y "$dir/upper/root" "$dir/upper/home"
-  cp -a /etc/skel/. "$dir/upper/root/"
-  chmod 700 "$dir/upper/root"
+  mkdir -p "$dir" "$disk/upper" "$disk/work" "$disk/root"
+  mount -n -t overlay "mslab$LAB_ID-$name" -o "lowerdir=$image,upperdir=$disk/upper,workdir=$disk/work" "$disk/root"
+  prepare_root "$name" "$disk/root" "$hosts" "$pubkey"
 
-  launch_anchor "$name"
+  # setsid: the container must survive the terminal / npm process that ran `up`. --keep-unit and
+  # --register=no: no systemd-machined on the machine is needed (nor, on most CI machines, present).
+  setsid systemd-nspawn --quiet --boot --register=no --keep-unit --machine="$name" \
+    -D "$disk/root" --network-namespace-path="/run/netns/$ns" \
+    --resolv-conf=off --timezone=off --link-journal=no --console=read-only \
+    </dev/null >>"$dir/console.log" 2>&1 9<&- 8<&- 7<&- &
+  echo $! >"$dir/nspawn.pid"
 }
 
-host_ok() { # the host's anchor, set-up and network are all in place
+# Wait until the host's systemd finished booting (running, or degraded because a unit failed).
+wait_booted() {
+  local name=$1 i state=''
+  for ((i = 0; i < 600; i++)); do
+    if init_pid "$name" >/dev/null; then
+      state=$(host_run "$name" systemctl is-system-running 2>/dev/null </dev/null) || true
+      case "$state" in running|degraded) break ;; esac
+    elif ! nspawn_pid "$name" >/dev/null && ((i > 20)); then
+      break
+    fi
+    sleep 0.1
+  done
+  case "$state" in
+    running) return 0 ;;
+    degraded)
+      warn "$name booted degraded; failed units: $(host_run "$name" systemctl --failed --no-legend --plain 2>/dev/null </dev/null | awk '{print $1}' | tr '\n' ' ')"
+      return 0 ;;
+  esac
+  warn "$name did not boot (state '${state:-none}'); end of its console log:"
+  tail -n 30 "$(hostdir_of "$name")/console.log" | sed 's/^/    /' >&2 || true
+  return 1
+}
+
+host_ok() { # the host's container, set-up and network are all in place
   local name=$1 pid
-  pid=$(anchor_pid "$name") || return 1
-  [ -e "/proc/$pid/root/run/mslab-anchor.ready" ] || return 1
+  pid=$(init_pid "$name") || return 1
   [ -e "/proc/$pid/root/var/lib/mirrorstack-lab/provisioned" ] || return 1
   ip -n "$(ns_of "$name")" -o -4 addr show dev eth0 2>/dev/null | grep -q " $(host_addr "$name")/24 " || return 1
   ip -o link show dev "$(veth_of "$name")" 2>/dev/null | grep -q " master $BRIDGE .*state UP" || return 1
 }
 
-# Names of every lab host that exists in any form (namespace, veth or state dir).
+# Names of every lab host that exists in any form (namespace, veth, state or disk dir).
 existing_hosts() {
   {
     ip netns list 2>/dev/null | awk '{print $1}' | sed -n "s/^$NS_PREFIX//p"
     ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | sed -n "s/^$VETH_PREFIX//p"
     [ -d "$STATE/hosts" ] && ls -1 "$STATE/hosts"
+    [ -d "$DISK/hosts" ] && ls -1 "$DISK/hosts"
   } | grep -E '^[a-z0-9][a-z0-9-]*$' | sort -u || true
+}
+
+# Run on every `up` for a host that was already there: keep /etc/hosts current and the lab key authorised
+# (it may have been made anew). Args: contents-of-/etc/hosts client-public-key
+ensure_script() {
+  cat <<'EOF'
+set -euo pipefail
+hosts=$1 pubkey=$2
+[ "$(cat /etc/hosts)" = "$hosts" ] || printf '%s\n' "$hosts" >/etc/hosts
+install -d -m 700 /root/.ssh
+grep -qxF -- "$pubkey" /root/.ssh/authorized_keys 2>/dev/null ||
+  { printf '%s\n' "$pubkey" >>/root/.ssh/authorized_keys; chmod 600 /root/.ssh/authorized_keys; }
+systemctl is-active --quiet ssh || systemctl start ssh
+EOF
 }
 
 # ---------------------------------------------------------------- machine-level pieces
 
 ensure_packages() {
   local p missing=()
-  for p in "${REQUIRED_PACKAGES[@]}"; do
+  for p in "${MACHINE_PACKAGES[@]}"; do
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")
   done
   ((${#missing[@]})) || return 0
-  log "installing Debian packages: ${missing[*]}"
-  # Packages' services must not start on the machine itself: a policy-rc.d that refuses, unless
-  # one is already there (then it is not ours to change or remove).
+  log "installing Debian packages on this machine: ${missing[*]}"
+  # Packages' services (apt-cacher-ng) must not start on the machine itself: a policy-rc.d that refuses,
+  # unless one is already there (then it is not ours to change or remove).
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\n# temporary, from mirrorstack lab/lab.sh: no service starts during apt-get\nexit 101\n' >/usr/sbin/policy-rc.d
     chmod 755 /usr/sbin/policy-rc.d
@@ -498,13 +583,6 @@ ensure_client_key() {
   chmod 600 "$KEY"
 }
 
-ensure_state_dir() {
-  mkdir -p "$STATE"
-  # upper dirs must not be on the filesystem of / (the lower layer): a tmpfs of our own.
-  mountpoint -q "$STATE" || mount -n -t tmpfs -o mode=700 mirrorstack-lab "$STATE"
-  mkdir -p "$STATE/hosts"
-}
-
 ensure_bridge() {
   local mac
   mac=$(mac_of "$SUBNET.1")
@@ -529,7 +607,7 @@ write_client_files() { # names...
   local n pid addr t first
   # known_hosts: every host key of every host, pinned by address and by name.
   for n in "$@"; do
-    pid=$(anchor_pid "$n") addr=$(host_addr "$n")
+    pid=$(init_pid "$n") addr=$(host_addr "$n")
     for t in ed25519 ecdsa rsa; do
       [ -r "/proc/$pid/root/etc/ssh/ssh_host_${t}_key.pub" ] || continue
       printf '%s,%s %s\n' "$addr" "$n" "$(cut -d' ' -f1,2 "/proc/$pid/root/etc/ssh/ssh_host_${t}_key.pub")"
@@ -537,7 +615,7 @@ write_client_files() { # names...
   done | write_if_changed "$KNOWN_HOSTS"
 
   {
-    printf '{\n  "subnet": "%s.0/24",\n  "bridge": "%s",\n  "gateway": "%s.1",\n  "hosts": [' "$SUBNET" "$BRIDGE" "$SUBNET"
+    printf '{\n  "subnet": "%s.0/24",\n  "bridge": "%s",\n  "gateway": "%s.1",\n  "image": "%s",\n  "hosts": [' "$SUBNET" "$BRIDGE" "$SUBNET" "$IMAGE_FLAVOUR"
     first=1
     for n in "$@"; do
       ((first)) || printf ','
@@ -568,7 +646,7 @@ write_stack_file() { # names...
     json+="{\"name\":\"$n\",\"address\":\"$(host_addr "$n")\"}"
   done
   json+="],\"ssh\":{\"user\":\"root\",\"port\":22,\"privateKeyPath\":\"$KEY_REL\",\"knownHostsPath\":\"$KNOWN_HOSTS_REL\"}}"
-  [ -d "$REPO_ROOT/node_modules/yaml" ] || die "node_modules/yaml is missing: run 'npm ci' first"
+  [ -d "$REPO_ROOT/node_modules/yaml" ] || die "node_modules/yaml is missing: run 'npm run setup' first"
   mkdir -p "$(dirname "$STACK_FILE")"
   node "$LAB_DIR/write-stack.mjs" "$STACK_FILE" "$json"
 }
@@ -576,12 +654,14 @@ write_stack_file() { # names...
 # ---------------------------------------------------------------- commands
 
 cmd_up() {
-  local want_mirrors='' t0 n names=() fresh=() bad=() jobs=() pids=() i rc
+  local want_mirrors='' want_image='' t0 n names=() fresh=() bad=() image
   while (($#)); do
     case "$1" in
       --mirrors) [ $# -ge 2 ] || die "--mirrors needs a number"; want_mirrors=$2; shift 2 ;;
       --mirrors=*) want_mirrors=${1#*=}; shift ;;
-      *) die "up: unknown argument '$1' (usage: up [--mirrors N])" ;;
+      --image) [ $# -ge 2 ] || die "--image needs bare or prepared"; want_image=$2; shift 2 ;;
+      --image=*) want_image=${1#*=}; shift ;;
+      *) die "up: unknown argument '$1' (usage: up [--mirrors N] [--image bare|prepared])" ;;
     esac
   done
   need_root up
@@ -590,12 +670,14 @@ cmd_up() {
   trap remove_temp_policy EXIT
 
   load_lab_state
-  # Without --mirrors: keep the current lab's size, or 1 for a new lab.
+  # Without --mirrors / --image: keep the current lab's, or 1 mirror on bare hosts for a new lab.
   want_mirrors=${want_mirrors:-${LAB_MIRRORS:-1}}
   if ! [[ $want_mirrors =~ ^[0-9]+$ ]] || ((10#$want_mirrors > MAX_MIRRORS)); then
     die "--mirrors must be a number from 0 to $MAX_MIRRORS"
   fi
   want_mirrors=$((10#$want_mirrors))
+  IMAGE_FLAVOUR=${want_image:-${LAB_IMAGE:-bare}}
+  case "$IMAGE_FLAVOUR" in bare|prepared) ;; *) die "--image must be bare or prepared (got '$IMAGE_FLAVOUR')" ;; esac
   SUBNET=${MIRRORSTACK_LAB_SUBNET:-$DEFAULT_SUBNET}
   SUBNET=${SUBNET%.0/24}
   valid_subnet "$SUBNET" || die "MIRRORSTACK_LAB_SUBNET must be a /24 prefix like 10.250.0 (got '$SUBNET')"
@@ -603,9 +685,10 @@ cmd_up() {
     die "subnet $SUBNET.0/24 is already used by another interface of this machine; set MIRRORSTACK_LAB_SUBNET"
   fi
 
-  log "lab up: master + $want_mirrors mirror(s) on $SUBNET.0/24"
+  log "lab up: master + $want_mirrors mirror(s) on $SUBNET.0/24, '$IMAGE_FLAVOUR' Debian 12 hosts"
   ensure_packages
   ensure_client_key
+  image=$(ensure_image "$IMAGE_FLAVOUR")
 
   # A lab on another subnet (or a bridge with another address) is rebuilt from scratch.
   if { [ -n "$LAB_SUBNET" ] && [ "$LAB_SUBNET" != "$SUBNET" ]; } ||
@@ -613,9 +696,16 @@ cmd_up() {
     log "subnet changed: removing the old lab first"
     teardown_all
   fi
+  # Hosts of another image are rebuilt (a host's disk is a layer over its image).
+  if [ -n "$LAB_IMAGE" ] && [ "$LAB_IMAGE" != "$IMAGE_FLAVOUR" ]; then
+    log "image changed ($LAB_IMAGE -> $IMAGE_FLAVOUR): rebuilding every host"
+    for n in $(existing_hosts); do teardown_host "$n"; done
+  fi
 
-  ensure_state_dir
+  mkdir -p "$STATE/hosts" "$DISK/hosts"
   ensure_bridge
+  ensure_apt_cache
+  ensure_relay
   mapfile -t names < <(host_names "$want_mirrors")
 
   # Hosts beyond the wanted set go, in whatever state they are.
@@ -625,57 +715,43 @@ cmd_up() {
       teardown_host "$n"
     fi
   done
-  printf 'SUBNET=%s\nMIRRORS=%s\n' "$SUBNET" "$want_mirrors" >"$STATE/lab.env"
+  printf 'SUBNET=%s\nMIRRORS=%s\nIMAGE=%s\n' "$SUBNET" "$want_mirrors" "$IMAGE_FLAVOUR" >"$STATE/lab.env"
 
-  # Wanted hosts that are not whole (new, or left half-made / killed) are made from scratch.
+  local hosts_txt pubkey
+  hosts_txt=$(hosts_file "${names[@]}")
+  pubkey=$(cut -d' ' -f1,2 "$KEY.pub")
+
+  # Wanted hosts that are not whole (new, or left half-made / killed) are made from scratch; they boot in
+  # parallel.
   for n in "${names[@]}"; do
     if host_ok "$n"; then
       continue
     fi
-    if [ -e "/run/netns/$(ns_of "$n")" ] || [ -d "$(hostdir_of "$n")" ]; then
+    if [ -e "/run/netns/$(ns_of "$n")" ] || [ -d "$(hostdir_of "$n")" ] || [ -d "$(diskdir_of "$n")" ]; then
       log "  $n: broken or half-made, rebuilding"
     fi
     teardown_host "$n"
-    log "  $n: creating at $(host_addr "$n")"
-    create_host_base "$n"
+    log "  $n: booting at $(host_addr "$n")"
+    create_host "$n" "$image" "$hosts_txt" "$pubkey"
     fresh+=("$n")
   done
-
-  # Set-up inside the new hosts runs in parallel (mariadb-install-db dominates).
-  local hosts_txt pubkey
-  hosts_txt=$(hosts_file "${names[@]}")
-  pubkey=$(cut -d' ' -f1,2 "$KEY.pub")
   for n in "${fresh[@]}"; do
-    (
-      host_run "$n" bash -s -- "$n" "$(host_addr "$n")" "$pubkey" < <(provision_script) &&
-        host_run "$n" bash -s -- "$hosts_txt" "$pubkey" < <(ensure_script)
-    ) >"$(hostdir_of "$n")/setup.log" 2>&1 &
-    jobs+=("$n")
-    pids+=($!)
-  done
-  for i in "${!jobs[@]}"; do
-    rc=0
-    wait "${pids[$i]}" || rc=$?
-    if ((rc)); then
-      bad+=("${jobs[$i]}")
-      warn "setting up ${jobs[$i]} failed:"
-      sed 's/^/    /' "$(hostdir_of "${jobs[$i]}")/setup.log" >&2 || true
-      # Leave it unprovisioned-looking so the next `up` rebuilds it.
-      host_run "${jobs[$i]}" rm -f /var/lib/mirrorstack-lab/provisioned 2>/dev/null || true
-    else
-      log "  ${jobs[$i]}: ready"
-    fi
+    if wait_booted "$n"; then log "  $n: up"; else bad+=("$n"); fi
   done
 
-  # Hosts that were already there: refresh /etc/hosts, restart any service that is down.
+  # Hosts that were already there: refresh /etc/hosts and the key, make sure sshd runs.
   for n in "${names[@]}"; do
     printf '%s\n' "${fresh[@]}" | grep -qx -- "$n" && continue
     if ! host_run "$n" bash -s -- "$hosts_txt" "$pubkey" < <(ensure_script); then
       bad+=("$n")
-      warn "$n: a service could not be started"
+      warn "$n: could not be brought up to date"
     fi
   done
-  ((${#bad[@]} == 0)) || die "lab is not healthy (${bad[*]}); see above. Run 'up' again to rebuild."
+  if ((${#bad[@]})); then
+    # Leave them unprovisioned-looking so the next `up` rebuilds them.
+    for n in "${bad[@]}"; do teardown_host "$n"; done
+    die "lab is not healthy (${bad[*]}); see above. Run 'up' again to rebuild."
+  fi
 
   write_client_files "${names[@]}"
   write_stack_file "${names[@]}"
@@ -684,33 +760,42 @@ cmd_up() {
 }
 
 teardown_all() {
-  local n
+  local n pid
   for n in $(existing_hosts); do teardown_host "$n"; done
+  if pid=$(relay_pid 2>/dev/null); then kill "$pid" 2>/dev/null || true; wait_gone "$pid"; fi
+  # The relay's pid file names a subnet; with a lab.env gone the check above may miss it: by pid file alone,
+  # only if it is a socat bound to this lab's bridge.
+  if pid=$(cat "$STATE/relay.pid" 2>/dev/null) && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q '^socat TCP-LISTEN:'; then
+    kill "$pid" 2>/dev/null || true
+    wait_gone "$pid"
+  fi
+  rm -f "$STATE/relay.pid"
   ip link del "$BRIDGE" 2>/dev/null || true
   rm -f "$STATE/lab.env"
 }
 
 cmd_down() {
-  local t0 m
+  local t0
   need_root down
   t0=$(date +%s.%N)
   take_lock exclusive
   log "lab down"
+  load_lab_state
+  SUBNET=${LAB_SUBNET:-${MIRRORSTACK_LAB_SUBNET:-$DEFAULT_SUBNET}}
   teardown_all
-  # Our tmpfs (and anything left mounted under it), deepest first.
-  for m in $(findmnt -rn -o TARGET | grep -E "^$STATE(/|$)" | sort -r); do umount -n -l "$m" 2>/dev/null || true; done
-  rmdir "$STATE" 2>/dev/null || true
+  stop_apt_cache_if_unused
+  rm -rf "$STATE" "$DISK"
   # `ip netns add` made /run/netns a mount point; undo that once no namespace is left at all.
   if [ -d /run/netns ] && [ -z "$(ls -A /run/netns 2>/dev/null)" ]; then
     if mountpoint -q /run/netns; then umount -n /run/netns 2>/dev/null || true; fi
     mountpoint -q /run/netns || rmdir /run/netns 2>/dev/null || true
   fi
   rm -f "$KNOWN_HOSTS" "$INVENTORY" "$SSH_CONFIG"
-  log "lab down in $(elapsed "$t0")s (kept $KEY_REL)"
+  log "lab down in $(elapsed "$t0")s (kept $KEY_REL and the image and package caches in $MS_CACHE)"
 }
 
 cmd_status() {
-  local n names=() sshs dbs pid unhealthy=0
+  local n names=() sshs sys dbs pid unhealthy=0
   need_root status
   take_lock shared
   load_lab_state
@@ -720,19 +805,23 @@ cmd_status() {
   fi
   SUBNET=$LAB_SUBNET
   mapfile -t names < <(host_names "$LAB_MIRRORS")
-  printf '%-10s %-15s %-8s %-6s %-8s\n' HOST ADDRESS ANCHOR SSH MARIADB
+  printf '%-10s %-15s %-8s %-9s %-6s %-9s\n' HOST ADDRESS INIT SYSTEM SSH MARIADB
   for n in "${names[@]}"; do
-    sshs=down dbs=down
-    if pid=$(anchor_pid "$n"); then
+    sshs=down sys=down dbs=-
+    if pid=$(init_pid "$n"); then
+      sys=$(host_run "$n" systemctl is-system-running </dev/null 2>/dev/null) || true
       if ssh -F /dev/null -i "$KEY" -o IdentitiesOnly=yes -o UserKnownHostsFile="$KNOWN_HOSTS" \
         -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=3 -o LogLevel=ERROR \
         "root@$(host_addr "$n")" true </dev/null >/dev/null 2>&1; then sshs=ok; fi
-      if host_run "$n" mariadb-admin --connect-timeout=3 ping </dev/null >/dev/null 2>&1; then dbs=ok; fi
+      # MariaDB is mirrorstack's to install: "-" until it is there.
+      if host_run "$n" test -e /lib/systemd/system/mariadb.service </dev/null 2>/dev/null; then
+        dbs=$(host_run "$n" systemctl is-active mariadb </dev/null 2>/dev/null) || true
+      fi
     else
       pid=dead
     fi
-    [ "$sshs" = ok ] && [ "$dbs" = ok ] || unhealthy=1
-    printf '%-10s %-15s %-8s %-6s %-8s\n' "$n" "$(host_addr "$n")" "$pid" "$sshs" "$dbs"
+    [ "$sshs" = ok ] && [[ $sys == running || $sys == degraded ]] || unhealthy=1
+    printf '%-10s %-15s %-8s %-9s %-6s %-9s\n' "$n" "$(host_addr "$n")" "$pid" "${sys:-?}" "$sshs" "${dbs:-?}"
   done
   return "$unhealthy"
 }
@@ -746,18 +835,24 @@ cmd_exec() {
   host_octet "$name" >/dev/null || die "unknown host '$name' (hosts are master, mirror1, mirror2, ...)"
   (($#)) || set -- bash -l
   local pid
-  pid=$(anchor_pid "$name") || die "host '$name' is not running (try: npm run lab -- up)"
-  exec nsenter -t "$pid" -m -u -i -n -p -r -w -- /usr/bin/env -i "${HOST_ENV[@]}" "$@"
+  pid=$(init_pid "$name") || die "host '$name' is not running (try: npm run lab -- up)"
+  exec nsenter -t "$pid" -a -r -w -- /usr/bin/env -i "${HOST_ENV[@]}" "$@"
 }
 
 usage() {
   cat <<EOF
-usage: bash lab/lab.sh up [--mirrors N]      make or repair the lab (master + N mirrors, default: current or 1)
+usage: bash lab/lab.sh up [--mirrors N] [--image bare|prepared]
+                                              make or repair the lab (master + N mirrors; default: as now, or 1 on bare)
        bash lab/lab.sh status                 health of every host (exit 1 if any is unhealthy)
-       bash lab/lab.sh down                   remove the lab (keeps $KEY_REL)
+       bash lab/lab.sh down                   remove the lab (keeps $KEY_REL and the caches)
        bash lab/lab.sh exec <host> -- cmd...  run a command inside a host
-       bash lab/lab.sh packages               install the Debian packages the lab and tests need
-env:   MIRRORSTACK_LAB_SUBNET=10.250.0        /24 prefix of the lab network (master .10, mirrorN .10+N)
+       bash lab/lab.sh image bare|prepared    build or find a host image; prints its root
+       bash lab/lab.sh image-run FLAVOUR [--bind DIR] -- cmd...
+                                              run one command in an image (read-only, no network, no boot)
+       bash lab/lab.sh packages               install what this machine needs to run labs
+env:   MIRRORSTACK_LAB_ID=<0-3 of a-z0-9>     another, independent lab
+       MIRRORSTACK_LAB_SUBNET=10.250.0        /24 prefix of the lab network (master .10, mirrorN .10+N)
+       MIRRORSTACK_CACHE=~/.cache/mirrorstack images and package cache
 EOF
 }
 
@@ -769,8 +864,9 @@ main() {
     down) cmd_down "$@" ;;
     status) cmd_status "$@" ;;
     exec) cmd_exec "$@" ;;
-    packages) need_root packages; ensure_packages ;;   # also used by scripts/setup.sh for tests that need them
-    __anchor) anchor_main "$@" ;;   # internal: a host's PID 1
+    image) [ $# -eq 1 ] || die "usage: lab.sh image bare|prepared"; need_root image; ensure_packages; ensure_image "$1" ;;
+    image-run) cmd_image_run "$@" ;;
+    packages) need_root packages; ensure_packages ;;   # also used by scripts/setup.sh
     -h|--help|help) usage ;;
     *) usage >&2; exit 2 ;;
   esac

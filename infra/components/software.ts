@@ -1,4 +1,13 @@
+import { mysqlLogDir } from "../render/common";
 import { OsFamily } from "./services";
+
+/** A directory a rendered file points at that no package makes (created when missing, never changed after). */
+export interface NeededDirectory {
+  readonly path: string;
+  readonly owner: string;
+  readonly group: string;
+  readonly mode: string;
+}
 
 /** What a host needs installed and running for its role. */
 export interface SoftwareNeeds {
@@ -6,6 +15,8 @@ export interface SoftwareNeeds {
   readonly packages: readonly string[];
   /** Service names that must be enabled and running. */
   readonly services: readonly string[];
+  /** Directories the rendered files need before their services restart. */
+  readonly directories: readonly NeededDirectory[];
 }
 
 /** Packages and services per role, database flavour and file-mirroring method. */
@@ -19,7 +30,8 @@ export function softwareFor(
   const db = flavour === "mariadb" ? ["mariadb-server", "mariadb-backup"] : deb ? ["mysql-server"] : ["mysql-server"];
   const dbService = flavour === "mariadb" ? "mariadb" : deb ? "mysql" : "mysqld";
   // socat relays the database socket to mysql2 over SSH; zstd compresses the seeding stream; gnupg encrypts backups.
-  const base = [...db, "rsync", "socat", "zstd", "gnupg", deb ? "cron" : "cronie", role === "master" ? "openssh-server" : deb ? "openssh-client" : "openssh-clients"];
+  // logrotate: /etc/logrotate.d/mirrorstack is validated with `logrotate -d` and rotated by it.
+  const base = [...db, "rsync", "socat", "zstd", "gnupg", "logrotate", deb ? "cron" : "cronie", role === "master" ? "openssh-server" : deb ? "openssh-client" : "openssh-clients"];
   const services = [dbService, deb ? "cron" : "crond"];
   if (role === "master") services.push(deb ? "ssh" : "sshd");
   if (fileMethod === "nfs") {
@@ -30,7 +42,11 @@ export function softwareFor(
       base.push(deb ? "nfs-common" : "nfs-utils");
     }
   }
-  return { packages: base, services };
+  // The binary and relay logs live in the database log directory; Debian 12's MariaDB logs to the journal and
+  // no longer creates /var/log/mysql, so the server would refuse to start with the master's my.cnf.
+  const logDir = mysqlLogDir(os);
+  const directories = deb ? [{ path: logDir, owner: "mysql", group: "adm", mode: "2750" }] : [];
+  return { packages: base, services, directories };
 }
 
 /**
@@ -52,6 +68,7 @@ export function ensureSoftwareScript(needs: SoftwareNeeds, os: OsFamily): string
 missing=()
 for p in ${pkgs}; do ${check} || missing+=("$p"); done
 if [ \${#missing[@]} -gt 0 ]; then echo "installing: \${missing[*]}"; ${install}; fi
+${needs.directories.map((d) => `[ -d ${d.path} ] || install -d -o ${d.owner} -g ${d.group} -m ${d.mode} ${d.path}`).join("\n")}
 for s in ${svcs}; do
   if [ -d /run/systemd/system ]; then systemctl enable --now "$s" >/dev/null
   else service "$s" status >/dev/null 2>&1 || service "$s" start; fi
