@@ -15,8 +15,8 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
-          globalSetup: ["test/e2e/global-setup.ts"],
-          // One lab: lab tests run one file at a time, in one process, in order.
+          // Each file brings up and takes down a lab of its own (test/e2e/lab.ts useLab); one file at a time
+          // keeps the 2-core machine's timings sane.
           pool: "forks",
           poolOptions: { forks: { singleFork: true } },
           sequence: { concurrent: false },

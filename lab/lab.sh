@@ -6,7 +6,7 @@
 #   bash lab/lab.sh down                    remove everything the lab made (keeps .lab/id_ed25519 and the caches)
 #   bash lab/lab.sh exec <host> -- cmd...   run a command inside a host (its root fs, hostname, network, PID 1)
 #   bash lab/lab.sh image bare|prepared     build (or find) a host image; prints its root directory
-#   bash lab/lab.sh image-run FLAVOUR [--bind DIR] -- cmd...   run one command in an image (no boot, read-only)
+#   bash lab/lab.sh image-run FLAVOUR [--bind /tmp/DIR] -- cmd...   one command in an image (no boot, read-only)
 #   bash lab/lab.sh packages                install what the machine needs to run labs (not the servers)
 #
 # Design (details next to the code below):
@@ -221,26 +221,45 @@ ensure_image() {
   printf '%s/root\n' "$dir"
 }
 
-# One command in an image, without booting it: read-only root, optional bind of a directory (same path
-# inside), no network. Used by the tests to run real readers (mariadbd, sshd -t, logrotate -d, findmnt) that
-# the machine itself does not have.
+# One command in an image, without booting it: read-only root, fresh /tmp (directories given with --bind, which
+# must live under /tmp, appear at the same path), the machine's /dev and network. Used by the tests to run real
+# readers (mariadbd, sshd -t, logrotate -d, findmnt, my_print_defaults) that the machine itself does not have.
+# A private mount namespace and chroot rather than systemd-nspawn: a reader call takes milliseconds, not a
+# second, and nothing it mounts outlives it.
 cmd_image_run() {
   local flavour=${1:-} root binds=()
-  [ -n "$flavour" ] || die "usage: lab.sh image-run bare|prepared [--bind DIR]... -- cmd..."
+  [ -n "$flavour" ] || die "usage: lab.sh image-run bare|prepared|IMAGE-ROOT [--bind /tmp/DIR]... -- cmd..."
   shift
   while (($#)); do
     case "$1" in
-      --bind) binds+=("--bind=$2"); shift 2 ;;
+      --bind) [[ ${2:-} == /tmp/?* ]] || die "image-run: --bind takes a directory under /tmp (got '${2:-}')"
+        binds+=("$2"); shift 2 ;;
       --) shift; break ;;
       *) break ;;
     esac
   done
   (($#)) || die "image-run: no command"
   need_root image-run
-  root=$(ensure_image "$flavour")
-  exec systemd-nspawn --quiet --register=no --keep-unit --read-only --private-network --pipe \
-    --resolv-conf=off --timezone=off --link-journal=no -D "$root" "${binds[@]}" \
-    --setenv=LANG=C.UTF-8 -- "$@" 9<&-
+  # A root printed by `lab.sh image` may be given instead of a flavour (saves working out the image key).
+  if [[ $flavour == /* ]]; then
+    [ -e "$(dirname "$flavour")/.complete" ] || die "image-run: $flavour is not a lab image root"
+    root=$flavour
+  else
+    root=$(ensure_image "$flavour")
+  fi
+  # shellcheck disable=SC2016 # the script is expanded by the inner bash
+  exec unshare --mount --propagation private -- /bin/bash -c '
+    set -e
+    root=$1; shift; nb=$1; shift
+    binds=("${@:1:$nb}"); shift "$nb"
+    mount --bind "$root" "$root" && mount -o remount,bind,ro "$root"
+    mount -t proc proc "$root/proc"
+    mount --rbind /dev "$root/dev"
+    mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
+    mount -t tmpfs -o mode=755 tmpfs "$root/run"
+    for b in "${binds[@]}"; do mkdir -p "$root$b" && mount --bind "$b" "$root$b"; done
+    exec chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+      HOME=/root LANG=C.UTF-8 "$@"' image-run "$root" "${#binds[@]}" "${binds[@]}" "$@" 9<&-
 }
 
 # ---------------------------------------------------------------- the package cache (shared by every lab)
@@ -482,7 +501,7 @@ create_host() {
 
   # setsid: the container must survive the terminal / npm process that ran `up`. --keep-unit and
   # --register=no: no systemd-machined on the machine is needed (nor, on most CI machines, present).
-  setsid systemd-nspawn --quiet --boot --register=no --keep-unit --machine="$name" \
+  setsid systemd-nspawn --quiet --boot --register=no --keep-unit --machine="mslab$LAB_ID-$name" --hostname="$name" \
     -D "$disk/root" --network-namespace-path="/run/netns/$ns" \
     --resolv-conf=off --timezone=off --link-journal=no --console=read-only \
     </dev/null >>"$dir/console.log" 2>&1 9<&- 8<&- 7<&- &
@@ -847,8 +866,8 @@ usage: bash lab/lab.sh up [--mirrors N] [--image bare|prepared]
        bash lab/lab.sh down                   remove the lab (keeps $KEY_REL and the caches)
        bash lab/lab.sh exec <host> -- cmd...  run a command inside a host
        bash lab/lab.sh image bare|prepared    build or find a host image; prints its root
-       bash lab/lab.sh image-run FLAVOUR [--bind DIR] -- cmd...
-                                              run one command in an image (read-only, no network, no boot)
+       bash lab/lab.sh image-run FLAVOUR [--bind /tmp/DIR] -- cmd...
+                                              run one command in an image (read-only, no boot)
        bash lab/lab.sh packages               install what this machine needs to run labs
 env:   MIRRORSTACK_LAB_ID=<0-3 of a-z0-9>     another, independent lab
        MIRRORSTACK_LAB_SUBNET=10.250.0        /24 prefix of the lab network (master .10, mirrorN .10+N)

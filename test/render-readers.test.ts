@@ -1,9 +1,10 @@
 // Real readers on the rendered files: each file's own validation snippet runs here the way the apply layer runs
 // it on a host ($FILE = candidate; for a block, a sample file with the block between the apply layer's markers),
 // plus direct checks with the tools that read these files (MariaDB, sshd, findmnt, ssh-keygen, logrotate, bash).
-// Tools missing on this machine skip their checks: install them with
-//   apt-get install -y mariadb-server openssh-server logrotate   (with a policy-rc.d that exits 101)
-import { spawnSync } from "node:child_process";
+// As root the readers run inside the lab's `prepared` Debian image (lab.sh image-run: the same packages a
+// provisioned host has), so this machine needs none of the servers. Otherwise the machine's own tools are used,
+// and checks whose tool is missing are skipped.
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,8 +14,30 @@ import { VALIDATE_CRON, validateFstab, validateMyCnf } from "../infra/render/com
 import type { HostPlan, RenderedFile } from "../infra/render/types";
 import { MIRROR_KEYS, STACKS, loadStack } from "./render-stacks";
 
+const isRoot = process.getuid?.() === 0;
+const LAB = join(__dirname, "../lab/lab.sh");
+/** Root of the prepared lab image (built once and cached by lab.sh), or undefined when not root. */
+const IMAGE_ROOT = isRoot ? imageRoot() : undefined;
+function imageRoot(): string {
+  const r = spawnSync("bash", [LAB, "image", "prepared"], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`lab.sh image prepared failed:\n${r.stderr}`);
+  return r.stdout.trim().split("\n").pop()!;
+}
+// Candidate files live under /tmp, which image-run can bind into the image at the same path.
+const tmp = mkdtempSync(join(isRoot ? "/tmp" : tmpdir(), "mirrorstack-readers-"));
+let n = 0;
+
+/** Runs a reader: inside the prepared image as root, on this machine otherwise. */
+function reader(args: readonly string[], env: Record<string, string> = {}): SpawnSyncReturns<string> {
+  if (IMAGE_ROOT) {
+    const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+    return spawnSync("bash", [LAB, "image-run", IMAGE_ROOT, "--bind", tmp, "--", "env", ...vars, ...args], { encoding: "utf8" });
+  }
+  return spawnSync(args[0]!, args.slice(1), { env: { ...process.env, ...env, PATH: `${process.env["PATH"]}:/usr/sbin:/sbin` }, encoding: "utf8" });
+}
+
 function has(cmd: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${cmd} || test -x /usr/sbin/${cmd}`]).status === 0;
+  return reader(["sh", "-c", `command -v ${cmd} || test -x /usr/sbin/${cmd}`]).status === 0;
 }
 const HAVE = {
   mariadbd: has("mariadbd"),
@@ -24,10 +47,12 @@ const HAVE = {
   sshKeygen: has("ssh-keygen"),
   logrotate: has("logrotate"),
 };
-for (const [tool, ok] of Object.entries(HAVE)) if (!ok) console.warn(`[render-readers] ${tool} is not installed: its checks are skipped`);
-
-const tmp = mkdtempSync(join(tmpdir(), "mirrorstack-readers-"));
-let n = 0;
+for (const [tool, ok] of Object.entries(HAVE)) {
+  if (ok) continue;
+  // In the image every reader must be there: a missing one is a broken image, not a reason to skip.
+  if (IMAGE_ROOT) throw new Error(`[render-readers] ${tool} is missing from the prepared lab image ${IMAGE_ROOT}`);
+  console.warn(`[render-readers] ${tool} is not installed: its checks are skipped`);
+}
 
 const SAMPLES: Record<string, string> = {
   "/etc/fstab": [
@@ -52,7 +77,7 @@ function candidate(f: RenderedFile, stack: string): string {
 }
 
 function runValidate(snippet: string, file: string): { code: number | null; out: string } {
-  const r = spawnSync("sh", ["-c", snippet], { env: { ...process.env, FILE: file, PATH: `${process.env["PATH"]}:/usr/sbin:/sbin` }, encoding: "utf8" });
+  const r = reader(["sh", "-c", snippet], { FILE: file });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -80,7 +105,7 @@ describe.each(STACKS)("stack %s: every file passes its own validation snippet", 
     if (f.path === "/etc/fstab" && f.content.includes("UUID=")) {
       // The export filesystem's device does not exist on this machine, so findmnt rightly reports its source
       // as unreachable; everything else must be clean, and the file must parse.
-      const r = spawnSync("findmnt", ["--verify", "--verbose", "--tab-file", file], { encoding: "utf8", env: { ...process.env, LC_ALL: "C" } });
+      const r = reader(["findmnt", "--verify", "--verbose", "--tab-file", file], { LC_ALL: "C" });
       const out = `${r.stdout}${r.stderr}`;
       expect(out).toMatch(/^0 parse errors/m);
       for (const line of out.split("\n").filter((l) => l.includes("[E]"))) expect(line).toMatch(/unreachable on boot required (source|target)/);
@@ -101,7 +126,7 @@ describe("MariaDB reads the my.cnf drop-ins", () => {
     for (const [stack, host, opts] of expectations) {
       const plans = renderStack(loadStack(stack as "staging"), { stack, secrets: { replicationPassword: "x", backupPassphrase: "[secret]" } });
       const f = plans.find((p) => p.host === host)!.files[0]!;
-      const r = spawnSync("my_print_defaults", [`--defaults-file=${candidate(f, stack)}`, "mysqld"], { encoding: "utf8" });
+      const r = reader(["my_print_defaults", `--defaults-file=${candidate(f, stack)}`, "mysqld"]);
       expect(r.status, r.stderr).toBe(0);
       const printed = r.stdout.trim().split("\n");
       for (const o of opts) expect(printed, `${host}`).toContain(o);

@@ -29,14 +29,18 @@ export function softwareFor(
   const deb = os === "debian";
   const db = flavour === "mariadb" ? ["mariadb-server", "mariadb-backup"] : deb ? ["mysql-server"] : ["mysql-server"];
   const dbService = flavour === "mariadb" ? "mariadb" : deb ? "mysql" : "mysqld";
-  // socat relays the database socket to mysql2 over SSH; zstd compresses the seeding stream; gnupg encrypts backups.
-  // logrotate: /etc/logrotate.d/mirrorstack is validated with `logrotate -d` and rotated by it.
-  const base = [...db, "rsync", "socat", "zstd", "gnupg", "logrotate", deb ? "cron" : "cronie", role === "master" ? "openssh-server" : deb ? "openssh-client" : "openssh-clients"];
+  // Every program a rendered script or validator calls on the host, beyond a minimal install (Debian minbase):
+  // socat relays the database socket to mysql2 over SSH; zstd compresses the seeding stream; gnupg encrypts backups
+  // (RHEL names it gnupg2); logrotate validates (`logrotate -d`) and rotates /etc/logrotate.d/mirrorstack; the
+  // ssh client pulls files and pushes backups (RHEL's openssh-server does not bring it).
+  const ssh = deb ? (role === "master" ? ["openssh-server"] : ["openssh-client"]) : role === "master" ? ["openssh-server", "openssh-clients"] : ["openssh-clients"];
+  const base = [...db, "rsync", "socat", "zstd", deb ? "gnupg" : "gnupg2", "logrotate", deb ? "cron" : "cronie", ...ssh];
   const services = [dbService, deb ? "cron" : "crond"];
   if (role === "master") services.push(deb ? "ssh" : "sshd");
   if (fileMethod === "nfs") {
     if (role === "master") {
-      base.push(deb ? "nfs-kernel-server" : "nfs-utils");
+      // kmod: the NFS step loads nfsd with modprobe before it starts the server.
+      base.push(deb ? "nfs-kernel-server" : "nfs-utils", "kmod");
       services.push(deb ? "nfs-kernel-server" : "nfs-server", "rpcbind");
     } else {
       base.push(deb ? "nfs-common" : "nfs-utils");
@@ -62,7 +66,7 @@ export function ensureSoftwareScript(needs: SoftwareNeeds, os: OsFamily): string
       : `rpm -q "$p" >/dev/null 2>&1`;
   const install =
     os === "debian"
-      ? `DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "\${missing[@]}"`
+      ? `DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "\${missing[@]}"`
       : `dnf install -y "\${missing[@]}"`;
   return `set -euo pipefail
 missing=()

@@ -154,10 +154,10 @@ EOF
   rm -f "$root/var/lib/dbus/machine-id"
   : >"$root/etc/resolv.conf"   # no DNS: apt names its archive to the proxy, which resolves it
   echo debian >"$root/etc/hostname"
-  chroot "$root" systemctl enable mirrorstack-vm-setup.service systemd-networkd.service
+  chroot "$root" systemctl -q enable mirrorstack-vm-setup.service systemd-networkd.service
   # Nothing may run apt or dpkg behind the product's back (lock errors), nor prompt on the console at first
   # boot (systemd-firstboot), nor wait for a network that will never be "online" in the usual sense.
-  chroot "$root" systemctl mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer \
+  chroot "$root" systemctl -q mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer \
     e2scrub_all.timer fstrim.timer systemd-firstboot.service systemd-networkd-wait-online.service
 }
 
@@ -165,13 +165,16 @@ EOF
 # must be unmounted before the tree is removed, and rm must never cross into a mount.
 cleanup_build() { # tmp
   local m
-  for m in $(awk -v p="$1/" 'index($2, p) == 1 { print $2 }' /proc/mounts | sort -r); do umount "$m" || umount -l "$m" || true; done
+  awk -v p="$1/" 'index($2, p) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do
+    umount "$m" || umount -l "$m" || true
+  done
   rm -rf --one-file-system "$1"
 }
 
 build_image() { # dir
   local dir=$1 tmp
   tmp=$(mktemp -d "$IMAGES/.build.XXXXXX")
+  chmod 755 "$tmp"
   # shellcheck disable=SC2064  # expand now: the trap must remove this build's tree
   trap "cleanup_build '$tmp'" EXIT
   mmdebstrap --mode=root --variant=apt --format=directory \
@@ -181,7 +184,7 @@ build_image() { # dir
     "$IMAGE_SUITE" "$tmp/root" \
     "deb $IMAGE_MIRROR $IMAGE_SUITE main" "deb $IMAGE_MIRROR $IMAGE_SUITE-updates main" \
     "deb $IMAGE_SECURITY $IMAGE_SUITE-security main" >"$tmp/mmdebstrap.log" 2>&1 ||
-    { grep -v '^I: ' "$tmp/mmdebstrap.log" | head -n 30 >&2; die "mmdebstrap failed"; }
+    { cp "$tmp/mmdebstrap.log" "$IMAGES/failed-build.log"; tail -n 25 "$tmp/mmdebstrap.log" >&2; die "mmdebstrap failed (log: $IMAGES/failed-build.log)"; }
   customize_tree "$tmp/root"
   cp -L "$tmp/root/vmlinuz" "$tmp/vmlinuz"
   cp -L "$tmp/root/initrd.img" "$tmp/initrd.img"

@@ -1,9 +1,10 @@
 // End-to-end (root + lab): the real engine applies the rendered files over SSH, a second `up` changes
 // nothing and opens no SSH session, and `destroy` puts every original back.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { acceptedSessions, inventory, isRoot, onHost, pulumi, freshStack, skipReason, writeTestStack } from "./lab";
+import { acceptedSessions, inventory, isRoot, onHost, pulumi, freshStack, skipReason, writeTestStack, useLab } from "./lab";
 
 const STACK = "e2e-apply";
+useLab("apply", { mirrors: 1, image: "bare" });
 const reason = skipReason();
 if (reason) console.warn(`[e2e] ${reason}`);
 

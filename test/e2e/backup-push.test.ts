@@ -7,9 +7,10 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freshStack, inventory, isRoot, lab, LAB_ID, onHost, pulumi, ROOT, skipReason, sql, writeTestStack } from "./lab";
+import { freshStack, inventory, isRoot, onHost, pulumi, ROOT, skipReason, sql, writeTestStack, useLab } from "./lab";
 
-const STACK = `e2e-backup-push${LAB_ID ? `-${LAB_ID}` : ""}`;
+const STACK = "e2e-backup-push";
+useLab("backupPush", { mirrors: 2, image: "prepared" });
 const LOCAL = "/var/backups/mirrorstack";
 const PUSHED = "/var/backups/mirrorstack-pushed";
 const USER = "mirrorbackup";
@@ -46,7 +47,6 @@ describe.skipIf(!isRoot)("backups pushed to a separate backup host (lab)", () =>
     );
 
   beforeAll(async () => {
-    if (inventory().hosts.filter((h) => h.role === "mirror").length < 2) lab("up", "--mirrors", "2");
     const inv = inventory();
     master = inv.hosts.find((h) => h.role === "master")!.name;
     const m1 = inv.hosts.find((h) => h.name === "mirror1")!;

@@ -4,9 +4,10 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inventory, freshStack, isRoot, LAB_ID, onHost, pulumi, ROOT, skipReason, sql, writeTestStack } from "./lab";
+import { inventory, freshStack, isRoot, onHost, pulumi, ROOT, skipReason, sql, writeTestStack, useLab } from "./lab";
 
-const STACK = `e2e-backup${LAB_ID ? `-${LAB_ID}` : ""}`;
+const STACK = "e2e-backup";
+useLab("backup", { mirrors: 1, image: "prepared" });
 const DEST = "/var/backups/mirrorstack";
 const reason = skipReason();
 if (reason) console.warn(`[e2e] ${reason}`);

@@ -2,6 +2,7 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { afterAll, beforeAll } from "vitest";
 
 export const ROOT = path.resolve(__dirname, "../..");
 
@@ -10,7 +11,7 @@ export const isRoot = typeof process.getuid === "function" && process.getuid() =
 
 /** Why lab tests are skipped, printed once per file. */
 export function skipReason(): string | undefined {
-  return isRoot ? undefined : "lab tests need root (network namespaces, overlay mounts): skipped";
+  return isRoot ? undefined : "lab tests need root (network namespaces, containers, mounts): skipped";
 }
 
 export interface LabHost {
@@ -26,12 +27,76 @@ export interface Inventory {
   knownHostsPath: string;
 }
 
-/** Lab instance the tests use (MIRRORSTACK_LAB_ID; empty = the default lab). */
-export const LAB_ID = process.env.MIRRORSTACK_LAB_ID ?? "";
-const LAB_DOT = LAB_ID ? `.lab-${LAB_ID}` : ".lab";
+/**
+ * Every lab test file has a lab instance of its own (MIRRORSTACK_LAB_ID) on a subnet of its own, so no file
+ * sees what another left behind and two files could run at once. One line per file.
+ */
+export const LAB_INSTANCES = {
+  apply: { id: "ap", subnet: "10.250.21" },
+  replication: { id: "rp", subnet: "10.250.22" },
+  files: { id: "fl", subnet: "10.250.23" },
+  mirrorctl: { id: "mc", subnet: "10.250.24" },
+  backup: { id: "bk", subnet: "10.250.25" },
+  backupPush: { id: "bp", subnet: "10.250.26" },
+  review: { id: "rv", subnet: "10.250.27" },
+  safety: { id: "sf", subnet: "10.250.28" },
+} as const;
+
+/** Lab instance of this test file (set by useLab; a live binding, so importers see it). */
+export let LAB_ID = process.env.MIRRORSTACK_LAB_ID ?? "";
+const labDot = (): string => (LAB_ID ? `.lab-${LAB_ID}` : ".lab");
+
+/** What a test file asks of its lab. */
+export interface LabRequest {
+  /** Number of mirrors (hosts mirror1..N besides master). */
+  readonly mirrors: number;
+  /** `bare`: freshly installed servers, mirrorstack installs everything; `prepared`: its packages already there. */
+  readonly image: "bare" | "prepared";
+}
+
+/**
+ * Gives the calling test file its own lab: brought up from nothing before its tests, taken down after them, and
+ * checked to leave no namespace, container, mount or process behind. Call it once, at the top of the file.
+ */
+export function useLab(instance: keyof typeof LAB_INSTANCES, req: LabRequest): void {
+  const { id, subnet } = LAB_INSTANCES[instance];
+  LAB_ID = id;
+  process.env.MIRRORSTACK_LAB_ID = id;
+  process.env.MIRRORSTACK_LAB_SUBNET = subnet;
+  if (!isRoot) return;
+  beforeAll(() => {
+    console.log(`[e2e] lab ${id} (${subnet}.0/24): down, then up --mirrors ${req.mirrors} --image ${req.image}`);
+    lab("down");
+    lab("up", "--mirrors", String(req.mirrors), "--image", req.image);
+  }, 900_000);
+  afterAll(() => {
+    lab("down");
+    const left = leftovers(id);
+    if (left.length > 0) throw new Error(`[e2e] lab ${id} down left behind: ${left.join("; ")}`);
+  }, 300_000);
+}
+
+/** What a lab instance left on the machine: namespaces, mounts, containers, state directories. */
+export function leftovers(id: string): string[] {
+  const out: string[] = [];
+  const ns = execFileSync("ip", ["netns", "list"], { encoding: "utf8" }).split("\n").filter((l) => l.startsWith(`mslab${id}-`));
+  if (ns.length) out.push(`namespaces ${ns.join(", ")}`);
+  const mounts = fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(`mirrorstack-lab-${id}/`));
+  if (mounts.length) out.push(`${mounts.length} mounts`);
+  const procs = fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/cmdline`, "utf8").includes(`/var/lib/mirrorstack-lab-${id}/`);
+    } catch {
+      return false;
+    }
+  });
+  if (procs.length) out.push(`processes ${procs.join(", ")}`);
+  for (const d of [`/run/mirrorstack-lab-${id}`, `/var/lib/mirrorstack-lab-${id}`]) if (fs.existsSync(d)) out.push(d);
+  return out;
+}
 
 export function inventory(): Inventory {
-  return JSON.parse(fs.readFileSync(path.join(ROOT, LAB_DOT, "inventory.json"), "utf8")) as Inventory;
+  return JSON.parse(fs.readFileSync(path.join(ROOT, labDot(), "inventory.json"), "utf8")) as Inventory;
 }
 
 /** How the provisioner reaches a lab host (what the stack's SshTarget holds for it). */
@@ -42,9 +107,11 @@ export function labTarget(name: string): import("../../infra/ssh/exec").SshTarge
   return { host: h.name, address: h.address, user: "root", port: 22, privateKeyPath: inv.privateKeyPath, knownHostsPath: inv.knownHostsPath };
 }
 
-/** Runs `lab.sh` with arguments; throws with its output on failure. */
+/** Runs `lab.sh` with arguments on this file's lab; throws with its output on failure. */
 export function lab(...args: string[]): string {
-  return execFileSync("bash", [path.join(ROOT, "lab/lab.sh"), ...args], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  const r = spawnSync("bash", [path.join(ROOT, "lab/lab.sh"), ...args], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  if (r.status !== 0) throw new Error(`lab.sh ${args.join(" ")} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
 }
 
 /** Runs a shell command inside a lab host (its root fs, hostname, network). */
@@ -89,7 +156,7 @@ export function writeTestStack(stack: string, extra: Record<string, unknown> = {
   const [master, ...mirrors] = [...inv.hosts].sort((a, b) => (a.role === "master" ? -1 : b.role === "master" ? 1 : a.name.localeCompare(b.name, "en", { numeric: true })));
   lab.config["mirrorstack:master"] = { name: master.name, address: master.address };
   lab.config["mirrorstack:mirrors"] = mirrors.map((m) => ({ name: m.name, address: m.address }));
-  lab.config["mirrorstack:ssh"] = { user: "root", port: 22, privateKeyPath: `${LAB_DOT}/id_ed25519`, knownHostsPath: `${LAB_DOT}/known_hosts` };
+  lab.config["mirrorstack:ssh"] = { user: "root", port: 22, privateKeyPath: `${labDot()}/id_ed25519`, knownHostsPath: `${labDot()}/known_hosts` };
   for (const [k, v] of Object.entries(extra)) lab.config[`mirrorstack:${k}`] = v;
   fs.writeFileSync(path.join(ROOT, `stacks/Pulumi.${stack}.yaml`), YAML.stringify(lab));
   return stack;

@@ -4,10 +4,11 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { acceptedSessions, inventory, freshStack, isRoot, LAB_ID, onHost, pulumi, ROOT, skipReason, sql, writeTestStack } from "./lab";
+import { acceptedSessions, inventory, freshStack, isRoot, onHost, pulumi, ROOT, skipReason, sql, writeTestStack, useLab } from "./lab";
 import { dsaKeyLine } from "../fixtures/ssh-keys";
 
-const STACK = `e2e-mirrorctl${LAB_ID ? `-${LAB_ID}` : ""}`;
+const STACK = "e2e-mirrorctl";
+useLab("mirrorctl", { mirrors: 1, image: "prepared" });
 const reason = skipReason();
 if (reason) console.warn(`[e2e] ${reason}`);
 

@@ -5,9 +5,10 @@ import { connectViaSsh, type DbSession } from "../../infra/replication/connect";
 import { compareTables } from "../../infra/replication/checksum";
 import { dialect, stmt } from "../../infra/replication/dialect";
 import { normalizeReplicaStatus, normalizeSourceStatus } from "../../infra/replication/status";
-import { inventory, isRoot, labTarget, lab, onHost, pulumi, freshStack, skipReason, sql, writeTestStack } from "./lab";
+import { inventory, isRoot, labTarget, onHost, pulumi, freshStack, skipReason, sql, writeTestStack, useLab } from "./lab";
 
 const STACK = "e2e-replication";
+useLab("replication", { mirrors: 3, image: "bare" });
 const ENGINE = { flavour: "mariadb" as const, version: "10.11" };
 const reason = skipReason();
 if (reason) console.warn(`[e2e] ${reason}`);
@@ -78,7 +79,6 @@ describe.skipIf(!isRoot)("replication (lab)", () => {
   let master: DbSession;
 
   beforeAll(async () => {
-    lab("up", "--mirrors", "3");
     // Data on the master before any mirror exists: 20k rows, utf8mb4 with a non-default collation.
     sql(
       "master",

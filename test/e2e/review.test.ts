@@ -8,9 +8,10 @@ import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { acceptedSessions, inventory, freshStack, isRoot, lab, LAB_ID, onHost, pulumi, ROOT, skipReason, writeTestStack, type LabHost } from "./lab";
+import { acceptedSessions, inventory, freshStack, isRoot, LAB_ID, onHost, pulumi, ROOT, skipReason, writeTestStack, type LabHost, useLab } from "./lab";
 
 const STACK = "e2e-review";
+useLab("review", { mirrors: 2, image: "prepared" });
 const CNF = "/etc/mysql/mariadb.conf.d/60-mirrorstack.cnf";
 const CAPTURE = process.env.MIRRORSTACK_REVIEW_CAPTURE === "1";
 const FIXTURES = path.join(ROOT, "test/fixtures/review");
@@ -87,7 +88,6 @@ describe.skipIf(!isRoot)("npm run review (lab, real engine)", () => {
 
   beforeAll(async () => {
     // Two lab mirrors: the stack manages one, the review adds the second.
-    if (inventory().hosts.filter((h) => h.role === "mirror").length < 2) lab("up", "--mirrors", "2");
     hosts = inventory().hosts;
     master = hosts.find((h) => h.role === "master")!;
     mirror1 = hosts.find((h) => h.name === "mirror1")!;

@@ -3,9 +3,10 @@ import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hostFileProvider, type HostFileState } from "../../infra/providers/hostFile";
-import { acceptedSessions, inventory, isRoot, labTarget, onHost, pulumi, ROOT, freshStack, skipReason, writeTestStack } from "./lab";
+import { acceptedSessions, inventory, isRoot, labTarget, onHost, pulumi, ROOT, freshStack, skipReason, writeTestStack, useLab } from "./lab";
 
 const STACK = "e2e-safety";
+useLab("safety", { mirrors: 1, image: "prepared" });
 const CNF = "/etc/mysql/mariadb.conf.d/60-mirrorstack.cnf";
 const reason = skipReason();
 if (reason) console.warn(`[e2e] ${reason}`);
