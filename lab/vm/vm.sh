@@ -108,9 +108,12 @@ else
   rm -f /etc/apt/apt.conf.d/01mirrorstack-proxy
 fi
 # The image has no host keys: each VM makes its own on first boot, then shows them on the serial console,
-# which only the machine running qemu reads (vm.sh pins known_hosts from there).
-ssh-keygen -A >/dev/null
-for f in /etc/ssh/ssh_host_*_key.pub; do
+# which only the machine running qemu reads (vm.sh pins known_hosts from there). Ed25519 and ECDSA only:
+# an RSA key takes ~15 s to make under TCG (sshd_config.d/mirrorstack.conf lists these two HostKeys).
+for t in ed25519 ecdsa; do
+  [ -s /etc/ssh/ssh_host_${t}_key ] || ssh-keygen -q -t $t -N '' -C "root@$name" -f /etc/ssh/ssh_host_${t}_key
+done
+for f in /etc/ssh/ssh_host_ed25519_key.pub /etc/ssh/ssh_host_ecdsa_key.pub; do
   printf '\nMSHOSTKEY %s\n' "$(cut -d' ' -f1,2 "$f")" >/dev/ttyS0
 done
 EOF
@@ -142,11 +145,16 @@ customize_tree() { # root
   chmod 755 "$root/usr/local/sbin/mirrorstack-vm-setup"
   guest_setup_unit >"$root/etc/systemd/system/mirrorstack-vm-setup.service"
   cat >"$root/etc/ssh/sshd_config.d/mirrorstack.conf" <<'EOF'
+HostKey /etc/ssh/ssh_host_ed25519_key
+HostKey /etc/ssh/ssh_host_ecdsa_key
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UseDNS no
 EOF
+  echo 'LANG=C.UTF-8' >"$root/etc/default/locale"
+  # No translations: halves what `apt-get update` fetches (slow under TCG).
+  echo 'Acquire::Languages "none";' >"$root/etc/apt/apt.conf.d/99mirrorstack-vm"
   printf 'LABEL=msroot\t/\text4\tdefaults,errors=remount-ro\t0\t0\n' >"$root/etc/fstab"
   # Each VM must be its own machine: no host keys, no machine id (systemd makes one at first boot).
   rm -f "$root"/etc/ssh/ssh_host_*
@@ -156,9 +164,9 @@ EOF
   echo debian >"$root/etc/hostname"
   chroot "$root" systemctl -q enable mirrorstack-vm-setup.service systemd-networkd.service
   # Nothing may run apt or dpkg behind the product's back (lock errors), nor prompt on the console at first
-  # boot (systemd-firstboot), nor wait for a network that will never be "online" in the usual sense.
+  # boot (systemd-firstboot).
   chroot "$root" systemctl -q mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer \
-    e2scrub_all.timer fstrim.timer systemd-firstboot.service systemd-networkd-wait-online.service
+    e2scrub_all.timer fstrim.timer systemd-firstboot.service
 }
 
 # mmdebstrap --mode=root mounts proc, sys and devpts in the tree while it runs; should it die half-way, those
@@ -177,7 +185,7 @@ build_image() { # dir
   chmod 755 "$tmp"
   # shellcheck disable=SC2064  # expand now: the trap must remove this build's tree
   trap "cleanup_build '$tmp'" EXIT
-  mmdebstrap --mode=root --variant=apt --format=directory \
+  mmdebstrap --mode=root --variant=apt --format=directory --aptopt='Acquire::Retries "3"' \
     --include="$(IFS=,; echo "${IMAGE_PACKAGES[*]}")" \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
@@ -190,7 +198,7 @@ build_image() { # dir
   cp -L "$tmp/root/initrd.img" "$tmp/initrd.img"
   # shellcheck disable=SC2016  # dpkg-query's own format, not shell
   chroot "$tmp/root" dpkg-query -W -f '${Package} ${Version}\n' >"$tmp/packages.txt"
-  mke2fs -q -t ext4 -L msroot -d "$tmp/root" "$tmp/base.raw" "$IMAGE_SIZE"
+  mke2fs -q -t ext4 -L msroot -d "$tmp/root" "$tmp/base.raw" "$IMAGE_SIZE" >/dev/null
   rm -rf "$tmp/root"
   mv "$tmp" "$dir"
   trap - EXIT
@@ -219,9 +227,19 @@ ensure_image() { # [--rebuild]
     log "building VM image $dir (mmdebstrap from $IMAGE_MIRROR) ..." >&2
     build_image "$dir"
     log "VM image built in $(elapsed "$start") s" >&2
+    prune_images "$dir"
   fi
   exec 8>&-
   echo "$dir"
+}
+
+# Older images (another recipe) go, except one that running VMs still use as their backing file.
+prune_images() { # keep
+  local d
+  for d in "$IMAGES"/*/; do
+    d=${d%/}
+    [ "$d" = "$1" ] || in_use "$d" || rm -rf "$d"
+  done
 }
 
 in_use() { # image dir
