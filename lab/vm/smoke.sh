@@ -7,6 +7,7 @@
 # client), through the same paths the product will use (apt via the lab proxy, ssh with pinned host keys).
 # Env: MIRRORSTACK_VM_SUBNET (default 10.249.0); MIRRORSTACK_VM_KEEP=1 leaves the VMs up for a look.
 set -euo pipefail
+# shellcheck disable=SC2016  # the single-quoted scripts run inside the VMs and expand there
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 VM=("bash" "$HERE/vm.sh")
@@ -59,6 +60,7 @@ on master -- sh -euc '
   mkdir -p /srv/ms-smoke
   echo "hello from $(hostname)" >/srv/ms-smoke/hello.txt
   chown daemon:daemon /srv/ms-smoke/hello.txt
+  mkdir -p /etc/exports.d
   echo "/srv/ms-smoke '"$MIRROR"'(ro,sync,no_subtree_check)" >/etc/exports.d/ms-smoke.exports
   systemctl restart nfs-kernel-server
   exportfs -v
