@@ -6,8 +6,8 @@
 # Not product code: it checks that the VMs' own kernel does what this machine's cannot (NFS server and
 # client), through the same paths the product will use (apt via the lab proxy, ssh with pinned host keys).
 # Env: MIRRORSTACK_VM_SUBNET (default 10.249.0); MIRRORSTACK_VM_KEEP=1 leaves the VMs up for a look.
-set -euo pipefail
 # shellcheck disable=SC2016  # the single-quoted scripts run inside the VMs and expand there
+set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 VM=("bash" "$HERE/vm.sh")

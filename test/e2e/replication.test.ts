@@ -79,6 +79,12 @@ describe.skipIf(!isRoot)("replication (lab)", () => {
   let master: DbSession;
 
   beforeAll(async () => {
+    // The lab's hosts are freshly installed servers. The master plays an existing site's database server: its
+    // admin installed MariaDB (through the lab's package cache, as any host gets packages) and it holds data
+    // before mirrorstack arrives; the mirrors stay bare, so mirrorstack installs everything there.
+    const install = onHost("master", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null");
+    expect(install.code, install.stderr).toBe(0);
+    for (const m of ["mirror1", "mirror2", "mirror3"]) expect(onHost(m, "command -v mariadbd").code, `${m} starts bare`).not.toBe(0);
     // Data on the master before any mirror exists: 20k rows, utf8mb4 with a non-default collation.
     sql(
       "master",
