@@ -221,19 +221,22 @@ ensure_image() {
   printf '%s/root\n' "$dir"
 }
 
-# One command in an image, without booting it: read-only root, fresh /tmp (directories given with --bind, which
-# must live under /tmp, appear at the same path), the machine's /dev and network. Used by the tests to run real
+# One command in an image, without booting it: read-only root, fresh /tmp and /run (directories given with --bind,
+# which must live under /tmp, appear at the same path; --tmpfs DIR makes an empty writable DIR of the image), the
+# machine's /dev and network. Used by the tests to run real
 # readers (mariadbd, sshd -t, logrotate -d, findmnt, my_print_defaults) that the machine itself does not have.
 # A private mount namespace and chroot rather than systemd-nspawn: a reader call takes milliseconds, not a
 # second, and nothing it mounts outlives it.
 cmd_image_run() {
-  local flavour=${1:-} root binds=()
+  local flavour=${1:-} root binds=() tmpfs=()
   [ -n "$flavour" ] || die "usage: lab.sh image-run bare|prepared|IMAGE-ROOT [--bind /tmp/DIR]... -- cmd..."
   shift
   while (($#)); do
     case "$1" in
       --bind) [[ ${2:-} == /tmp/?* ]] || die "image-run: --bind takes a directory under /tmp (got '${2:-}')"
         binds+=("$2"); shift 2 ;;
+      --tmpfs) [[ ${2:-} == /?* ]] || die "image-run: --tmpfs takes an absolute directory of the image"
+        tmpfs+=("$2"); shift 2 ;;
       --) shift; break ;;
       *) break ;;
     esac
@@ -252,14 +255,17 @@ cmd_image_run() {
     set -e
     root=$1; shift; nb=$1; shift
     binds=("${@:1:$nb}"); shift "$nb"
+    nt=$1; shift
+    tmpfs=("${@:1:$nt}"); shift "$nt"
     mount --bind "$root" "$root" && mount -o remount,bind,ro "$root"
     mount -t proc proc "$root/proc"
     mount --rbind /dev "$root/dev"
     mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
     mount -t tmpfs -o mode=755 tmpfs "$root/run"
+    for t in "${tmpfs[@]}"; do mount -t tmpfs -o mode=755 tmpfs "$root$t"; done
     for b in "${binds[@]}"; do mkdir -p "$root$b" && mount --bind "$b" "$root$b"; done
     exec chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-      HOME=/root LANG=C.UTF-8 "$@"' image-run "$root" "${#binds[@]}" "${binds[@]}" "$@" 9<&-
+      HOME=/root LANG=C.UTF-8 "$@"' image-run "$root" "${#binds[@]}" "${binds[@]}" "${#tmpfs[@]}" "${tmpfs[@]}" "$@" 9<&-
 }
 
 # ---------------------------------------------------------------- the package cache (shared by every lab)
@@ -866,7 +872,7 @@ usage: bash lab/lab.sh up [--mirrors N] [--image bare|prepared]
        bash lab/lab.sh down                   remove the lab (keeps $KEY_REL and the caches)
        bash lab/lab.sh exec <host> -- cmd...  run a command inside a host
        bash lab/lab.sh image bare|prepared    build or find a host image; prints its root
-       bash lab/lab.sh image-run FLAVOUR [--bind /tmp/DIR] -- cmd...
+       bash lab/lab.sh image-run FLAVOUR [--bind /tmp/DIR] [--tmpfs DIR] -- cmd...
                                               run one command in an image (read-only, no boot)
        bash lab/lab.sh packages               install what this machine needs to run labs
 env:   MIRRORSTACK_LAB_ID=<0-3 of a-z0-9>     another, independent lab
