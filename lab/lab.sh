@@ -58,9 +58,10 @@ STACK_FILE="$REPO_ROOT/stacks/Pulumi.lab${LAB_ID:+-$LAB_ID}.yaml"
 KEY_REL=$LAB_DOT/id_ed25519
 KNOWN_HOSTS_REL=$LAB_DOT/known_hosts
 
-# What the machine itself needs to run labs and the tests' clients. No server: those live in the images.
+# What the machine itself needs to run labs (containers, and the kernel tier's virtual machines: qemu, mke2fs)
+# and the tests' clients. No server: those live in the images.
 MACHINE_PACKAGES=(iproute2 util-linux procps psmisc openssh-client mmdebstrap systemd-container
-  apt-cacher-ng socat rsync gnupg zstd shellcheck)
+  apt-cacher-ng socat rsync gnupg zstd shellcheck qemu-system-x86 qemu-utils e2fsprogs)
 
 # A freshly installed Debian server: what `bare` hosts have. Nothing mirrorstack installs itself.
 BARE_PACKAGES=(systemd systemd-sysv dbus libpam-systemd openssh-server iproute2 procps less ca-certificates)
@@ -892,6 +893,7 @@ main() {
     image) [ $# -eq 1 ] || die "usage: lab.sh image bare|prepared"; need_root image; ensure_packages; ensure_image "$1" ;;
     image-run) cmd_image_run "$@" ;;
     packages) need_root packages; ensure_packages ;;   # also used by scripts/setup.sh
+    image-packages) [ $# -eq 1 ] || die "usage: lab.sh image-packages bare|prepared"; image_packages "$1" ;;   # lab/vm/vm.sh
     -h|--help|help) usage ;;
     *) usage >&2; exit 2 ;;
   esac

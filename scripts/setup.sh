@@ -20,13 +20,14 @@ if [ ! -d "$ROOT/node_modules/@pulumi/pulumi" ] || [ "$ROOT/package-lock.json" -
   (cd "$ROOT" && npm install --no-save --no-audit --no-fund --loglevel=error)
 fi
 
-# --- the lab (root only): this machine's lab tools, then the two Debian host images -------------------------
+# --- the lab (root only): this machine's lab tools, then the Debian host images -------------------------------
 # No server is installed on this machine: the hosts, the readers and the tests' throw-away databases run from the
 # images, which lab.sh builds with mmdebstrap and caches by package list (a second run only finds them).
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   bash "$ROOT/lab/lab.sh" packages
   bash "$ROOT/lab/lab.sh" image bare >/dev/null
   bash "$ROOT/lab/lab.sh" image prepared >/dev/null
+  bash "$ROOT/lab/vm/vm.sh" image >/dev/null    # the kernel tier's disk image (npm test's last project)
 else
   log "not root: lab tools and images not checked (lab tests will be skipped)"
 fi

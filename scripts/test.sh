@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `npm test`: setup, type check, then every vitest project. Lab (end-to-end) tests need root and say so
-# when they skip; they bring the lab up themselves and take it down at the end.
+# `npm test`: setup, type check, then every vitest project. Lab tests need root and say so when they skip; each
+# lab test file brings up a lab of its own and takes it down. The kernel tier (virtual machines under software
+# emulation, test/kernel/) runs last, on its own, because it needs both cores; MIRRORSTACK_SKIP_KERNEL=1 leaves
+# it out (then say so). Arguments go to vitest as they are (one run of every project).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -8,14 +10,28 @@ bash scripts/setup.sh
 source scripts/engine-env.sh
 echo "[test] type check (tsc --noEmit)"
 tsc --noEmit -p .
-echo "[test] vitest"
-results="$ROOT/.vitest-results.json"
-rm -f "$results"
 status=0
-vitest run --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?
-# One plain closing line with the counts, whatever the runner printed above it.
-if [ -s "$results" ]; then
-  node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-    console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);' "$results"
+reports=()
+run() { # name vitest-args...
+  local name=$1 out="$ROOT/.vitest-results-$1.json" t0=$SECONDS
+  shift
+  rm -f "$out"
+  echo "[test] vitest: $name"
+  vitest run --reporter=default --reporter=json --outputFile.json="$out" "$@" || status=$?
+  echo "[test] $name took $((SECONDS - t0))s"
+  reports+=("$out")
+}
+if (($#)); then
+  run all "$@"
+else
+  run main --project unit --project e2e
+  if [ "${MIRRORSTACK_SKIP_KERNEL:-}" = 1 ]; then echo "[test] kernel tier skipped (MIRRORSTACK_SKIP_KERNEL=1)"; else run kernel --project kernel; fi
 fi
+# One plain closing line with the counts, whatever the runner printed above it.
+node -e 'let p = 0, f = 0, s = 0;
+  for (const file of process.argv.slice(1)) {
+    let r; try { r = JSON.parse(require("fs").readFileSync(file, "utf8")); } catch { f++; continue; }
+    p += r.numPassedTests; f += r.numFailedTests; s += r.numPendingTests + r.numTodoTests;
+  }
+  console.log(`${p} passed, ${f} failed, ${s} skipped`);' "${reports[@]}"
 exit "$status"

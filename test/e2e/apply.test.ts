@@ -33,7 +33,7 @@ function managedFiles(stack: string): Record<string, string[]> {
   }
 }
 
-describe.skipIf(!isRoot)("apply over SSH (lab)", () => {
+describe.skipIf(!isRoot)("apply over SSH (lab)", { shuffle: false }, () => {
   // The bare hosts start without MariaDB, cron or logrotate: mirrorstack's software step installs them. The
   // packages stay after destroy, as they would after an operator's apt-get; every file mirrorstack writes goes.
   let watched: Record<string, string[]> = {};

@@ -30,7 +30,7 @@ function must(host: string, script: string): string {
   return r.stdout;
 }
 
-describe.skipIf(!isRoot)("backups pushed to a separate backup host (lab)", () => {
+describe.skipIf(!isRoot)("backups pushed to a separate backup host (lab)", { shuffle: false }, () => {
   let master = "master";
   let taker = "mirror1";
   let vault = "mirror2";

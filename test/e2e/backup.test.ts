@@ -18,7 +18,7 @@ function ctl(...args: string[]): { code: number; stdout: string; stderr: string 
 }
 const show = (r: { code: number; stdout: string; stderr: string }) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
 
-describe.skipIf(!isRoot)("encrypted backups (lab)", () => {
+describe.skipIf(!isRoot)("encrypted backups (lab)", { shuffle: false }, () => {
   let master = "master";
   let backupHost = "mirror1";
   const list = () =>

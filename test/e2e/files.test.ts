@@ -36,7 +36,7 @@ function treeListing(host: string, dir: string): string {
   );
 }
 
-describe.skipIf(!isRoot)("file mirroring over rsync+ssh (lab)", () => {
+describe.skipIf(!isRoot)("file mirroring over rsync+ssh (lab)", { shuffle: false }, () => {
   let master = "master";
   let mirror = "mirror1";
   let masterAddress = "";
@@ -264,7 +264,7 @@ describe.skipIf(!isRoot)("file mirroring over rsync+ssh (lab)", () => {
 // (test/kernel/nfs.test.ts, virtual machines).
 const nfsSkip = isRoot ? undefined : "not root";
 
-describe.skipIf(nfsSkip !== undefined)("file sharing over NFS (lab: as far as its kernel allows)", () => {
+describe.skipIf(nfsSkip !== undefined)("file sharing over NFS (lab: as far as its kernel allows)", { shuffle: false }, () => {
   const NFS_STACK = "e2e-files-nfs";
   const MOUNT = `/mnt/mirrorstack${TREE}`;
   let master = "master";

@@ -44,7 +44,11 @@ export const LAB_INSTANCES = {
 
 /** Lab instance of this test file (set by useLab; a live binding, so importers see it). */
 export let LAB_ID = process.env.MIRRORSTACK_LAB_ID ?? "";
-const labDot = (): string => (LAB_ID ? `.lab-${LAB_ID}` : ".lab");
+/** Container hosts (lab/lab.sh) or, for the kernel tier, virtual machines (lab/vm/vm.sh, state in .lab-vm/). */
+let kind: "container" | "vm" = "container";
+const labDot = (): string => (kind === "vm" ? ".lab-vm" : LAB_ID ? `.lab-${LAB_ID}` : ".lab");
+/** The script that runs `exec <host> -- cmd` on the lab in use. */
+const execScript = (): string => path.join(ROOT, kind === "vm" ? "lab/vm/vm.sh" : "lab/lab.sh");
 
 /** What a test file asks of its lab. */
 export interface LabRequest {
@@ -55,7 +59,8 @@ export interface LabRequest {
 }
 
 /**
- * Gives the calling test file its own lab: brought up from nothing before its tests, taken down after them, and
+ * Gives the calling test file its own lab (files run in any order, also with --sequence.shuffle; within a file
+ * each describe is one scenario whose steps build on each other, so it says `{ shuffle: false }`): brought up from nothing before its tests, taken down after them, and
  * checked to leave no namespace, container, mount or process behind. Call it once, at the top of the file.
  */
 export function useLab(instance: keyof typeof LAB_INSTANCES, req: LabRequest): void {
@@ -64,16 +69,34 @@ export function useLab(instance: keyof typeof LAB_INSTANCES, req: LabRequest): v
   process.env.MIRRORSTACK_LAB_ID = id;
   process.env.MIRRORSTACK_LAB_SUBNET = subnet;
   if (!isRoot) return;
-  beforeAll(() => {
+  beforeAll(async () => {
     console.log(`[e2e] lab ${id} (${subnet}.0/24): down, then up --mirrors ${req.mirrors} --image ${req.image}`);
-    lab("down");
-    lab("up", "--mirrors", String(req.mirrors), "--image", req.image);
+    await script("lab/lab.sh", "down");
+    await script("lab/lab.sh", "up", "--mirrors", String(req.mirrors), "--image", req.image);
   }, 900_000);
-  afterAll(() => {
-    lab("down");
+  afterAll(async () => {
+    await script("lab/lab.sh", "down");
     const left = leftovers(id);
     if (left.length > 0) throw new Error(`[e2e] lab ${id} down left behind: ${left.join("; ")}`);
   }, 300_000);
+}
+
+/**
+ * Runs one of the lab's scripts; throws with its output when it fails. Asynchronous: bringing a lab up takes
+ * long enough that a worker blocked on it would miss vitest's RPC deadlines.
+ */
+function script(file: string, ...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", [path.join(ROOT, file), ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => out.push(d));
+    child.stderr.on("data", (d: Buffer) => out.push(d));
+    child.on("close", (code) => {
+      const text = Buffer.concat(out).toString("utf8");
+      if (code === 0) resolve(text);
+      else reject(new Error(`${file} ${args.join(" ")} failed (${code}):\n${text}`));
+    });
+  });
 }
 
 /** What a lab instance left on the machine: namespaces, mounts, containers, state directories. */
@@ -93,6 +116,22 @@ export function leftovers(id: string): string[] {
   if (procs.length) out.push(`processes ${procs.join(", ")}`);
   for (const d of [`/run/mirrorstack-lab-${id}`, `/var/lib/mirrorstack-lab-${id}`]) if (fs.existsSync(d)) out.push(d);
   return out;
+}
+
+/** The kernel tier's virtual machines on this subnet, booted before the file's tests and stopped after them. */
+export function useVmLab(names: readonly string[], subnet = "10.249.0"): void {
+  kind = "vm";
+  if (!isRoot) return;
+  beforeAll(async () => {
+    console.log(`[kernel] virtual machines ${names.join(", ")} on ${subnet}.0/24 (software emulation: about a minute)`);
+    await script("lab/vm/vm.sh", "down");
+    await script("lab/vm/vm.sh", "up", "--subnet", subnet, "--names", names.join(" "));
+  }, 900_000);
+  afterAll(async () => {
+    await script("lab/vm/vm.sh", "down");
+    const left = execFileSync("bash", ["-c", "ip -o link show | grep -c 'msvm' || true; ls /run/mirrorstack-vm 2>/dev/null | wc -l"], { encoding: "utf8" }).trim().split("\n").map(Number);
+    if (left.some((n) => n > 0)) throw new Error(`[kernel] vm.sh down left interfaces or state behind: ${left.join(",")}`);
+  }, 300_000);
 }
 
 export function inventory(): Inventory {
@@ -116,7 +155,7 @@ export function lab(...args: string[]): string {
 
 /** Runs a shell command inside a lab host (its root fs, hostname, network). */
 export function onHost(host: string, script: string): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync("bash", [path.join(ROOT, "lab/lab.sh"), "exec", host, "--", "bash", "-c", script], {
+  const r = spawnSync("bash", [execScript(), "exec", host, "--", "bash", "-c", script], {
     cwd: ROOT,
     encoding: "utf8",
   });
@@ -172,7 +211,7 @@ export async function freshStack(stack: string): Promise<void> {
 
 /** Runs SQL inside a host with the local root account; returns tab-separated rows. */
 export function sql(host: string, query: string): string {
-  const r = spawnSync("bash", [path.join(ROOT, "lab/lab.sh"), "exec", host, "--", "mariadb", "-N", "-B", "-e", query], { cwd: ROOT, encoding: "utf8" });
+  const r = spawnSync("bash", [execScript(), "exec", host, "--", "mariadb", "-N", "-B", "-e", query], { cwd: ROOT, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`[${host}] ${query}: ${r.stderr}`);
   return r.stdout.trim();
 }

@@ -25,7 +25,7 @@ function ctl(...args: string[]): Run {
 const show = (r: Run) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
 
 
-describe.skipIf(!isRoot)("mirrorctl (lab)", () => {
+describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
   let master = "master";
   let mirror = "mirror1";
 

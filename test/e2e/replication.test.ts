@@ -75,7 +75,7 @@ async function verifyAll(mirrors: string[]) {
   }
 }
 
-describe.skipIf(!isRoot)("replication (lab)", () => {
+describe.skipIf(!isRoot)("replication (lab)", { shuffle: false }, () => {
   let master: DbSession;
 
   beforeAll(async () => {

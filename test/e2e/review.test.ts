@@ -78,7 +78,7 @@ function sessions(hosts: readonly LabHost[]): number[] {
   return hosts.map((h) => acceptedSessions(h.name));
 }
 
-describe.skipIf(!isRoot)("npm run review (lab, real engine)", () => {
+describe.skipIf(!isRoot)("npm run review (lab, real engine)", { shuffle: false }, () => {
   let hosts: LabHost[] = [];
   let master: LabHost;
   let mirror1: LabHost;

@@ -50,7 +50,7 @@ function alive(pid: number): boolean {
 }
 const up = (...extra: string[]) => pulumi(["up", "--yes", "--skip-preview", "--stack", STACK, ...extra]);
 
-describe.skipIf(!isRoot)("safe apply (lab)", () => {
+describe.skipIf(!isRoot)("safe apply (lab)", { shuffle: false }, () => {
   beforeAll(async () => {
     writeTestStack(STACK);
     await freshStack(STACK);
