@@ -301,7 +301,8 @@ describe.skipIf(!!skip)("live MariaDB 10.11", () => {
     });
   });
 
-  describe.skipIf(!hasCommand("socat"))("connectViaSsh through a stand-in ssh", () => {
+  // Each test rewrites the stand-in ssh for the next: a sequence, never shuffled.
+  describe.skipIf(!hasCommand("socat"))("connectViaSsh through a stand-in ssh", { shuffle: false }, () => {
     let bin: string;
     const savedPath = process.env.PATH;
     beforeAll(() => {
