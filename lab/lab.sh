@@ -817,6 +817,8 @@ cmd_down() {
     mountpoint -q /run/netns || rmdir /run/netns 2>/dev/null || true
   fi
   rm -f "$KNOWN_HOSTS" "$INVENTORY" "$SSH_CONFIG"
+  # The default lab's down also stops the kernel tier's virtual machines, if any run (lab/vm/vm.sh).
+  if [ -z "$LAB_ID" ] && [ -d "${MIRRORSTACK_VM_STATE:-/run/mirrorstack-vm}" ]; then bash "$LAB_DIR/vm/vm.sh" down; fi
   log "lab down in $(elapsed "$t0")s (kept $KEY_REL and the image and package caches in $MS_CACHE)"
 }
 
