@@ -2,7 +2,7 @@
 # `npm test`: setup, type check, then every vitest project. Lab tests need root and say so when they skip; each
 # lab test file brings up a lab of its own and takes it down. The kernel tier (virtual machines under software
 # emulation, test/kernel/) runs last, on its own, because it needs both cores; MIRRORSTACK_SKIP_KERNEL=1 leaves
-# it out (then say so). Arguments go to vitest as they are (one run of every project).
+# it out (then say so). Arguments go to both vitest runs as they are (e.g. a file filter, --sequence.shuffle).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -21,11 +21,11 @@ run() { # name vitest-args...
   echo "[test] $name took $((SECONDS - t0))s"
   reports+=("$out")
 }
-if (($#)); then
-  run all "$@"
+run main --project unit --project e2e --passWithNoTests "$@"
+if [ "${MIRRORSTACK_SKIP_KERNEL:-}" = 1 ]; then
+  echo "[test] kernel tier skipped (MIRRORSTACK_SKIP_KERNEL=1)"
 else
-  run main --project unit --project e2e
-  if [ "${MIRRORSTACK_SKIP_KERNEL:-}" = 1 ]; then echo "[test] kernel tier skipped (MIRRORSTACK_SKIP_KERNEL=1)"; else run kernel --project kernel; fi
+  run kernel --project kernel --passWithNoTests "$@"
 fi
 # One plain closing line with the counts, whatever the runner printed above it.
 node -e 'let p = 0, f = 0, s = 0;
