@@ -17,6 +17,11 @@ const USAGE = `usage: npm run bench -- <benchmark> [options]
 Lab instance: MIRRORSTACK_LAB_ID (default b).`;
 
 function parse(argv: string[]): { name: string; o: Options; keepLab: boolean } {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    // Asked for: usage on stdout, success.
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
   const [name, ...rest] = argv;
   const defaults: Record<string, Options> = {
     seed: { runs: 1, sizeMb: 1024, rate: 150, connections: 3, methods: ["logical", "physical"], mirrors: [] },

@@ -43,7 +43,11 @@ function parseArgs(argv: readonly string[]): Args {
     if (name === "--stack") a.stack = value();
     else if (name === "--out") a.out = value();
     else if (name === "--file") a.file = value();
-    else if (name === "-h" || name === "--help") usage("mirrorstack render");
+    else if (name === "-h" || name === "--help") {
+      // Asked for: usage on stdout, success.
+      process.stdout.write("mirrorstack render: every file of every host, offline\nusage: npm run render -- --stack <stack> --out <dir> [--file <stack file>]\n");
+      process.exit(0);
+    }
     else usage(`unknown argument ${JSON.stringify(arg)}`);
   }
   if (!a.stack) usage("--stack is required");

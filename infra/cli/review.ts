@@ -30,10 +30,11 @@ interface Args {
   maxChars?: number;
 }
 
+const USAGE =
+  "usage: npm run review -- --stack <stack> [--out <report.md>] [--json-out <preview.json>] [--no-policy] [--post-comment] [--max-chars N]\n";
+
 function usage(msg: string): never {
-  process.stderr.write(
-    `${msg}\nusage: npm run review -- --stack <stack> [--out <report.md>] [--json-out <preview.json>] [--no-policy] [--post-comment] [--max-chars N]\n`,
-  );
+  process.stderr.write(`${msg}\n${USAGE}`);
   process.exit(EXIT.usage);
 }
 
@@ -50,7 +51,11 @@ function parseArgs(argv: readonly string[]): Args {
     else if (name === "--no-policy") a.policy = false;
     else if (name === "--post-comment") a.postComment = true;
     else if (name === "--max-chars") a.maxChars = Number(value());
-    else if (name === "-h" || name === "--help") usage("mirrorstack review");
+    else if (name === "-h" || name === "--help") {
+      // Asked for: usage on stdout, success.
+      process.stdout.write(`mirrorstack review: a Markdown report of what an up would change, per host\n${USAGE}`);
+      process.exit(0);
+    }
     else usage(`unknown argument ${JSON.stringify(arg)}`);
   }
   if (!a.stack) usage("--stack is required");
