@@ -1,6 +1,6 @@
 // mirrorstack: config -> validate -> render -> apply. Each step is one call below.
 import * as path from "path";
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "./pulumi";
 import { ConfigError, parseStackConfig, StackConfig } from "./config";
 import { renderStack } from "./render";
 import { BackupPush } from "./components/backupPush";
@@ -10,23 +10,20 @@ import { OsFamily } from "./components/services";
 import { SoftwareNeeds, softwareFor } from "./components/software";
 import { MirrorReplication } from "./providers/mirrorReplication";
 import { SshTarget } from "./ssh/exec";
+import { PROJECT_ROOT } from "./paths";
 
 const NS = "mirrorstack";
-// Relative paths in a stack config are relative to the project root (where Pulumi.yaml is), whatever the cwd.
-const PROJECT_ROOT = path.resolve(__dirname, "..");
 const stack = pulumi.getStack();
 
 // 1. config: every `mirrorstack:*` key of the stack, plus which ones Pulumi holds as secrets.
 function readConfig(): { raw: Record<string, unknown>; secretKeys: Set<string> } {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(k: string): boolean };
   const raw: Record<string, unknown> = {};
   const secretKeys = new Set<string>();
-  for (const [k, v] of Object.entries(pulumi.runtime.allConfig())) {
+  for (const [k, v] of Object.entries(pulumi.allConfig())) {
     if (!k.startsWith(`${NS}:`)) continue;
     const key = k.slice(NS.length + 1);
     raw[key] = v;
-    if (isConfigSecret(k)) secretKeys.add(key);
+    if (pulumi.isConfigSecret(k)) secretKeys.add(key);
   }
   return { raw, secretKeys };
 }
@@ -68,6 +65,7 @@ const sshKey = conf.getSecret("sshPrivateKey");
 function targetFor(name: string): pulumi.Input<SshTarget> {
   const h = cfg.hosts.find((x) => x.name === name) ?? (cfg.backups.push?.name === name ? cfg.backups.push : undefined);
   if (!h) throw new Error(`internal: no host ${name}`);
+  // Relative paths in a stack config are relative to the project root (where Pulumi.yaml is), whatever the cwd.
   const abs = (p?: string) => (p ? path.resolve(PROJECT_ROOT, p) : undefined);
   const base: SshTarget = {
     host: h.name,

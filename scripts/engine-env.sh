@@ -3,15 +3,14 @@
 MS_PULUMI_VERSION=3.259.0   # CLI, and the @pulumi/pulumi npm version in package.json
 MS_LANGHOST_VERSION=3.68.0  # see build_language_host in setup.sh
 MS_CACHE=${MIRRORSTACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mirrorstack}
-MS_ENGINE_DIR=$MS_CACHE/engine/v$MS_PULUMI_VERSION-lang$MS_LANGHOST_VERSION
+# The last part is the layout of the folder (2: the language host behind a wrapper, see setup.sh).
+MS_ENGINE_DIR=$MS_CACHE/engine/v$MS_PULUMI_VERSION-lang$MS_LANGHOST_VERSION-2
 MS_ENGINE_BIN=$MS_ENGINE_DIR/bin
 MS_AMBIENT_PATH=${MS_AMBIENT_PATH:-$PATH}
 export PATH="$MS_ENGINE_BIN:$ROOT/node_modules/.bin:$MS_AMBIENT_PATH"
 export PULUMI_HOME=${PULUMI_HOME:-$MS_CACHE/pulumi-home}
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
-# Type errors are caught by `npm run typecheck` (part of npm test); skipping them here saves seconds per run.
-export PULUMI_NODEJS_TRANSPILE_ONLY=${PULUMI_NODEJS_TRANSPILE_ONLY:-true}
 # Lab default: a git-ignored file backend inside the repo. Real environments set their own backend.
 export PULUMI_BACKEND_URL=${PULUMI_BACKEND_URL:-file://$ROOT/.pulumi-state}
 # Lab-only passphrase for the passphrase secrets provider; real stacks set theirs.

@@ -78,7 +78,17 @@ build_language_host() {
   local src="$MS_ENGINE_DIR/src/sdk-langhost"
   log "building pulumi-language-nodejs from github.com/pulumi/pulumi/sdk/v3@v$MS_LANGHOST_VERSION (about 1 minute)"
   module_source "github.com/pulumi/pulumi/sdk/v3@v$MS_LANGHOST_VERSION" "$src"
-  build_stamped "$src" "$MS_LANGHOST_VERSION" ./nodejs/cmd/pulumi-language-nodejs "$MS_ENGINE_BIN/pulumi-language-nodejs"
+  build_stamped "$src" "$MS_LANGHOST_VERSION" ./nodejs/cmd/pulumi-language-nodejs "$LANGHOST_BIN"
+}
+
+# The v3.68 host takes `runtime.options` only as command-line flags, which CLI v3.259 no longer passes, so it would
+# load ts-node and the TypeScript compiler into every run (about 1 s, plus slow stack traces) although mirrorstack
+# runs compiled JavaScript (Pulumi.yaml: typescript: false, main: infra/main.js). This wrapper passes the flag.
+install_language_host_wrapper() {
+  local w="$MS_ENGINE_BIN/pulumi-language-nodejs"
+  printf '#!/bin/sh\n# mirrorstack: see install_language_host_wrapper in scripts/setup.sh\nexec "%s" -typescript=false "$@"\n' \
+    "$LANGHOST_BIN" > "$w.tmp"
+  chmod 0755 "$w.tmp" && mv -f "$w.tmp" "$w"
 }
 
 if ! have_ambient; then
@@ -87,11 +97,15 @@ if ! have_ambient; then
   if [ ! -x "$MS_ENGINE_BIN/pulumi" ] || [ "$("$MS_ENGINE_BIN/pulumi" version 2>/dev/null)" != "v$MS_PULUMI_VERSION" ]; then
     build_cli
   fi
-  [ -x "$MS_ENGINE_BIN/pulumi-language-nodejs" ] || build_language_host
+  LANGHOST_BIN="$MS_ENGINE_BIN/pulumi-language-nodejs-v$MS_LANGHOST_VERSION"
+  [ -x "$LANGHOST_BIN" ] || build_language_host
+  install_language_host_wrapper
   # Dynamic providers run through this shim; the CLI looks for it beside its own binary.
   install -m 0755 "$ROOT/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs" "$MS_ENGINE_BIN/"
   log "engine ready in $MS_ENGINE_BIN"
 fi
 
 mkdir -p "$ROOT/.pulumi-state" "$PULUMI_HOME"
+# The program as `pulumi up` runs it (Pulumi.yaml: main: infra/main.js): compiled now, so no run waits for it.
+node "$ROOT/scripts/build-program.js"
 log "done in $(( $(date +%s) - start ))s"

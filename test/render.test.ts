@@ -184,7 +184,7 @@ describe("what each mode renders", () => {
     const mirror = file(plans, "web-a", "/etc/my.cnf.d/60-mirrorstack.cnf").content;
     expect(mirror).toContain("super_read_only = ON\n");
     expect(mirror).toContain("log_replica_updates = OFF\n");
-    expect(file(plans, "web-a", "/etc/my.cnf.d/60-mirrorstack.cnf").onChange).toEqual([{ service: "mysql", action: "restart" }]);
+    expect(file(plans, "web-a", "/etc/my.cnf.d/60-mirrorstack.cnf").onChange).toEqual([{ service: "mysql", action: "settings" }]);
     expect(file(plans, "web-b", "/etc/fstab").content).toContain("[2001:db8:5::10]:/data/exports/shop /var/www/shop nfs rw,hard,vers=4.1,_netdev 0 0\n");
     expect(file(plans, "web-master", "/etc/hosts.allow").content).toContain(
       "portmap mountd: 127.0.0.1 [::1] 203.0.113.0/255.255.255.0 [2001:db8:5::]/64 web-b.example.org\n",

@@ -20,6 +20,9 @@ import {
   ReplicationNotConfiguredError,
   type SourceStatus,
 } from "../infra/replication/status";
+import { parseStackConfig } from "../infra/config";
+import { renderStack } from "../infra/render";
+import { LIVE_OPTIONS, mysqldOptions, planSettings, RESTART_ALTHOUGH_DYNAMIC } from "../infra/render/live-settings";
 import { hasCommand, liveSkipReason, startMariadb, type TestServer } from "./fixtures/replication/mariadb";
 
 const skip = liveSkipReason();
@@ -55,6 +58,36 @@ describe.skipIf(!!skip)("live MariaDB 10.11", { shuffle: false }, () => {
     const engine = engineFromServerVersion(String(row.version));
     expect(engine.flavour).toBe("mariadb");
     expect(() => dialect(engine)).not.toThrow();
+  });
+
+  it("the live-settings table names only options this server can change at run time, and the rendered files' others need a restart", async () => {
+    const rows = await mc.query(stmt("SELECT LOWER(VARIABLE_NAME) AS name, READ_ONLY AS ro FROM information_schema.SYSTEM_VARIABLES"));
+    const readOnly = new Map(rows.map((r) => [String(r.name), String(r.ro)]));
+    // Every live option is a server variable that is not read-only (expire_logs_days included: 10.11 has both).
+    for (const o of LIVE_OPTIONS.filter((x) => x !== "super_read_only")) expect([o, readOnly.get(o)]).toEqual([o, "NO"]);
+    // super_read_only is MySQL's; MariaDB 10.11 has none, and the table keeps it for MySQL mirrors.
+    expect(readOnly.has("super_read_only")).toBe(false);
+    // Every other option of the rendered my.cnf files (master and mirror) restarts the server: it is read-only
+    // here, not a server variable at all (binlog_do_db), or in the list of dynamic ones restarted on purpose.
+    const cfg = parseStackConfig(
+      { master: { name: "m", address: "10.0.0.10" }, mirrors: [{ name: "r", address: "10.0.0.11" }], database: { databases: ["wiki"] }, replicationPassword: PASSWORD.slice(0, 30), backups: { enabled: false } },
+      { stack: "t", secretKeys: new Set(["replicationPassword"]) },
+    );
+    const files = renderStack(cfg, { stack: "t", secrets: { replicationPassword: "x", backupPassphrase: "" } }).flatMap((h) => h.files);
+    const options = new Set(files.filter((f) => f.onChange.some((a) => a.action === "settings")).flatMap((f) => [...mysqldOptions(f.content).keys()]));
+    expect(options.size).toBeGreaterThan(10);
+    for (const o of options) {
+      if (LIVE_OPTIONS.includes(o) || o in RESTART_ALTHOUGH_DYNAMIC) continue;
+      expect([o, readOnly.get(o) ?? "not a variable"]).not.toEqual([o, "NO"]);
+    }
+    // Each statement a plan makes runs on this server.
+    const plan = planSettings("[mysqld]\nsync_binlog = 1\nbinlog_expire_logs_seconds = 604800\n", "[mysqld]\nsync_binlog = 0\nbinlog_expire_logs_seconds = 691200\n");
+    expect(plan.kind).toBe("live");
+    if (plan.kind !== "live") return;
+    for (const sql of plan.statements) await q(mc, sql);
+    const [v] = await q(mc, "SELECT @@GLOBAL.sync_binlog AS s, @@GLOBAL.binlog_expire_logs_seconds AS e");
+    expect([Number(v.s), Number(v.e)]).toEqual([0, 691200]);
+    await q(mc, "SET GLOBAL sync_binlog = 1");
   });
 
   it("creates the replication user for one address with exactly REPLICATION SLAVE, unlogged, idempotently", async () => {

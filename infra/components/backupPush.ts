@@ -10,7 +10,7 @@
 // pushes after each backup) is part of the taker's plan, applied by its MirrorHost.
 
 import { createHash } from "crypto";
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "../pulumi";
 import type { BackupPushConfig, StackConfig } from "../config/types";
 import { HostFile, pinFileArgs, renderedFileArgs } from "../providers/hostFile";
 import { HostProbe } from "../providers/hostProbe";

@@ -14,7 +14,7 @@
 // change, so such an `up` touches no database server.
 
 import { createHash } from "crypto";
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "../pulumi";
 import { addressForHostPath } from "../config/checks";
 import type { HostConfig, StackConfig } from "../config/types";
 import { HostFile, pinFileArgs, renderedFileArgs } from "../providers/hostFile";

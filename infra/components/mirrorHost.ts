@@ -1,4 +1,4 @@
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "../pulumi";
 import { HostFile } from "../providers/hostFile";
 import { RemoteCommand } from "../providers/remoteCommand";
 import { HostPlan } from "../render/types";

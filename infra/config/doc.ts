@@ -6,6 +6,7 @@ import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import type { DocMeta } from "./schema";
 import { SECRET_KEYS, stackSchema } from "./schema";
+import { PROJECT_ROOT } from "../paths";
 
 export interface DocRow {
   readonly key: string;
@@ -164,7 +165,7 @@ export function generateConfigDoc(): string {
   return lines.join("\n");
 }
 
-export const CONFIG_DOC_PATH = resolve(__dirname, "../../docs/config.md");
+export const CONFIG_DOC_PATH = resolve(PROJECT_ROOT, "docs/config.md");
 
 if (require.main === module) {
   mkdirSync(dirname(CONFIG_DOC_PATH), { recursive: true });

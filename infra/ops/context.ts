@@ -8,9 +8,10 @@ import type { HostConfig, StackConfig } from "../config/types";
 import type { DbEngine } from "../replication/dialect";
 import type { SshTarget } from "../ssh/exec";
 import { UsageError } from "./args";
+import { PROJECT_ROOT } from "../paths";
 
 /** Project root: relative paths in a stack config are relative to it, whatever the cwd. */
-export const PROJECT_ROOT = resolve(__dirname, "../..");
+export { PROJECT_ROOT };
 
 export interface StackSecrets {
   readonly replicationPassword: string;

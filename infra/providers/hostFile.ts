@@ -1,7 +1,9 @@
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "../pulumi";
 import { SshTarget, sshRun, shq } from "../ssh/exec";
 import { HOSTFILE_SCRIPT } from "./hostfile-script";
 import type { RenderedFile } from "../render/types";
+import { describeSettingsPlan, planSettings } from "../render/live-settings";
+import { MirrorstackDynamicResource } from "./dynamic";
 
 // @pulumi/command's provider plugin cannot be built from the Go modules this machine can reach (see
 // README, "Engine"), so files travel through this dynamic provider: same model (a script over SSH, content
@@ -20,10 +22,37 @@ export interface HostFileState {
   readonly validate: string;
   /** `service:action` words, real service names. */
   readonly actions: string[];
+  /** For a server option file (`service:settings` action): how this change reaches the server, as previews show it. */
+  readonly applies?: string;
   readonly sha256?: string;
 }
 
-function scriptFor(op: "apply" | "remove" | "read", s: HostFileState): string {
+/**
+ * The actions to run for this write. `service:settings` marks a database option file: it becomes `restart`, or
+ * `live` with the SET GLOBAL statements in LIVE_SQL when every changed option can change at run time, or nothing
+ * when no option changed. `prev` is the content the host had (undefined: first write).
+ */
+function resolveActions(actions: string[], prev: string | undefined, next: string): { actions: string[]; liveSql: string } {
+  let liveSql = "";
+  const out: string[] = [];
+  for (const a of actions) {
+    if (!a.endsWith(":settings")) {
+      out.push(a);
+      continue;
+    }
+    const svc = a.slice(0, -":settings".length);
+    const plan = prev === undefined ? ({ kind: "restart", because: [] } as const) : planSettings(prev, next);
+    if (plan.kind === "restart") out.push(`${svc}:restart`);
+    if (plan.kind === "live") {
+      out.push(`${svc}:live`);
+      liveSql = plan.statements.map((x) => `${x};`).join(" ");
+    }
+  }
+  return { actions: out, liveSql };
+}
+
+function scriptFor(op: "apply" | "remove" | "read", s: HostFileState, prev?: string): string {
+  const { actions, liveSql } = resolveActions(s.actions, op === "apply" ? prev : undefined, s.content);
   const vars: Record<string, string> = {
     OP: op,
     P: s.path,
@@ -33,7 +62,9 @@ function scriptFor(op: "apply" | "remove" | "read", s: HostFileState): string {
     MODE: s.mode,
     VALIDATE: s.validate,
     STACK: s.stack,
-    ACTIONS: s.actions.join(" "),
+    ACTIONS: actions.join(" "),
+    LIVE_SQL: liveSql,
+    PREV_SHA: prev === undefined ? "" : sha256(prev),
     HOSTNAME_CFG: s.target.host,
   };
   const assigns = Object.entries(vars)
@@ -42,8 +73,8 @@ function scriptFor(op: "apply" | "remove" | "read", s: HostFileState): string {
   return `${assigns}\n${HOSTFILE_SCRIPT}`;
 }
 
-async function run(op: "apply" | "remove" | "read", s: HostFileState): Promise<string> {
-  const res = await sshRun(s.target, scriptFor(op, s), op === "apply" ? s.content : undefined);
+async function run(op: "apply" | "remove" | "read", s: HostFileState, prev?: string): Promise<string> {
+  const res = await sshRun(s.target, scriptFor(op, s, prev), op === "apply" ? s.content : undefined);
   if (res.code !== 0) {
     throw new Error(
       `[${s.target.host}] ${op} ${s.path} failed (exit ${res.code}):\n${res.stderr.trim() || res.stdout.trim()}`,
@@ -62,10 +93,18 @@ const UPDATE_KEYS = ["content", "owner", "group", "mode"] as const;
 const REPLACE_KEYS = ["path", "kind"] as const;
 
 export const hostFileProvider: pulumi.dynamic.ResourceProvider = {
-  async check(_olds: HostFileState, news: HostFileState) {
+  async check(olds: HostFileState, news: HostFileState) {
     const failures: pulumi.dynamic.CheckFailure[] = [];
     if (!news.path.startsWith("/")) failures.push({ property: "path", reason: `${news.path} is not absolute` });
     if (!/^0?[0-7]{3,4}$/.test(news.mode)) failures.push({ property: "mode", reason: `${news.mode} is not an octal mode` });
+    // A server option file: say in the preview whether the change goes live or restarts the server.
+    if (news.actions?.some((a) => a.endsWith(":settings")) && typeof news.content === "string") {
+      const prev = typeof olds?.content === "string" ? olds.content : undefined;
+      const applies =
+        prev === undefined ? "restart (first write of the file)" : prev === news.content ? olds.applies : describeSettingsPlan(planSettings(prev, news.content));
+      // (No key at all rather than undefined: the engine's struct encoding refuses undefined.)
+      return { inputs: applies === undefined ? news : { ...news, applies }, failures };
+    }
     return { inputs: news, failures };
   },
 
@@ -81,8 +120,8 @@ export const hostFileProvider: pulumi.dynamic.ResourceProvider = {
     return { id: `${inputs.target.host}:${inputs.path}`, outs: { ...inputs, sha256: sha256(inputs.content) } };
   },
 
-  async update(_id: string, _olds: HostFileState, news: HostFileState) {
-    await run("apply", news);
+  async update(_id: string, olds: HostFileState, news: HostFileState) {
+    await run("apply", news, olds.content);
     return { outs: { ...news, sha256: sha256(news.content) } };
   },
 
@@ -157,12 +196,12 @@ export function pinFileArgs(path: string, f: pulumi.Output<RenderedFile>, target
 }
 
 /** One file (or block) on one host, written atomically, validated first, original kept for destroy. */
-export class HostFile extends pulumi.dynamic.Resource {
+export class HostFile extends MirrorstackDynamicResource {
   public readonly sha256!: pulumi.Output<string>;
   public readonly content!: pulumi.Output<string>;
   public readonly path!: pulumi.Output<string>;
 
   constructor(name: string, args: HostFileArgs, opts?: pulumi.CustomResourceOptions) {
-    super(hostFileProvider, name, { ...args, sha256: undefined }, opts, "mirrorstack", "HostFile");
+    super("HostFile", hostFileProvider, name, { ...args, sha256: undefined }, opts);
   }
 }

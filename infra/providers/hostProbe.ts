@@ -1,5 +1,6 @@
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "../pulumi";
 import { SshTarget, sshRun } from "../ssh/exec";
+import { MirrorstackDynamicResource } from "./dynamic";
 
 // A value read from a host: a script run over SSH whose trimmed stdout is the resource's `value`. Unlike
 // RemoteCommand it also runs on `pulumi refresh` (read), so a value that changed on the host (a mirror rebuilt
@@ -65,11 +66,11 @@ export interface HostProbeArgs {
 }
 
 /** A value read from a host over SSH on create, on script change and on refresh. */
-export class HostProbe extends pulumi.dynamic.Resource {
+export class HostProbe extends MirrorstackDynamicResource {
   /** Trimmed stdout of the script. */
   public readonly value!: pulumi.Output<string>;
 
   constructor(name: string, args: HostProbeArgs, opts?: pulumi.CustomResourceOptions) {
-    super(hostProbeProvider, name, { delete: "", ...args, value: undefined }, opts, "mirrorstack", "HostProbe");
+    super("HostProbe", hostProbeProvider, name, { delete: "", ...args, value: undefined }, opts);
   }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Applies, removes or reads one file (or managed block) that mirrorstack owns on a host. Sent as the ssh
 # command by infra/providers/hostFile.ts; content always arrives on stdin, never in this text. Parameters are
-# shell assignments the provider puts in front: OP P KIND OWNER GROUP MODE VALIDATE STACK ACTIONS HOSTNAME_CFG.
+# shell assignments the provider puts in front: OP P KIND OWNER GROUP MODE VALIDATE STACK ACTIONS HOSTNAME_CFG
+# LIVE_SQL PREV_SHA.
 set -euo pipefail
 umask 077
 STATE=/var/lib/mirrorstack/originals
@@ -38,6 +39,18 @@ db_restart() {
     service "$name" restart
   fi
 }
+# Option changes the running server takes (SET GLOBAL, chosen by infra/render/live-settings.ts), as the root
+# client over the local socket. A restart instead when the file on the host was not the one the change was
+# planned against (edited by hand), when putting back a previous file, or when the server refuses a statement.
+db_live() {
+  local name=$1 cli=mariadb
+  [ "$name" = mariadb ] || cli=mysql
+  if [ -z "${ROLLING_BACK:-}" ] && [ -n "$LIVE_SQL" ] && [ "${old_sha:-}" = "$PREV_SHA" ] && "$cli" -e "$LIVE_SQL"; then
+    echo "[$HOSTNAME_CFG] applied live: $LIVE_SQL" >&2
+    return 0
+  fi
+  db_restart "$name"
+}
 svc_logs() {
   echo "--- last log lines of $1 on $(hostname) ---" >&2
   if [ -d /run/systemd/system ]; then journalctl -u "$1" -n 30 --no-pager >&2 || true; fi
@@ -54,6 +67,7 @@ run_actions() {
       exportfs) exportfs -ra ;;
       remount) mount -a ;;
       restart) case "$name" in mariadb|mysql|mysqld) db_restart "$name" ;; *) svc "$name" restart ;; esac ;;
+      live) db_live "$name" ;;
       reload) svc "$name" reload ;;
       *) echo "unknown action $a" >&2; return 1 ;;
     esac || { echo "[$HOSTNAME_CFG] $act of $name failed" >&2; svc_logs "$name"; return 1; }
@@ -121,15 +135,15 @@ apply)
     echo "MIRRORSTACK_RESULT unchanged $(sha "$P")"
     exit 0
   fi
-  prev=""
-  if [ -e "$P" ]; then newtmp; prev=$TMP; cp -a "$P" "$prev"; fi
+  prev="" old_sha=""
+  if [ -e "$P" ]; then newtmp; prev=$TMP; cp -a "$P" "$prev"; old_sha=$(sha "$P"); fi
   sync "$new"
   [ -n "$ACTIONS" ] && : > "$pending"
   mv -f "$new" "$P"
   if ! run_actions; then
     # The service refused the new file: put the previous one back and bring the service up again.
     if [ -n "$prev" ]; then mv -f "$prev" "$P"; else rm -f "$P"; fi
-    run_actions >/dev/null 2>&1 || echo "[$HOSTNAME_CFG] the service did not come back with the previous file either" >&2
+    ROLLING_BACK=1 run_actions >/dev/null 2>&1 || echo "[$HOSTNAME_CFG] the service did not come back with the previous file either" >&2
     echo "[$HOSTNAME_CFG] restored the previous $P" >&2
     rm -f "$pending"
     exit 4

@@ -1,5 +1,6 @@
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "../pulumi";
 import { mirrorStatus, rotatePassword, seedMirror, unseedMirror, type SeedPlan } from "../replication/seed";
+import { MirrorstackDynamicResource } from "./dynamic";
 
 // One mirror's replication as a resource: create = account + consistent copy + start + caught-up check;
 // a new password rotates credentials in place; a new seed token, other databases or other hosts re-seed
@@ -65,13 +66,13 @@ export const replicationProvider: pulumi.dynamic.ResourceProvider = {
 export type MirrorReplicationArgs = { readonly [K in keyof ReplicationState]: pulumi.Input<ReplicationState[K]> };
 
 /** Replication from the master to one mirror, seeded with a consistent copy and proven caught up. */
-export class MirrorReplication extends pulumi.dynamic.Resource {
+export class MirrorReplication extends MirrorstackDynamicResource {
   /** Replica threads, lag, errors and applied position, as of the last create/update. */
   public readonly status!: pulumi.Output<Record<string, unknown>>;
   /** How the mirror was seeded: method, bytes streamed, seconds, start coordinates. */
   public readonly seed!: pulumi.Output<Record<string, unknown>>;
 
   constructor(name: string, args: MirrorReplicationArgs, opts?: pulumi.CustomResourceOptions) {
-    super(replicationProvider, name, { ...args, status: undefined, seed: undefined }, opts, "mirrorstack", "MirrorReplication");
+    super("MirrorReplication", replicationProvider, name, { ...args, status: undefined, seed: undefined }, opts);
   }
 }

@@ -1,5 +1,6 @@
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "../pulumi";
 import { SshTarget, sshRun } from "../ssh/exec";
+import { MirrorstackDynamicResource } from "./dynamic";
 
 // Same model as @pulumi/command's remote.Command (create/update/delete scripts, stdin, triggers), as a
 // dynamic provider because that plugin cannot be built here (README, "Engine"). Diff is local: an
@@ -60,18 +61,11 @@ export interface RemoteCommandArgs {
 }
 
 /** One idempotent script on one host. */
-export class RemoteCommand extends pulumi.dynamic.Resource {
+export class RemoteCommand extends MirrorstackDynamicResource {
   /** What the last create/update printed. */
   public readonly stdout!: pulumi.Output<string>;
 
   constructor(name: string, args: RemoteCommandArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      remoteCommandProvider,
-      name,
-      { update: "", delete: "", stdin: "", triggers: [], ...args, stdout: undefined },
-      opts,
-      "mirrorstack",
-      "RemoteCommand",
-    );
+    super("RemoteCommand", remoteCommandProvider, name, { update: "", delete: "", stdin: "", triggers: [], ...args, stdout: undefined }, opts);
   }
 }

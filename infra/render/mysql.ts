@@ -23,8 +23,9 @@ function logReplicaUpdatesName(db: DatabaseConfig): string {
   return db.flavour === "mysql" && versionAtLeast(db.version, 8, 4) ? "log_replica_updates" : "log_slave_updates";
 }
 
-function restart(db: DatabaseConfig): ServiceAction[] {
-  return [{ service: db.flavour === "mysql" ? "mysql" : "mariadb", action: "restart" }];
+/** The option file's action: changed options go live where the server allows it, else the server restarts. */
+function applySettings(db: DatabaseConfig): ServiceAction[] {
+  return [{ service: db.flavour === "mysql" ? "mysql" : "mariadb", action: "settings" }];
 }
 
 export function renderMyCnf(cfg: StackConfig, host: HostConfig): RenderedFile {
@@ -68,7 +69,7 @@ export function renderMyCnf(cfg: StackConfig, host: HostConfig): RenderedFile {
     content,
     secret: false,
     validate: validateMyCnf(db.flavour),
-    onChange: restart(db),
+    onChange: applySettings(db),
     description:
       host.role === "master"
         ? `${common.flavourName} master settings: server_id ${host.serverId}, binary log of ${db.databases.join(", ")}`

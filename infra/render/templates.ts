@@ -6,8 +6,9 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import Handlebars from "handlebars";
+import { PROJECT_ROOT } from "../paths";
 
-export const TEMPLATE_DIR = resolve(__dirname, "../../templates");
+export const TEMPLATE_DIR = resolve(PROJECT_ROOT, "templates");
 
 const hb = Handlebars.create();
 // Built-in helpers that a bare {{name}} would silently call instead of failing as a missing field.

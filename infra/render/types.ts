@@ -5,8 +5,11 @@
 export interface ServiceAction {
   /** Logical service name; the apply layer maps it to systemctl/service per host. */
   readonly service: "mariadb" | "mysql" | "ssh" | "cron" | "nfs-server" | "rpcbind" | "idmapd";
-  /** What to do when the file changed. `exportfs` runs `exportfs -ra`. */
-  readonly action: "restart" | "reload" | "exportfs" | "remount";
+  /**
+   * What to do when the file changed. `exportfs` runs `exportfs -ra`. `settings` (a database option file): the
+   * changed options go live with SET GLOBAL when the server allows it (infra/render/live-settings.ts), else restart.
+   */
+  readonly action: "restart" | "reload" | "exportfs" | "remount" | "settings";
 }
 
 /** One file (or one managed block inside a file) that mirrorstack owns on one host. */

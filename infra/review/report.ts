@@ -124,9 +124,18 @@ const OP_WORD: Record<string, string> = {
   import: "imported",
 };
 
-function serviceAction(word: string, because: string): ServiceAction {
+/**
+ * The action a word stands for. `settings` (a database option file) is what the provider's check decided for this
+ * change (`applies`, infra/render/live-settings.ts): live, nothing, or a restart.
+ */
+function serviceAction(word: string, because: string, applies: unknown): ServiceAction | undefined {
   const i = word.indexOf(":");
-  return { service: i < 0 ? word : word.slice(0, i), action: i < 0 ? "restart" : word.slice(i + 1), because };
+  const service = i < 0 ? word : word.slice(0, i);
+  const action = i < 0 ? "restart" : word.slice(i + 1);
+  if (action !== "settings") return { service, action, because };
+  if (typeof applies === "string" && applies.startsWith("applied live")) return { service, action: "live", because };
+  if (typeof applies === "string" && applies.startsWith("no option changed")) return undefined;
+  return { service, action: "restart", because };
 }
 
 function actionText(a: ServiceAction): string {
@@ -135,6 +144,8 @@ function actionText(a: ServiceAction): string {
       return "`exportfs -ra` (re-export)";
     case "remount":
       return "`mount -a` (remount)";
+    case "live":
+      return `\`${a.service}\` options applied live (SET GLOBAL), no restart`;
     default:
       return `\`${a.service}\` ${a.action}`;
   }
@@ -187,7 +198,7 @@ function fileChange(r: ResourceChange): FileChange {
     diff = unifiedDiff(oldContent, newContent, { labels: [r.op === "create" ? "/dev/null" : `${path} (now)`, r.op === "delete" ? "/dev/null" : `${path} (after up)`] });
   }
   const actionWords = (r.op === "delete" ? before?.actions : after?.actions) ?? [];
-  const actions = contentChanges && Array.isArray(actionWords) ? actionWords.filter((w): w is string => typeof w === "string").map((w) => serviceAction(w, path)) : [];
+  const actions = contentChanges && Array.isArray(actionWords) ? actionWords.filter((w): w is string => typeof w === "string").map((w) => serviceAction(w, path, after?.applies)).filter((a): a is ServiceAction => a !== undefined) : [];
   let description: string;
   if (kind === "block") {
     description =

@@ -81,12 +81,30 @@ describe.skipIf(!isRoot)("safe apply (lab)", { shuffle: false }, () => {
     expect(onHost("master", "mariadb-admin ping").code).toBe(0);
   }, 120_000);
 
-  it("one changed value changes only its file, shows a line diff in preview, and restarts only that host", async () => {
+  it("a live option change is applied with SET GLOBAL; against a hand-edited file it restarts instead", async () => {
+    const now = onHost("master", `cat ${CNF}`).stdout;
+    const withMax = (n: number) => `${now}max_connections = ${n}\n`;
+    const st = (content: string): HostFileState => ({ ...masterCnf(content, ""), actions: ["mariadb:settings"] });
+    const maxConnections = () => onHost("master", "mariadb -N -e 'SELECT @@GLOBAL.max_connections'").stdout.trim();
+    const pid = mariadbPid("master");
+    await hostFileProvider.update!("x", st(now), st(withMax(150)));
+    expect([mariadbPid("master"), maxConnections()]).toEqual([pid, "150"]);
+    // The host's file is not the one the change was planned against: SET GLOBAL could miss the hand edit.
+    expect(onHost("master", `echo 'max_connections = 170' >> ${CNF}`).code).toBe(0);
+    await hostFileProvider.update!("x", st(withMax(150)), st(withMax(160)));
+    expect(mariadbPid("master")).not.toBe(pid);
+    expect(maxConnections()).toBe("160");
+    await hostFileProvider.update!("x", st(withMax(160)), st(now));
+  }, 120_000);
+
+  it("one changed value changes only its file, shows a line diff and 'applied live' in preview, and restarts no server", async () => {
     writeTestStack(STACK, { database: { databases: ["wiki"], binlogRetentionDays: 3 } });
     const prev = await pulumi(["preview", "--diff", "--stack", STACK]);
     expect(prev.code, prev.out).toBe(0);
     expect(prev.out).toMatch(/-\s+binlog_expire_logs_seconds = 604800/);
     expect(prev.out).toMatch(/\+\s+binlog_expire_logs_seconds = 259200/);
+    // binlog_expire_logs_seconds can change at run time: the preview says how the change reaches the server.
+    expect(prev.out).toMatch(/applies\s*:.*=> "applied live, no restart: SET GLOBAL binlog_expire_logs_seconds = 259200"/);
     // Only the master's resources change (its my.cnf, and the purge script that names the retention).
     const updates = prev.out.split("(update)").slice(1).map((chunk) => /::([\w.-]+)\]/.exec(chunk)?.[1] ?? "");
     expect(updates.length).toBeGreaterThan(0);
@@ -94,12 +112,16 @@ describe.skipIf(!isRoot)("safe apply (lab)", { shuffle: false }, () => {
     const mirrors = inventory().hosts.filter((h) => h.role === "mirror").map((h) => h.name);
     const mirrorSessions = mirrors.map(acceptedSessions);
     const mirrorPids = mirrors.map(mariadbPid);
+    const masterPid = mariadbPid("master");
     const r = await up();
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(new RegExp(`~ ${updates.length} updated`));
     expect(onHost("master", `grep binlog_expire_logs_seconds ${CNF}`).stdout).toContain("259200");
     expect(mirrors.map(acceptedSessions)).toEqual(mirrorSessions);
     expect(mirrors.map(mariadbPid)).toEqual(mirrorPids);
+    // Applied with SET GLOBAL: the master's server kept running and has the new value.
+    expect(mariadbPid("master")).toBe(masterPid);
+    expect(onHost("master", "mariadb -N -e 'SELECT @@GLOBAL.binlog_expire_logs_seconds'").stdout.trim()).toBe("259200");
   });
 
   it("a hand-edited managed file is reported by refresh and put back by the next up --refresh", async () => {

@@ -1,0 +1,60 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { ResourceProvider } from "@pulumi/pulumi/dynamic";
+import { CustomResource, output, type CustomResourceOptions, type Input, type Inputs } from "../pulumi";
+import { PROJECT_ROOT } from "../paths";
+
+// mirrorstack's dynamic resources. Pulumi stores a dynamic provider's code, serialized from the running program,
+// with each resource; serializing the four providers took about 1.5 s of every `up` and `preview` (the SDK's
+// closure serializer loads the TypeScript parser and walks every captured function). `npm run build` serializes
+// them once, from the same compiled code (infra/providers/prebuild.ts), and a run from dist/ reads that text.
+// A run from the TypeScript sources (tests) serializes as the SDK's own pulumi.dynamic.Resource does.
+
+/** The type names, which are also the file names of the code serialized at build time. */
+export type ProviderId = "HostFile" | "RemoteCommand" | "MirrorReplication" | "HostProbe";
+
+/** Where `npm run build` puts each provider's serialized code. */
+export const PREBUILT_DIR = path.join(PROJECT_ROOT, "dist", "providers");
+
+const RUNS_COMPILED = __filename.startsWith(path.join(PROJECT_ROOT, "dist") + path.sep);
+const serialized = new WeakMap<ResourceProvider, Input<string>>();
+
+/** A provider's code as the engine's Node.js dynamic provider loads it (exports.handler returns the provider). */
+export async function serializeProvider(provider: ResourceProvider): Promise<{ text: string; containsSecrets: boolean }> {
+  // Loaded here, not at the top: the serializer loads the SDK's index and the TypeScript parser (about 0.7 s).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { serializeFunction } = require("@pulumi/pulumi/runtime/closure/serializeClosure") as typeof import("@pulumi/pulumi/runtime/closure/serializeClosure");
+  // The same closure the SDK serializes (`() => provider`), so the stored text is the same either way.
+  const sf = await serializeFunction(() => provider, { allowSecrets: true });
+  return { text: sf.text, containsSecrets: sf.containsSecrets };
+}
+
+function providerCode(id: ProviderId, provider: ResourceProvider): Input<string> {
+  if (RUNS_COMPILED) {
+    try {
+      return fs.readFileSync(path.join(PREBUILT_DIR, `${id}.js`), "utf8");
+    } catch {
+      // not built by this version of build-program: serialize below
+    }
+  }
+  let code = serialized.get(provider);
+  if (code === undefined) {
+    code = output(
+      serializeProvider(provider).then((s) => {
+        // The code is stored in the state in the clear: a provider must take secrets as inputs, never capture them.
+        if (s.containsSecrets) throw new Error(`internal: the ${id} provider captured a secret`);
+        return s.text;
+      }),
+    );
+    serialized.set(provider, code);
+  }
+  return code;
+}
+
+/** A resource whose create/read/update/delete run in this process's `provider` (a pulumi.dynamic.Resource). */
+export class MirrorstackDynamicResource extends CustomResource {
+  constructor(id: ProviderId, provider: ResourceProvider, name: string, props: Inputs, opts?: CustomResourceOptions) {
+    // Same type token and `__provider` property as pulumi.dynamic.Resource(provider, name, props, opts, "mirrorstack", id).
+    super(`pulumi-nodejs:dynamic/mirrorstack:${id}`, name, { ...props, __provider: providerCode(id, provider) }, opts);
+  }
+}
