@@ -216,6 +216,18 @@ describe("review report: secrets and odd inputs", () => {
     expect(md).toContain("- then: `mariadb` restart");
   });
 
+  it("a database option file says what its check decided: applied live, nothing, or a restart", () => {
+    const settings = (applies?: string) => hostFile({ actions: ["mariadb:settings"], ...(applies === undefined ? {} : { applies }) });
+    const live = renderReview({ stack: "s", previewOk: true, preview: doc(settings("applied live, no restart: SET GLOBAL sync_binlog = 0")) });
+    expect(live).toContain("- then: `mariadb` options applied live (SET GLOBAL), no restart");
+    expect(live).not.toContain("`mariadb` restart");
+    const none = renderReview({ stack: "s", previewOk: true, preview: doc(settings("no option changed: no restart")) });
+    expect(none).not.toContain("- then:");
+    // No decision known (an older engine state): the safe reading, a restart.
+    expect(renderReview({ stack: "s", previewOk: true, preview: doc(settings()) })).toContain("- then: `mariadb` restart");
+    expect(renderReview({ stack: "s", previewOk: true, preview: doc(settings("restart (server_id cannot change at run time)")) })).toContain("- then: `mariadb` restart");
+  });
+
   it("mode and owner changes without content change: no restart", () => {
     const md = renderReview({ stack: "s", previewOk: true, preview: doc(hostFile({ content: "old\n", mode: "0640" })) });
     expect(md).toContain("- mode 0600 → 0640");
