@@ -75,6 +75,39 @@ export function checkAddress(v: string): string | undefined {
     : `${show(v)} is not an IP address or host name`;
 }
 
+/**
+ * One spelling per address, for comparing: an IPv6 address compressed and lower-case (the URL standard's form),
+ * an IPv4-mapped IPv6 address as its IPv4 address, a DNS name lower-case without its final dot.
+ */
+export function canonicalAddress(v: string): string {
+  const fam = isIP(v);
+  if (fam === 4) return v;
+  if (fam === 6 && !v.includes("%")) {
+    const h = new URL(`http://[${v}]/`).hostname.slice(1, -1);
+    const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(h);
+    if (!mapped) return h;
+    const n = (parseInt(mapped[1]!, 16) << 16) + parseInt(mapped[2]!, 16);
+    return [24, 16, 8, 0].map((sh) => (n >>> sh) & 255).join(".");
+  }
+  return v.toLowerCase().replace(/\.$/, "");
+}
+
+/**
+ * A host's address (what SSH, replication and file sync connect to): checkAddress, and an address that names one
+ * remote host: not unspecified (0.0.0.0, ::), loopback, broadcast, nor an IPv6 link-local zone (`%eth0`), which
+ * the MariaDB grants and rsync/NFS host:path forms cannot carry.
+ */
+export function checkHostAddress(v: string): string | undefined {
+  const err = checkAddress(v);
+  if (err) return err;
+  if (isIP(v) === 6 && v.includes("%")) return `${show(v)} has an IPv6 zone index; give a global or unique-local address`;
+  const c = canonicalAddress(v);
+  if (c === "0.0.0.0" || c === "::") return `${show(v)} is the unspecified address, not a host`;
+  if (c === "255.255.255.255") return `${show(v)} is the broadcast address, not a host`;
+  if (c.startsWith("127.") || c === "::1" || c === "localhost") return `${show(v)} is this machine's loopback, not a remote host`;
+  return undefined;
+}
+
 /** An address as it appears in `host:path` (rsync, NFS): IPv6 in brackets. */
 export function addressForHostPath(address: string): string {
   return isIP(address) === 6 ? `[${address}]` : address;
@@ -227,7 +260,29 @@ export function checkCron(v: string): string | undefined {
     const err = checkCronField(fields[i]!, name, lo, hi);
     if (err) return `${show(v)}: ${err}`;
   }
+  // cron runs a job when day of month OR day of week matches, unless one of them is `*`: with day of week `*`,
+  // a day of month that no listed month has (30 February, 31 April) means the job never runs.
+  if (fields[4] === "*" && fields[2] !== "*") {
+    const days = cronValues(fields[2]!, 1, 31);
+    const months = cronValues(fields[3]!, 1, 12);
+    const longest = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if (![...months].some((m) => [...days].some((d) => d <= longest[m - 1]!))) {
+      return `${show(v)} never runs: no month it lists has day ${[...days].join(",")}`;
+    }
+  }
   return undefined;
+}
+
+/** The values a valid cron field stands for. */
+function cronValues(field: string, lo: number, hi: number): Set<number> {
+  const out = new Set<number>();
+  for (const part of field.split(",")) {
+    const [range, step] = part.split("/");
+    const [a, b] = range === "*" ? [lo, hi] : range!.split("-").map(Number);
+    const end = b ?? (step === undefined ? a! : hi);
+    for (let n = a!; n <= end; n += Number(step ?? 1)) out.add(n);
+  }
+  return out;
 }
 
 export function normalizeCron(v: string): string {
@@ -265,7 +320,11 @@ export function checkRsyncOption(v: string): string | undefined {
     : `${show(v)} is not an allowed rsync option; allowed: ${RSYNC_ALLOWED_DESCRIPTION}`;
 }
 
+/** rsync refuses a filter rule longer than its path limit (MAXPATHLEN, 4096 bytes with the rule's prefix). */
+export const EXCLUDE_PATTERN_MAX = 1024;
+
 export function checkExcludePattern(v: string): string | undefined {
+  if (v.length > EXCLUDE_PATTERN_MAX) return `an exclude pattern of ${v.length} characters is too long (at most ${EXCLUDE_PATTERN_MAX})`;
   if (/^[A-Za-z0-9._*?/][A-Za-z0-9._*?/-]*$/.test(v) && !v.split("/").includes("..")) return undefined;
   return charsetMessage(v, "letters, digits and . _ * ? / - (not starting with '-', no '..')");
 }

@@ -5,6 +5,7 @@
 import { type ConfigIssue, formatKeyPath } from "./errors";
 import {
   SECRET_PLACEHOLDER,
+  canonicalAddress,
   checkAbsolutePath,
   checkCron,
   checkSecretText,
@@ -132,7 +133,7 @@ export function crossCheck(input: Loose, secretKeys: ReadonlySet<string>): Confi
       else seenName.set(h.name, h.path);
     }
     if (h.address !== undefined) {
-      const key = h.address.toLowerCase().replace(/\.$/, "");
+      const key = canonicalAddress(h.address);
       const prev = seenAddress.get(key);
       if (prev) add([...h.path, "address"], `${show(h.address)} is already the address of ${formatKeyPath(prev)}; addresses must be unique`);
       else seenAddress.set(key, h.path);
@@ -311,7 +312,7 @@ export function crossCheck(input: Loose, secretKeys: ReadonlySet<string>): Confi
     if (hostNames.includes(pname)) add(["backups", "push", "name"], `${show(pname)} is a host of this stack; the backup host needs a name of its own`);
     const paddr = str(push["address"]);
     if (paddr !== undefined) {
-      const owner = hosts.find((h) => h.address !== undefined && h.address.toLowerCase().replace(/\.$/, "") === paddr.toLowerCase().replace(/\.$/, ""));
+      const owner = hosts.find((h) => h.address !== undefined && canonicalAddress(h.address) === canonicalAddress(paddr));
       if (owner) add(["backups", "push", "address"], `${show(paddr)} is the address of ${formatKeyPath(owner.path)}; push backups to a separate host (a copy on a stack host dies with it)`);
     }
     const puser = str(push["user"]) ?? "mirrorbackup";

@@ -7,6 +7,7 @@ import {
   RSYNC_ALLOWED_DESCRIPTION,
   checkAbsolutePath,
   checkAddress,
+  checkHostAddress,
   checkClient,
   checkCron,
   checkDatabaseName,
@@ -95,7 +96,7 @@ export const osFamilySchema = z.enum(["debian", "rhel"]);
 
 const hostFields = {
   name: text(checkHostName).describe("Host name: lowercase letters, digits and '-', unique across all hosts"),
-  address: text(checkAddress).describe("IPv4/IPv6 address or DNS name that SSH, replication and file sync connect to"),
+  address: text(checkHostAddress).describe("IPv4/IPv6 address or DNS name that SSH, replication and file sync connect to"),
   sshUser: text(checkUnixName).optional().describe("SSH login user for this host (overrides ssh.user)"),
   sshPort: int(1, 65535).optional().describe("SSH port of this host (overrides ssh.port)"),
   osFamily: osFamilySchema.default("debian").describe("Operating system family; decides file paths and service names"),
@@ -349,7 +350,7 @@ export const backupPushSchema = z.strictObject({
   name: text(checkHostName)
     .default("backup")
     .describe("Name of the backup host in messages and resource names (not one of the stack's host names)"),
-  address: text(checkAddress).describe("Address (IPv4/IPv6 or DNS name) of the backup host; the backup-taking host and the deployment connect to it"),
+  address: text(checkHostAddress).describe("Address (IPv4/IPv6 or DNS name) of the backup host; the backup-taking host and the deployment connect to it"),
   sshUser: text(checkUnixName)
     .optional()
     .describe("Login user of the deployment on the backup host")
