@@ -74,6 +74,15 @@ describe("build-program", () => {
     expect(fs.existsSync(path.join(root, "dist/.build.lock"))).toBe(false);
   });
 
+  it("with the project's compiler settings, a subclass's declared output keeps what the base constructor set", () => {
+    // The Pulumi SDK sets a resource's outputs on `this` inside CustomResource's constructor; a class field
+    // emitted for `readonly value!: Output<string>` would reset it to undefined after super() returns.
+    write("tsconfig.json", JSON.stringify({ extends: path.join(REPO, "tsconfig.json"), compilerOptions: { types: [] } }));
+    write("infra/index.ts", 'class Base { constructor() { (this as Record<string, unknown>).value = "set by the base"; } }\nclass Probe extends Base { public readonly value!: string; }\nexport const answer = new Probe().value;\n');
+    ensureBuilt(root, () => undefined);
+    expect((load() as unknown as { answer: string }).answer).toBe("set by the base");
+  });
+
   it("waits for another build's lock, then finds the build done", () => {
     ensureBuilt(root, () => undefined);
     touch("infra/index.ts", 5);
