@@ -51,7 +51,8 @@ function resolveActions(actions: string[], prev: string | undefined, next: strin
   return { actions: out, liveSql };
 }
 
-function scriptFor(op: "apply" | "remove" | "read", s: HostFileState, prev?: string): string {
+/** The whole bash program for one operation: its parameters as shell assignments, then hostfile.sh. */
+export function scriptFor(op: "apply" | "remove" | "read", s: HostFileState, prev?: string): string {
   const { actions, liveSql } = resolveActions(s.actions, op === "apply" ? prev : undefined, s.content);
   const vars: Record<string, string> = {
     OP: op,

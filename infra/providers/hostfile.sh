@@ -5,9 +5,11 @@
 # LIVE_SQL PREV_SHA.
 set -euo pipefail
 umask 077
-STATE=/var/lib/mirrorstack/originals
+# MIRRORSTACK_STATE_ROOT: only test/hostfile-script.test.ts sets it, to run this as an ordinary user in a temp dir.
+STATE_ROOT=${MIRRORSTACK_STATE_ROOT:-/var/lib/mirrorstack}
+STATE=$STATE_ROOT/originals
 mkdir -p "$STATE"
-chmod 700 /var/lib/mirrorstack "$STATE"
+chmod 700 "$STATE_ROOT" "$STATE"
 key=$(printf '%s' "$P" | sed 's|/|%|g')
 BEGIN_PREFIX="# BEGIN mirrorstack managed block"
 END_LINE="# END mirrorstack managed block"
