@@ -199,6 +199,9 @@ ensure_image() {
   t0=$(date +%s.%N)
   log "building the '$flavour' lab image with mmdebstrap (Debian 12; first time about a minute): $pkgs" >&2
   tmp="$dir.tmp"
+  # A build killed midway leaves mmdebstrap's mounts (proc, sys, dev/pts, dev/shm) in its root: unmount them first,
+  # or rm -rf walks into them and the new build finds a root that is not empty.
+  findmnt -rn -o TARGET | awk -v p="$tmp/" 'index($0, p) == 1' | sort -r | while read -r m; do umount -n -l "$m"; done
   rm -rf "$tmp" && mkdir -p "$tmp"
   hook=$(mktemp) && image_customize >"$hook"
   if ! mmdebstrap --quiet --variant=minbase --include="${pkgs// /,}" \
