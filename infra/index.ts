@@ -1,7 +1,7 @@
 // mirrorstack: config -> validate -> render -> apply. Each step is one call below.
 import * as path from "path";
 import * as pulumi from "./pulumi";
-import { ConfigError, parseStackConfig, StackConfig } from "./config";
+import { ConfigError, type ConfigIssue, namespaceIssues, parseStackConfig, StackConfig } from "./config";
 import { renderStack } from "./render";
 import { BackupPush } from "./components/backupPush";
 import { FileMirroring, fileMirroringPaths, nfsServerServices, sharesNfs } from "./components/files";
@@ -31,14 +31,19 @@ function readConfig(): { raw: Record<string, unknown>; secretKeys: Set<string> }
 // 2. validate: all problems at once, before any resource exists, so a bad config touches no host.
 function validate(): StackConfig {
   const { raw, secretKeys } = readConfig();
+  // A key in a misspelt namespace (`mirrorstak:backups`) would be ignored and its defaults deployed.
+  const misspelt = namespaceIssues(Object.keys(pulumi.allConfig()));
+  const invalid = (issues: ConfigIssue[]) =>
+    new pulumi.RunError(`stack ${stack} has an invalid config:\n  ${issues.map((i) => `${i.path}: ${i.message}`).join("\n  ")}`);
+  let parsed: StackConfig;
   try {
-    return parseStackConfig(raw, { stack, secretKeys });
+    parsed = parseStackConfig(raw, { stack, secretKeys });
   } catch (e) {
-    if (e instanceof ConfigError) {
-      throw new pulumi.RunError(`stack ${stack} has an invalid config:\n  ${e.issues.map((i) => `${i.path}: ${i.message}`).join("\n  ")}`);
-    }
+    if (e instanceof ConfigError) throw invalid([...misspelt, ...e.issues]);
     throw e;
   }
+  if (misspelt.length > 0) throw invalid(misspelt);
+  return parsed;
 }
 
 const cfg = validate();

@@ -52,6 +52,25 @@ function near(a: string, b: string): boolean {
   return l.length - i - j <= 2;
 }
 
+/**
+ * Config keys in a namespace that is a typo of `mirrorstack` (`mirrorstak:backups`): a problem each, since the
+ * key would otherwise be ignored and its defaults deployed. Other namespaces belong to Pulumi or providers. Used
+ * by the stack-file reader (npm run render) and by the program (what `pulumi up` and `preview` read).
+ */
+export function namespaceIssues(fullKeys: readonly string[]): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const fullKey of fullKeys) {
+    const colon = fullKey.indexOf(":");
+    if (colon < 0) continue;
+    const ns = fullKey.slice(0, colon);
+    const key = fullKey.slice(colon + 1);
+    if (ns !== NAMESPACE && near(ns, NAMESPACE)) {
+      issues.push({ path: fullKey, message: `unknown namespace ${JSON.stringify(ns)} (did you mean ${NAMESPACE}:${key}?)` });
+    }
+  }
+  return issues;
+}
+
 export function parseStackText(text: string, file: string): StackFile {
   let doc: unknown;
   try {
@@ -75,8 +94,8 @@ export function parseStackText(text: string, file: string): StackFile {
       const ns = fullKey.slice(0, colon);
       const key = fullKey.slice(colon + 1);
       if (ns !== NAMESPACE) {
-        if (near(ns, NAMESPACE)) issues.push({ path: fullKey, message: `unknown namespace ${JSON.stringify(ns)} (did you mean ${NAMESPACE}:${key}?)` });
-        continue; // other namespaces belong to Pulumi or providers
+        issues.push(...namespaceIssues([fullKey]));
+        continue;
       }
       const found: string[] = [];
       raw[key] = stripSecure(value, key, found);

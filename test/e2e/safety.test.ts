@@ -1,5 +1,6 @@
 // End-to-end (root + lab): apply is atomic, validated, reviewable, reversible and survives being killed.
 import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hostFileProvider, type HostFileState } from "../../infra/providers/hostFile";
@@ -138,11 +139,18 @@ describe.skipIf(!isRoot)("safe apply (lab)", { shuffle: false }, () => {
 
   it("an up killed with SIGKILL midway is followed by an up that converges and leaves no temp files", async () => {
     writeTestStack(STACK, { database: { databases: ["wiki"], binlogRetentionDays: 4 }, cron: { healthCheck: "*/7 * * * *" } });
-    const child = spawn("bash", [path.join(ROOT, "scripts/pulumi.sh"), "up", "--yes", "--skip-preview", "--stack", STACK], {
+    // One step at a time (--parallel 1), killed while the master's my.cnf is being validated on the host (its
+    // temp file exists): midway through a file's apply, and never while the engine saves its checkpoint. A kill
+    // during that save truncates the file backend's state (`failed to load checkpoint: EOF`), a separate hazard.
+    const child = spawn("bash", [path.join(ROOT, "scripts/pulumi.sh"), "up", "--yes", "--skip-preview", "--parallel", "1", "--stack", STACK], {
       cwd: ROOT,
       stdio: "ignore",
     });
-    await new Promise((r) => setTimeout(r, 2500));
+    let exited = false;
+    child.on("exit", () => (exited = true));
+    const tempOnMaster = () => onHost("master", `ls -a ${path.dirname(CNF)} | grep -c '^\\.mirrorstack\\.' || true`).stdout.trim() !== "0";
+    for (let i = 0; i < 3000 && !exited && !tempOnMaster(); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(exited, "the up finished before it could be killed midway").toBe(false);
     // The engine starts its plugins (language host, program, dynamic providers) in process groups of their own,
     // so killing the CLI's group would orphan them: kill the whole tree it started, by PID.
     const signal = (pids: number[], sig: NodeJS.Signals) =>
@@ -188,6 +196,28 @@ describe.skipIf(!isRoot)("safe apply (lab)", { shuffle: false }, () => {
     expect(onHost("master", `grep binlog_expire_logs_seconds ${CNF}`).stdout).toContain(String(5 * 86400));
     writeTestStack(STACK);
   }, 300_000);
+
+  it("a key in a misspelt namespace fails preview and up with the key named, before any host is touched", async () => {
+    writeTestStack(STACK);
+    const file = path.join(ROOT, `stacks/Pulumi.${STACK}.yaml`);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const YAML = require("yaml") as typeof import("yaml");
+    const doc = YAML.parse(fs.readFileSync(file, "utf8"));
+    doc.config["mirrorstak:backups"] = { enabled: false };
+    fs.writeFileSync(file, YAML.stringify(doc));
+    const hosts = inventory().hosts.map((h) => h.name);
+    const before = hosts.map(acceptedSessions);
+    try {
+      for (const cmd of [["preview"], ["up", "--yes", "--skip-preview"]]) {
+        const r = await pulumi([...cmd, "--stack", STACK]);
+        expect(r.code, cmd[0]).not.toBe(0);
+        expect(r.out).toContain('mirrorstak:backups: unknown namespace "mirrorstak" (did you mean mirrorstack:backups?)');
+      }
+      expect(hosts.map(acceptedSessions)).toEqual(before);
+    } finally {
+      writeTestStack(STACK);
+    }
+  });
 
   it("the stack export holds no secret in plain text", async () => {
     const exp = await pulumi(["stack", "export", "--stack", STACK]);
