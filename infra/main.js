@@ -6,8 +6,9 @@ const path = require("node:path");
 const root = path.resolve(__dirname, "..");
 
 // Have the engine start the dynamic providers' process now, not at the first resource: that one waits for the
-// program's modules, validation and rendering, and the process takes about 1 s to start, which now overlaps them. Any call for the `pulumi-nodejs` package starts it; this one names no function, so it
-// fails, and the failure is dropped. (runtime/invoke alone: the package's index takes half a second to load.)
+// program's modules, validation and rendering, and the process takes about 1 s to start, which now overlaps them.
+// Any call for the `pulumi-nodejs` package starts it; this one names no function, so it fails, and the failure is
+// dropped. (runtime/invoke alone: the package's index takes half a second to load.)
 require("@pulumi/pulumi/runtime/invoke")
   .invoke("pulumi-nodejs:index:startProvider", {})
   .catch(() => undefined);

@@ -13,9 +13,8 @@ import type { StackConfig } from "../config/types";
 import { renderStack } from "../render";
 import { renderBackupHostFiles } from "../render/push";
 import type { HostPlan, RenderedFile } from "../render/types";
-import { PROJECT_ROOT } from "../paths";
+import { PROJECT_ROOT as ROOT } from "../paths";
 
-const ROOT = PROJECT_ROOT;
 /** Markers the apply layer writes around a managed block (infra/providers/hostfile-script.ts). */
 const BLOCK_BEGIN = "# BEGIN mirrorstack managed block";
 const BLOCK_END = "# END mirrorstack managed block";

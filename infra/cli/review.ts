@@ -18,9 +18,8 @@ import { loadPolicyContext } from "../review/context";
 import { githubTargetFromEnv, upsertReviewComment, type Fetch } from "../review/github";
 import { trimPreview } from "../review/preview";
 import { EXIT, runReview, type EngineResult } from "../review/run";
-import { PROJECT_ROOT } from "../paths";
+import { PROJECT_ROOT as ROOT } from "../paths";
 
-const ROOT = PROJECT_ROOT;
 
 interface Args {
   stack: string;

@@ -19,14 +19,18 @@ export const PREBUILT_DIR = path.join(PROJECT_ROOT, "dist", "providers");
 const RUNS_COMPILED = __filename.startsWith(path.join(PROJECT_ROOT, "dist") + path.sep);
 const serialized = new WeakMap<ResourceProvider, Input<string>>();
 
-/** A provider's code as the engine's Node.js dynamic provider loads it (exports.handler returns the provider). */
-export async function serializeProvider(provider: ResourceProvider): Promise<{ text: string; containsSecrets: boolean }> {
+/**
+ * A provider's code as the engine's Node.js dynamic provider loads it (exports.handler returns the provider). The
+ * code is stored in the state in the clear, so a provider must take secrets as inputs, never capture them.
+ */
+export async function serializeProvider(id: ProviderId, provider: ResourceProvider): Promise<string> {
   // Loaded here, not at the top: the serializer loads the SDK's index and the TypeScript parser (about 0.7 s).
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { serializeFunction } = require("@pulumi/pulumi/runtime/closure/serializeClosure") as typeof import("@pulumi/pulumi/runtime/closure/serializeClosure");
   // The same closure the SDK serializes (`() => provider`), so the stored text is the same either way.
   const sf = await serializeFunction(() => provider, { allowSecrets: true });
-  return { text: sf.text, containsSecrets: sf.containsSecrets };
+  if (sf.containsSecrets) throw new Error(`internal: the ${id} provider captured a secret`);
+  return sf.text;
 }
 
 function providerCode(id: ProviderId, provider: ResourceProvider): Input<string> {
@@ -39,13 +43,7 @@ function providerCode(id: ProviderId, provider: ResourceProvider): Input<string>
   }
   let code = serialized.get(provider);
   if (code === undefined) {
-    code = output(
-      serializeProvider(provider).then((s) => {
-        // The code is stored in the state in the clear: a provider must take secrets as inputs, never capture them.
-        if (s.containsSecrets) throw new Error(`internal: the ${id} provider captured a secret`);
-        return s.text;
-      }),
-    );
+    code = output(serializeProvider(id, provider));
     serialized.set(provider, code);
   }
   return code;

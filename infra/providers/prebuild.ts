@@ -21,9 +21,7 @@ async function main(): Promise<void> {
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
   for (const [id, provider] of Object.entries(PROVIDERS)) {
-    const s = await serializeProvider(provider);
-    if (s.containsSecrets) throw new Error(`the ${id} provider captured a secret`);
-    fs.writeFileSync(path.join(tmp, `${id}.js`), s.text);
+    fs.writeFileSync(path.join(tmp, `${id}.js`), await serializeProvider(id as ProviderId, provider));
   }
   // Swapped whole: a run never reads one provider from this build and another from the last.
   fs.rmSync(PREBUILT_DIR, { recursive: true, force: true });

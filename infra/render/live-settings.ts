@@ -74,13 +74,17 @@ export function planSettings(prev: string, next: string): SettingsPlan {
   return { kind: "live", statements: changed.map((k) => `SET GLOBAL ${k} = ${b.get(k)?.[0] ?? "DEFAULT"}`) };
 }
 
+/** How the one-line summaries of the plans that restart nothing begin (the review report reads them back). */
+export const NO_OPTION_CHANGED = "no option changed";
+export const APPLIED_LIVE = "applied live";
+
 /** The one-line summary a preview shows for a plan. */
 export function describeSettingsPlan(p: SettingsPlan): string {
   switch (p.kind) {
     case "none":
-      return "no option changed: no restart";
+      return `${NO_OPTION_CHANGED}: no restart`;
     case "live":
-      return `applied live, no restart: ${p.statements.join("; ")}`;
+      return `${APPLIED_LIVE}, no restart: ${p.statements.join("; ")}`;
     case "restart":
       return `restart (${p.because.join(", ")} cannot change at run time)`;
   }

@@ -6,6 +6,7 @@
 
 import type { Violation } from "./rules";
 import { diffStat, splitLines, unifiedDiff } from "./diff";
+import { APPLIED_LIVE, NO_OPTION_CHANGED } from "../render/live-settings";
 import {
   hasUnknown,
   isSecretValue,
@@ -133,8 +134,8 @@ function serviceAction(word: string, because: string, applies: unknown): Service
   const service = i < 0 ? word : word.slice(0, i);
   const action = i < 0 ? "restart" : word.slice(i + 1);
   if (action !== "settings") return { service, action, because };
-  if (typeof applies === "string" && applies.startsWith("applied live")) return { service, action: "live", because };
-  if (typeof applies === "string" && applies.startsWith("no option changed")) return undefined;
+  if (typeof applies === "string" && applies.startsWith(APPLIED_LIVE)) return { service, action: "live", because };
+  if (typeof applies === "string" && applies.startsWith(NO_OPTION_CHANGED)) return undefined;
   return { service, action: "restart", because };
 }
 
