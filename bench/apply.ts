@@ -1,9 +1,9 @@
-// `npm run bench -- apply [--runs N] [--mirrors 1,4,8]` (issue 4): on fresh lab hosts with 1 master + N mirrors
-// and a small database, the wall time of the first `up`, of a no-op `up`, and of an `up` after changing one
-// value (database.binlogRetentionDays: only the master's my.cnf changes), median of --runs runs; plus the SSH
-// sessions each up opened, counted from every host's sshd log (the no-op must open none). Before each up the
-// benchmark waits until mirrorstack's SSH control connections (ControlPersist=15) have closed, so a session
-// multiplexed over a leftover connection cannot hide from the count.
+// `npm run bench -- apply [--runs N] [--mirrors 1,4,8] [--methods logical,physical]` (issues 4, 15): on fresh lab
+// hosts with 1 master + N mirrors and a small database, seeded by each method: the wall time of the first `up`,
+// of a no-op `up`, and of an `up` after changing one value (database.binlogRetentionDays: only the master's my.cnf
+// changes), median of --runs runs; plus the SSH sessions each up opened, counted from every host's sshd log (the
+// no-op must open none). Before each up the benchmark waits until mirrorstack's SSH control connections
+// (ControlPersist=15) have closed, so a session multiplexed over a leftover connection cannot hide from the count.
 import { DATABASE } from "./lib/dataset";
 import { acceptedSessions, mirrorNames, waitSshIdle } from "./lib/lab";
 import { coldLab, timedUp, type Options, type TimedUp } from "./lib/scenario";
@@ -18,6 +18,7 @@ interface Counted extends TimedUp {
 }
 
 interface ApplyRun {
+  method: "logical" | "physical";
   mirrors: number;
   run: number;
   first: Counted;
@@ -35,35 +36,36 @@ async function counted(stack: string, hosts: string[]): Promise<Counted> {
   return { ...u, sshByHost, sshSessions: Object.values(sshByHost).reduce((a, b) => a + b, 0), sshIdleWaitSeconds };
 }
 
-async function applyRun(mirrors: number, run: number, o: Options): Promise<ApplyRun> {
+async function applyRun(method: ApplyRun["method"], mirrors: number, run: number, o: Options): Promise<ApplyRun> {
   await coldLab(mirrors, o.sizeMb);
   const names = mirrorNames();
   const hosts = ["master", ...names];
   const stack = stackName(`apply-${mirrors}`);
-  const database = (days: number) => ({ databases: [DATABASE], binlogRetentionDays: days });
+  const database = (days: number) => ({ databases: [DATABASE], binlogRetentionDays: days, seedMethod: method });
   await initStack(stack, { mirrors: names, database: database(7) });
   try {
     const first = await counted(stack, hosts);
-    log(`[${mirrors} mirrors, run ${run}] first up ${first.seconds} s (${first.changes})`);
+    log(`[${method}, ${mirrors} mirrors, run ${run}] first up ${first.seconds} s (${first.changes})`);
     const noop = await counted(stack, hosts);
-    log(`[${mirrors} mirrors, run ${run}] no-op up ${noop.seconds} s (${noop.changes}), ${noop.sshSessions} SSH sessions (after waiting ${noop.sshIdleWaitSeconds} s for open SSH connections to close)`);
+    log(`[${method}, ${mirrors} mirrors, run ${run}] no-op up ${noop.seconds} s (${noop.changes}), ${noop.sshSessions} SSH sessions (after waiting ${noop.sshIdleWaitSeconds} s for open SSH connections to close)`);
     writeStack(stack, { mirrors: names, database: database(8) });
     const change = await counted(stack, hosts);
-    log(`[${mirrors} mirrors, run ${run}] binlogRetentionDays 7 -> 8: ${change.seconds} s (${change.changes}), SSH sessions ${JSON.stringify(change.sshByHost)}`);
-    return { mirrors, run, first, noop, change };
+    log(`[${method}, ${mirrors} mirrors, run ${run}] binlogRetentionDays 7 -> 8: ${change.seconds} s (${change.changes}), SSH sessions ${JSON.stringify(change.sshByHost)}`);
+    return { method, mirrors, run, first, noop, change };
   } finally {
     await removeStack(stack, { destroy: false });
   }
 }
 
 function summarize(runs: ApplyRun[], o: Options): string {
-  const rows = o.mirrors.map((n) => {
-    const rs = runs.filter((r) => r.mirrors === n);
+  const rows = o.methods.flatMap((method) => o.mirrors.map((n) => ({ method, n }))).map(({ method, n }) => {
+    const rs = runs.filter((r) => r.mirrors === n && r.method === method);
     const m = (f: (r: ApplyRun) => number) => round(median(rs.map(f)), 2);
     const each = (f: (r: ApplyRun) => number) => rs.map((r) => round(f(r), 1)).join(", ");
     const changedHosts = [...new Set(rs.flatMap((r) => Object.entries(r.change.sshByHost).filter(([, v]) => v > 0).map(([h]) => h)))].join(", ") || "none";
     return [
       `1 + ${n}`,
+      method,
       `${m((r) => r.first.seconds)} (${each((r) => r.first.seconds)})`,
       `${m((r) => r.noop.seconds)} (${each((r) => r.noop.seconds)})`,
       rs.map((r) => r.noop.sshSessions).join(", "),
@@ -74,7 +76,7 @@ function summarize(runs: ApplyRun[], o: Options): string {
   });
   return (
     `### Apply: wall time of \`pulumi up${o.parallel ? ` --parallel ${o.parallel}` : ""}\`, seconds, median (each run) of ${o.runs}\n\n` +
-    table(["hosts", "first up", "no-op up", "no-op SSH sessions", "one value changed (binlogRetentionDays)", "its SSH sessions (hosts)", "load (1 min) first/no-op/change"], rows)
+    table(["hosts", "seeding", "first up", "no-op up", "no-op SSH sessions", "one value changed (binlogRetentionDays)", "its SSH sessions (hosts)", "load (1 min) first/no-op/change"], rows)
   );
 }
 
@@ -82,7 +84,7 @@ export async function applyBenchmark(o: Options): Promise<void> {
   const started = new Date().toISOString();
   const tree = treeInfo();
   const runs: ApplyRun[] = [];
-  for (const n of o.mirrors) for (let run = 1; run <= o.runs; run++) runs.push(await applyRun(n, run, o));
+  for (const method of o.methods) for (const n of o.mirrors) for (let run = 1; run <= o.runs; run++) runs.push(await applyRun(method, n, run, o));
   const md = summarize(runs, o);
   const file = writeResults(`apply${o.parallel ? `-parallel${o.parallel}` : ""}`, { benchmark: "apply", started, options: o, tree, runs }, md);
   console.log(`\n${md}\n\nresults: ${file}`);

@@ -11,7 +11,7 @@ import { SCENARIOS, targetsBenchmark } from "./targets";
 const USAGE = `usage: npm run bench -- <benchmark> [options]
   seed     [--quick | --size-mb N] [--runs N] [--methods logical,physical] [--rate TX/S] [--connections N]
   targets  [--size-mb N] [--runs N] [--methods logical[,physical]] [--scenarios cold-1,cold-1-writer,cold-4] [--rate TX/S] [--connections N]
-  apply    [--runs N] [--mirrors 1,4,8]
+  apply    [--runs N] [--mirrors 1,4,8] [--methods logical[,physical]]
   every benchmark: [--parallel N] passes --parallel N to each \`pulumi up\` (default: the engine's own);
                   [--keep-lab] leaves the lab up at the end (default: taken down)
 Lab instance: MIRRORSTACK_LAB_ID (default b).`;

@@ -177,6 +177,25 @@ export function pulumi(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ c
   });
 }
 
+/**
+ * `pulumi stack export` of a stack, with each resource's provider code unpacked (it is stored compressed, see
+ * infra/providers/dynamic.ts), so a search of the text also searches the code.
+ */
+export async function stackExportText(stack: string): Promise<string> {
+  const exp = await pulumi(["stack", "export", "--stack", stack]);
+  if (exp.code !== 0) throw new Error(`stack export ${stack} failed:\n${exp.out}`);
+  const { unpackProviderCode } = await import("../../infra/providers/dynamic");
+  let unpacked = 0;
+  const text = exp.out.replace(/"__provider": ("(?:[^"\\]|\\.)*")/g, (_, s: string) => {
+    const code = JSON.parse(s) as string;
+    const plain = unpackProviderCode(code);
+    if (plain !== code) unpacked++;
+    return `"__provider": ${JSON.stringify(plain)}`;
+  });
+  if (unpacked === 0) throw new Error(`stack export ${stack}: no packed provider code found (has the format changed?)`);
+  return text;
+}
+
 /** Count of SSH logins accepted so far by a host's sshd (from its own log). */
 export function acceptedSessions(host: string): number {
   const r = onHost(host, "grep -c 'Accepted publickey' /var/log/sshd.log || true");
