@@ -25,12 +25,27 @@ newtmp() { TMP=$(mktemp "$dir/.mirrorstack.XXXXXX"); tmps+=("$TMP"); }
 svc() {
   if [ -d /run/systemd/system ]; then systemctl "$2" "$1"; else service "$1" "$2"; fi
 }
-# Database restart with the shortest outage clients can see: shut down and started again the moment the old
-# process is gone (init scripts poll with 1-second sleeps; systemd waits for the process itself). A pre-flush of
-# dirty pages was measured to add 12 s per restart at default io_capacity without shortening the cut.
+# Before a database restart, while the server still serves: write its dirty pages out at a boosted rate, so that
+# the shutdown, which writes whatever is left while no client is served, is short. At default io_capacity the
+# flush took 12 s and never finished under a writer; at 20000 about 1 s. Bounded to 5 s; the restart ends the
+# boost (the settings come from the option files again).
+db_preflush() {
+  local cli=$1 n
+  "$cli" -e "SET GLOBAL innodb_io_capacity_max = 20000; SET GLOBAL innodb_io_capacity = 20000; SET GLOBAL innodb_max_dirty_pages_pct_lwm = 0; SET GLOBAL innodb_max_dirty_pages_pct = 0" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do
+    n=$("$cli" -N -B -e "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'" 2>/dev/null | cut -f2)
+    case "$n" in '' | *[!0-9]*) return 0 ;; esac
+    [ "$n" -lt 128 ] && return 0
+    sleep 0.1
+  done
+}
+# Database restart with the shortest outage clients can see: dirty pages written first (db_preflush), then shut
+# down and started again the moment the old process is gone (init scripts poll with 1-second sleeps; systemd
+# waits for the process itself).
 db_restart() {
   local name=$1 cli=mariadb pidf pid
   [ "$name" = mariadb ] || cli=mysql
+  db_preflush "$cli"
   if [ -d /run/systemd/system ]; then systemctl restart "$name"; return; fi
   pidf=$(my_print_defaults mysqld 2>/dev/null | sed -n 's/^--pid[-_]file=//p' | tail -n 1)
   pid=$(cat "${pidf:-/run/mysqld/mysqld.pid}" 2>/dev/null || true)
