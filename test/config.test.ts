@@ -259,6 +259,31 @@ describe("readStackFile", () => {
     ]);
   });
 
+  it("merges YAML merge keys (<<) as the engine does, so render, preview and up see the same values", () => {
+    const text = [
+      "config:",
+      "  mirrorstack:master: {name: db1, address: 192.0.2.10}",
+      "  mirrorstack:mirrors:",
+      "    - &mirror {name: db2, address: 192.0.2.11, serverId: 12}",
+      "    - <<: *mirror",
+      "      name: db3",
+      "      address: 192.0.2.12",
+      "      serverId: 13",
+      "  mirrorstack:database:",
+      "    <<: {databases: [wiki], port: 3307}",
+      "    port: 3306",
+      "",
+    ].join("\n");
+    expect(parseStackText(text, "f.yaml").raw).toEqual({
+      master: { name: "db1", address: "192.0.2.10" },
+      mirrors: [
+        { name: "db2", address: "192.0.2.11", serverId: 12 },
+        { name: "db3", address: "192.0.2.12", serverId: 13 },
+      ],
+      database: { databases: ["wiki"], port: 3306 },
+    });
+  });
+
   it("reports YAML syntax errors", () => {
     expect(problems(() => parseStackText("config:\n  mirrorstack:master: {name: a\n", "f.yaml"))[0]).toMatch(/^f\.yaml: is not valid YAML/);
   });

@@ -74,7 +74,8 @@ export function namespaceIssues(fullKeys: readonly string[]): ConfigIssue[] {
 export function parseStackText(text: string, file: string): StackFile {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    // Merge keys (<<) merged, as the engine's YAML reader does for preview and up.
+    doc = parseYaml(text, { merge: true });
   } catch (e) {
     throw new ConfigError(file, [{ path: file, message: `is not valid YAML: ${(e as Error).message.split("\n")[0]}` }]);
   }
