@@ -2,7 +2,7 @@
 // writer), the replication outputs of a stack, and the options every benchmark parses.
 import { randomBytes } from "node:crypto";
 import { DATABASE, generate, type Dataset } from "./dataset";
-import { freshLab, inventory, sql, target } from "./lab";
+import { freshLab, inventory, onHost, sql, target } from "./lab";
 import { changeSummary, output, resourceDurations, up } from "./stack";
 import { log, load, round, writerWindow, type WriterWindow } from "./stats";
 import { startWriter, viaSsh, viaTcp, type Writer } from "./writer";
@@ -33,7 +33,19 @@ export async function coldLab(mirrors: number, sizeMb: number): Promise<Dataset>
   const d = await generate("master", sizeMb, log);
   log(`dataset: ${round(d.bytes / 1048576)} MiB in ${d.tables} tables x ${d.rowsPerTable} rows, made in ${round(d.seconds)} s`);
   await createTcpUser();
+  await listenOnLabAddress();
   return d;
+}
+
+// A site's database server already listens on the network; the image's MariaDB listens on 127.0.0.1 only, so the
+// TCP probe would see nothing until mirrorstack's my.cnf (60-mirrorstack.cnf, read later) sets bind_address, and
+// would report that wait as the restart's cut.
+async function listenOnLabAddress(): Promise<void> {
+  const r = await onHost(
+    "master",
+    "printf '[mysqld]\\nbind-address = 0.0.0.0\\n' > /etc/mysql/mariadb.conf.d/55-bench-listen.cnf && systemctl restart mariadb",
+  );
+  if (r.code !== 0) throw new Error(`master: could not make MariaDB listen on the lab address: ${r.stderr}`);
 }
 
 // The TCP probe's account on the master: this machine's bridge address only, the dataset's database only,
