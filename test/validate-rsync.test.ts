@@ -9,6 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { renderValidateRsync } from "../infra/render/validate-rsync";
+import { checkRsyncOption, checkRsyncOptionList, RSYNC_LONG_FLAGS, RSYNC_LONG_NUMERIC, RSYNC_SHORT_LETTERS } from "../infra/config/checks";
 
 const FIXTURES = path.join(__dirname, "fixtures", "rsync");
 const REAL_RSYNC = "/usr/bin/rsync";
@@ -457,6 +458,38 @@ describe.skipIf(!haveRsync)("captures from the installed rsync client", () => {
     }
     for (const c of fresh.refused.captures) {
       expect(runScript(scripts.never, mapTrees(c.command)).argv, c.client).toBeNull();
+    }
+  });
+});
+
+// --- the config's allowlist against the script: every option an operator may configure must still pull ------
+describe.skipIf(!haveRsync)("files.rsyncOptions: every allowed option gives a pull validate-rsync accepts", () => {
+  const printer = path.join(root, "bin", "ssh-printer");
+  const allowed = [
+    ...[...RSYNC_SHORT_LETTERS].map((l) => `-${l}`),
+    ...RSYNC_LONG_FLAGS,
+    ...RSYNC_LONG_NUMERIC.map((o) => `${o}=5`),
+  ];
+
+  it.each(allowed)("%s (with -a --partial and --chown, as the sync job runs it)", (opt) => {
+    expect(checkRsyncOption(opt)).toBeUndefined();
+    expect(checkRsyncOptionList(["-a", "--partial", opt])).toBeUndefined();
+    writeExec(printer, ["#!/bin/bash", 'shift; printf "%s" "$*" > "$CAPTURE"', "exit 1", ""].join("\n"));
+    const capture = path.join(root, `capture.${++seq}`);
+    const args = ["-a", "--partial", opt, "--chown=www-data:www-data", "-e", printer, `fakehost:${T}/`, path.join(root, "dst") + "/"];
+    spawnSync(REAL_RSYNC, args, { env: { ...process.env, CAPTURE: capture }, encoding: "utf8" });
+    // No capture: the client refused the options before it asked the server for anything.
+    const cmd = fs.existsSync(capture) ? fs.readFileSync(capture, "utf8") : "";
+    expect(cmd).toMatch(/^rsync --server --sender /);
+    expect(runScript(scripts.never, cmd).argv, cmd).toEqual(expectedArgv(cmd, false));
+  });
+
+  it("the list checks refuse what the rsync client itself refuses (no recursion with --delete, two --delete-WHEN)", () => {
+    for (const opts of [["-z", "--delete"], ["-a", "--delete-delay", "--delete-after"]]) {
+      expect(checkRsyncOptionList(opts), opts.join(" ")).toBeDefined();
+      const r = spawnSync(REAL_RSYNC, [...opts, "-e", "/bin/false", `fakehost:${T}/`, path.join(root, "dst") + "/"], { encoding: "utf8" });
+      expect(r.status, opts.join(" ")).not.toBe(0);
+      expect(r.stderr).toMatch(/--delete does not work without --recursive|may not combine multiple --delete-WHEN/);
     }
   });
 });

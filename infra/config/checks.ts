@@ -292,14 +292,16 @@ export function normalizeCron(v: string): string {
 // ---------------------------------------------------------------------------------------------------------------
 // rsync and mount options
 
-const RSYNC_SHORT_LETTERS = "azHAXchviS";
-const RSYNC_LONG_FLAGS = [
+// The options `files.rsyncOptions` may hold. Each must give a pull that validate-rsync lets through; a test in
+// test/validate-rsync.test.ts captures every one from the real rsync client and runs it through the script.
+export const RSYNC_SHORT_LETTERS = "azHAXchviS";
+export const RSYNC_LONG_FLAGS = [
   "--archive", "--compress", "--delete", "--delete-delay", "--delete-after", "--delete-during", "--delete-excluded",
   "--partial", "--numeric-ids", "--hard-links", "--acls", "--xattrs", "--checksum", "--sparse", "--times",
   "--omit-dir-times", "--stats", "--itemize-changes", "--human-readable", "--verbose", "--safe-links",
   "--one-file-system", "--prune-empty-dirs", "--delay-updates",
 ];
-const RSYNC_LONG_NUMERIC = ["--bwlimit", "--timeout", "--max-delete", "--compress-level", "--max-size", "--min-size"];
+export const RSYNC_LONG_NUMERIC = ["--bwlimit", "--timeout", "--max-delete", "--compress-level", "--max-size", "--min-size"];
 
 export const RSYNC_ALLOWED_DESCRIPTION =
   `short clusters of -${RSYNC_SHORT_LETTERS}, ${RSYNC_LONG_FLAGS.join(" ")}, and ` +
@@ -318,6 +320,19 @@ export function checkRsyncOption(v: string): string | undefined {
   return bad
     ? `${show(v)} contains ${bad}; allowed: ${RSYNC_ALLOWED_DESCRIPTION}`
     : `${show(v)} is not an allowed rsync option; allowed: ${RSYNC_ALLOWED_DESCRIPTION}`;
+}
+
+/**
+ * Checks of the option list as a whole, each a pull the rsync client would refuse or run to no effect: no
+ * recursion (only -a gives it here: the pull then copies nothing from a tree, and rsync refuses --delete), or two
+ * --delete-WHEN options (rsync refuses to start).
+ */
+export function checkRsyncOptionList(opts: readonly string[]): string | undefined {
+  const recursive = opts.some((o) => o === "--archive" || (/^-[A-Za-z]+$/.test(o) && o.includes("a")));
+  if (!recursive) return `${show(opts.join(" "))} has no -a (--archive): without it the pull copies nothing from a tree (and rsync refuses --delete)`;
+  const when = [...new Set(opts.filter((o) => o === "--delete-delay" || o === "--delete-after" || o === "--delete-during"))];
+  if (when.length > 1) return `${show(opts.join(" "))} combines ${when.join(" and ")}: rsync takes one --delete-WHEN option and would refuse every pull`;
+  return undefined;
 }
 
 /** rsync refuses a filter rule longer than its path limit (MAXPATHLEN, 4096 bytes with the rule's prefix). */

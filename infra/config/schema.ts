@@ -18,6 +18,7 @@ import {
   checkMountOption,
   checkOwner,
   checkRsyncOption,
+  checkRsyncOptionList,
   checkSqlUser,
   checkTreePath,
   checkUnixName,
@@ -203,6 +204,10 @@ export const filesSchema = z.strictObject({
     .describe("Alias of cron.sync (set one of the two)")
     .meta({ derivedDefault: "cron.sync" } satisfies DocMeta),
   rsyncOptions: wordList(text(checkRsyncOption))
+    .superRefine((opts, ctx) => {
+      const err = checkRsyncOptionList(opts);
+      if (err) ctx.addIssue({ code: "custom", message: err, input: opts });
+    })
     .default([...DEFAULT_RSYNC_OPTIONS])
     .describe(`rsync options for the pull (a list or one string); allowed: ${RSYNC_ALLOWED_DESCRIPTION}`)
     .meta({ docType: "array of string (or one string)" } satisfies DocMeta),
