@@ -209,7 +209,7 @@ export const filesSchema = z.strictObject({
       if (err) ctx.addIssue({ code: "custom", message: err, input: opts });
     })
     .default([...DEFAULT_RSYNC_OPTIONS])
-    .describe(`rsync options for the pull (a list or one string); allowed: ${RSYNC_ALLOWED_DESCRIPTION}`)
+    .describe(`rsync options for the pull (a list or one string; -a is required, and at most one --delete-WHEN option); allowed: ${RSYNC_ALLOWED_DESCRIPTION}`)
     .meta({ docType: "array of string (or one string)" } satisfies DocMeta),
   syncUser: text(checkUnixName, (v) => (v === "root" ? '"root" cannot be the sync user' : undefined))
     .default("mirrorsync")
