@@ -471,10 +471,11 @@ describe.skipIf(!haveRsync)("files.rsyncOptions: every allowed option gives a pu
     ...RSYNC_LONG_NUMERIC.map((o) => `${o}=5`),
   ];
 
+  beforeAll(() => writeExec(printer, ["#!/bin/bash", 'shift; printf "%s" "$*" > "$CAPTURE"', "exit 1", ""].join("\n")));
+
   it.each(allowed)("%s (with -a --partial and --chown, as the sync job runs it)", (opt) => {
     expect(checkRsyncOption(opt)).toBeUndefined();
     expect(checkRsyncOptionList(["-a", "--partial", opt])).toBeUndefined();
-    writeExec(printer, ["#!/bin/bash", 'shift; printf "%s" "$*" > "$CAPTURE"', "exit 1", ""].join("\n"));
     const capture = path.join(root, `capture.${++seq}`);
     const args = ["-a", "--partial", opt, "--chown=www-data:www-data", "-e", printer, `fakehost:${T}/`, path.join(root, "dst") + "/"];
     spawnSync(REAL_RSYNC, args, { env: { ...process.env, CAPTURE: capture }, encoding: "utf8" });

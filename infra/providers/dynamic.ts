@@ -22,7 +22,8 @@ const serialized = new WeakMap<ResourceProvider, Input<string>>();
 
 /**
  * A provider's code as the engine's Node.js dynamic provider loads it (exports.handler returns the provider). The
- * code is stored in the state in the clear, so a provider must take secrets as inputs, never capture them.
+ * code is stored in the state unencrypted (compressed is not hidden), so a provider must take secrets as inputs,
+ * never capture them.
  */
 export async function serializeProvider(id: ProviderId, provider: ResourceProvider): Promise<string> {
   // Loaded here, not at the top: the serializer loads the SDK's index and the TypeScript parser (about 0.7 s).
