@@ -8,7 +8,7 @@
 
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { ConfigError, SECRET_PLACEHOLDER, parseStackConfig, readStackFile } from "../config";
+import { ConfigError, SECRET_PLACEHOLDER, loadStackConfig, stackFilePath } from "../config";
 import type { StackConfig } from "../config/types";
 import { renderStack } from "../render";
 import { renderBackupHostFiles } from "../render/push";
@@ -107,11 +107,10 @@ function planMarkdown(cfg: StackConfig, plans: readonly RenderedHost[], file: st
 
 export function main(argv: readonly string[]): number {
   const args = parseArgs(argv);
-  const file = args.file ? resolve(args.file) : join(ROOT, "stacks", `Pulumi.${args.stack}.yaml`);
+  const file = args.file ? resolve(args.file) : stackFilePath(ROOT, args.stack);
   let cfg: StackConfig;
   try {
-    const { raw, secretKeys } = readStackFile(file);
-    cfg = parseStackConfig(raw, { stack: args.stack, secretKeys });
+    cfg = loadStackConfig(file, args.stack);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`stack ${args.stack}: ${e.issues.length} configuration problem(s) in ${file}\n`);

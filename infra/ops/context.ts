@@ -3,7 +3,7 @@
 
 import { spawnSync } from "node:child_process";
 import { join, resolve } from "node:path";
-import { ConfigError, parseStackConfig, readStackFile } from "../config";
+import { ConfigError, loadStackConfig, stackFilePath } from "../config";
 import type { HostConfig, StackConfig } from "../config/types";
 import type { DbEngine } from "../replication/dialect";
 import type { SshTarget } from "../ssh/exec";
@@ -85,11 +85,10 @@ export function readSecrets(stack: string, root = PROJECT_ROOT): StackSecrets {
 /** Loads stacks/Pulumi.<stack>.yaml and builds the context. */
 export async function loadContext(stack: string, opts: { root?: string; secrets?: () => StackSecrets } = {}): Promise<OpsContext> {
   const root = opts.root ?? PROJECT_ROOT;
-  const file = join(root, "stacks", `Pulumi.${stack}.yaml`);
+  const file = stackFilePath(root, stack);
   let cfg: StackConfig;
   try {
-    const { raw, secretKeys } = readStackFile(file);
-    cfg = parseStackConfig(raw, { stack, secretKeys });
+    cfg = loadStackConfig(file, stack);
   } catch (e) {
     if (e instanceof ConfigError) {
       if (/cannot be read/.test(e.issues[0]?.message ?? "")) throw new UsageError(`stack ${stack}: no stack file ${file}`);

@@ -2,6 +2,7 @@
 // rsync pull of a configured tree from the master (installed at PATHS.validateRsync). Pure: reads its
 // template, touches nothing else.
 
+import { FILES_DEFAULTS } from "../config/schema";
 import { header, STACK_NAME_RE } from "./common";
 import { renderTemplate } from "./templates";
 
@@ -56,11 +57,11 @@ function checkBin(key: string, p: string): void {
 /** Returns the text of the validate-rsync script for the given trees. Throws `[files.*]` errors on bad input. */
 export function renderValidateRsync(opts: ValidateRsyncOptions): string {
   checkTrees(opts.trees);
-  const rsyncPath = opts.rsyncPath ?? "/usr/bin/rsync";
+  const rsyncPath = opts.rsyncPath ?? FILES_DEFAULTS.rsyncPath;
   const loggerPath = opts.loggerPath ?? "/usr/bin/logger";
   checkBin("rsyncPath", rsyncPath);
   checkBin("loggerPath", loggerPath);
-  const c = opts.confineRoot ?? "auto";
+  const c = opts.confineRoot ?? FILES_DEFAULTS.confineRoot;
   if (c !== true && c !== false && c !== "auto") {
     throw new Error(`[files.confineRoot] must be true, false or "auto", got ${JSON.stringify(c)}`);
   }
