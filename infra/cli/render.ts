@@ -12,7 +12,7 @@ import { ConfigError, SECRET_PLACEHOLDER, loadStackConfig, stackFilePath } from 
 import type { StackConfig } from "../config/types";
 import { renderStack } from "../render";
 import { renderBackupHostFiles } from "../render/push";
-import type { HostPlan, RenderedFile } from "../render/types";
+import type { HostPlan, FileBody } from "../render/types";
 import { PROJECT_ROOT as ROOT } from "../paths";
 
 /** Markers the apply layer writes around a managed block (infra/providers/hostfile-script.ts). */
@@ -20,7 +20,7 @@ const BLOCK_BEGIN = "# BEGIN mirrorstack managed block";
 const BLOCK_END = "# END mirrorstack managed block";
 
 /** A stack host's plan, or the backup host of backups.push (which is not a stack host). */
-type RenderedHost = Omit<HostPlan, "role"> & { readonly role: HostPlan["role"] | "backup host" };
+type RenderedHost = Omit<HostPlan, "role" | "files"> & { readonly role: HostPlan["role"] | "backup host"; readonly files: readonly FileBody[] };
 
 interface Args {
   stack: string;
@@ -70,7 +70,7 @@ function prepareOut(out: string): void {
   for (const e of entries) rmSync(join(out, e), { recursive: true, force: true });
 }
 
-function fileText(f: RenderedFile, plan: RenderedHost, stack: string): string {
+function fileText(f: FileBody, plan: RenderedHost, stack: string): string {
   if (f.kind === "whole") return f.content;
   return (
     `# NOTE (render preview): on ${plan.host} mirrorstack manages only the block below inside ${f.path};\n` +

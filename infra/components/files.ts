@@ -21,8 +21,7 @@ import { HostFile, pinFileArgs, renderedFileArgs } from "../providers/hostFile";
 import { HostProbe } from "../providers/hostProbe";
 import { RemoteCommand } from "../providers/remoteCommand";
 import { PATHS } from "../render/common";
-import { renderNfsFiles } from "../render/nfs";
-import { renderMirrorKnownHosts, renderSyncFiles, syncsFiles } from "../render/sync";
+import { renderMirrorKnownHosts, syncsFiles } from "../render/sync";
 import type { HostPlan, RenderedFile } from "../render/types";
 import { shq, SshTarget } from "../ssh/exec";
 import { pathSlug } from "./mirrorHost";
@@ -37,11 +36,6 @@ export const SYNC_ACCOUNT_COMMENT = "mirrorstack file sync (forced command, read
 /** Home of the sync account: root-owned, empty, not writable by it (so it cannot add keys of its own). */
 export function syncHome(user: string): string {
   return `/var/lib/${user}`;
-}
-
-/** Paths of the files of `host` that FileMirroring applies (the MirrorHost of that host must leave them out). */
-export function fileMirroringPaths(cfg: StackConfig, host: HostConfig): Set<string> {
-  return new Set([...renderSyncFiles(cfg, host, {}), ...renderNfsFiles(cfg, host)].map((f) => f.path));
 }
 
 /** True when this stack shares file trees over NFS. */
@@ -320,10 +314,8 @@ export interface FileMirroringArgs {
   readonly cfg: StackConfig;
   /** Stack name, for block markers (none here) and headers. */
   readonly stack: string;
-  /** Plans rendered without mirror keys (what previews show); this component applies its own paths from them. */
+  /** The rendered plans; this component applies the files marked appliedBy "file-mirroring". */
   readonly plans: readonly HostPlan[];
-  /** Renders the stack again with the mirrors' public keys (pure; called inside an Output). */
-  readonly renderWithKeys: (mirrorKeys: Record<string, string>) => HostPlan[];
   /** How to reach each host. */
   readonly target: (host: string) => pulumi.Input<SshTarget>;
   /** Each host's MirrorHost: packages and services are in place once it is done. */
@@ -340,8 +332,14 @@ export class FileMirroring extends pulumi.ComponentResource {
     const { cfg } = args;
     const master = cfg.master;
     const child = { parent: this };
-    const fileOf = (host: string, path: string): RenderedFile =>
-      args.plans.find((p) => p.host === host)!.files.find((f) => f.path === path)!;
+    // This component's files of one host, in apply order.
+    const own = (host: HostConfig): RenderedFile[] =>
+      (args.plans.find((p) => p.host === host.name)?.files ?? []).filter((f) => f.appliedBy === "file-mirroring");
+    const ownAt = (host: HostConfig, path: string): RenderedFile => {
+      const f = own(host).find((x) => x.path === path);
+      if (!f) throw new Error(`internal: no rendered ${path} for ${host.name} in file mirroring`);
+      return f;
+    };
     const hostFile = (
       host: HostConfig,
       f: RenderedFile,
@@ -360,14 +358,14 @@ export class FileMirroring extends pulumi.ComponentResource {
       // NFS: the files land (validated) without service actions; one step per host then makes them live and
       // says plainly what cannot run. Mirrors mount only once the master serves.
       const nfs = cfg.nfs!;
-      const masterNfs = renderNfsFiles(cfg, master);
+      const masterNfs = own(master);
       const masterFiles = masterNfs.map((f) => hostFile(master, f, f.content, [args.hosts[master.name]!], false));
-      const mirrorFiles = cfg.mirrors.map((m) => {
-        const files = renderNfsFiles(cfg, m);
-        // With them, the copy job (mirrorstack-sync and its cron entry): it skips exports that are not mounted.
-        const copyJob = renderSyncFiles(cfg, m, {});
-        return { m, files, written: [...files, ...copyJob].map((f) => hostFile(m, f, f.content, [args.hosts[m.name]!], false)) };
-      });
+      // A mirror's NFS files, and with them the copy job (mirrorstack-sync and its cron entry): it skips exports
+      // that are not mounted.
+      const mirrorFiles = cfg.mirrors.map((m) => ({
+        m,
+        written: own(m).map((f) => hostFile(m, f, f.content, [args.hosts[m.name]!], false)),
+      }));
       // Every NFS file everywhere is written and validated before anything starts using them.
       const server = new RemoteCommand(
         `${master.name}-nfs-server`,
@@ -383,8 +381,8 @@ export class FileMirroring extends pulumi.ComponentResource {
         },
         { ...child, dependsOn: [...masterFiles, ...mirrorFiles.flatMap((x) => x.written)] },
       );
-      for (const { m, files, written } of mirrorFiles) {
-        const fstab = files.find((f) => f.path === PATHS.fstab)!;
+      for (const { m, written } of mirrorFiles) {
+        const fstab = ownAt(m, PATHS.fstab);
         new RemoteCommand(
           `${m.name}-nfs-mount`,
           {
@@ -423,7 +421,6 @@ export class FileMirroring extends pulumi.ComponentResource {
     this.mirrorKeys = pulumi
       .all(keyProbes.map((p) => p.value))
       .apply((values) => Object.fromEntries(cfg.mirrors.map((m, i) => [m.name, values[i]!])));
-    const keyedPlans = this.mirrorKeys.apply((keys) => args.renderWithKeys(keys));
 
     // Master.
     const trees = cfg.files.trees.map((t) => t.path);
@@ -442,15 +439,14 @@ export class FileMirroring extends pulumi.ComponentResource {
       },
       { ...child, dependsOn: [args.hosts[master.name]!] },
     );
-    const masterFiles = [...fileMirroringPaths(cfg, master)].map((p) => {
-      const f = fileOf(master.name, p);
-      const content =
-        p === `${PATHS.authorizedKeysDir}/${cfg.files.syncUser}`
-          ? keyedPlans.apply((ps) => ps.find((x) => x.host === master.name)!.files.find((x) => x.path === p)!.content)
-          : f.content;
-      return { path: p, res: hostFile(master, f, content, [account]), content };
+    // The sync account's authorized_keys is completed with the mirrors' keys (its renderer's own completion).
+    const masterFiles = own(master).map((f) => {
+      const c = f.completion;
+      const content = c?.needs === "mirror-keys" ? this.mirrorKeys.apply((keys) => c.content(keys)) : f.content;
+      return { file: f, res: hostFile(master, f, content, [account]), content };
     });
-    const keysFile = masterFiles.find((f) => f.path === `${PATHS.authorizedKeysDir}/${cfg.files.syncUser}`)!;
+    const keysFile = masterFiles.find((x) => x.file.completion?.needs === "mirror-keys");
+    if (!keysFile) throw new Error(`internal: no rendered authorized_keys for ${master.name} in file mirroring`);
     const check = new RemoteCommand(
       `${master.name}-sync-check`,
       {
@@ -460,7 +456,7 @@ export class FileMirroring extends pulumi.ComponentResource {
             host: master.name,
             user: cfg.files.syncUser,
             mirrors: cfg.mirrors.map((m) => ({ name: m.name, address: m.address })),
-            stamp: `${stamp}\n${fileOf(master.name, PATHS.sshdDropIn).content}`,
+            stamp: `${stamp}\n${ownAt(master, PATHS.sshdDropIn).content}`,
           }),
         ),
       },
@@ -480,9 +476,7 @@ export class FileMirroring extends pulumi.ComponentResource {
         pinFileArgs(PATHS.knownHosts, kh, args.target(m.name), args.stack),
         { ...child, dependsOn: [args.hosts[m.name]!] },
       );
-      for (const p of fileMirroringPaths(cfg, m)) {
-        hostFile(m, fileOf(m.name, p), fileOf(m.name, p).content, [known, check]);
-      }
+      for (const f of own(m)) hostFile(m, f, f.content, [known, check]);
     }
     this.registerOutputs({ mirrorKeys: this.mirrorKeys });
   }

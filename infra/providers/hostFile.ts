@@ -1,7 +1,7 @@
 import * as pulumi from "../pulumi";
 import { SshTarget, sshRun, shq } from "../ssh/exec";
 import { HOSTFILE_SCRIPT } from "./hostfile-script";
-import type { RenderedFile } from "../render/types";
+import type { FileBody } from "../render/types";
 import { describeSettingsPlan, planSettings } from "../render/live-settings";
 import { MirrorstackDynamicResource } from "./dynamic";
 
@@ -168,7 +168,7 @@ export interface HostFileArgs {
 
 /** The inputs of a HostFile for a rendered file: its path, kind, ownership, mode and validator as rendered. */
 export function renderedFileArgs(
-  f: RenderedFile,
+  f: FileBody,
   target: pulumi.Input<SshTarget>,
   stack: pulumi.Input<string>,
   content: pulumi.Input<string>,
@@ -181,7 +181,7 @@ export function renderedFileArgs(
  * The inputs of a HostFile for a known_hosts pin (whole, root:root 0644) whose content is only known once the
  * other host's keys are read; path and metadata stay plain so previews show them.
  */
-export function pinFileArgs(path: string, f: pulumi.Output<RenderedFile>, target: pulumi.Input<SshTarget>, stack: pulumi.Input<string>): HostFileArgs {
+export function pinFileArgs(path: string, f: pulumi.Output<FileBody>, target: pulumi.Input<SshTarget>, stack: pulumi.Input<string>): HostFileArgs {
   return {
     target,
     stack,

@@ -2,7 +2,7 @@
 // Validation snippets are POSIX sh run on the host with $FILE set to the candidate file.
 
 import type { Flavour, OsFamily } from "../config/types";
-import type { RenderedFile } from "./types";
+import type { FileBody } from "./types";
 
 /** Header comment ('#' syntax) naming the stack; every rendered file starts with it. */
 export function header(stack: string, what: "file" | "block" = "file"): string {
@@ -207,6 +207,6 @@ function shWord(v: string): string {
 }
 
 /** A root-owned bash script (0755), checked with bash -n on its host before it replaces the old one. */
-export function rootScript(path: string, content: string, description: string): RenderedFile {
+export function rootScript(path: string, content: string, description: string): FileBody {
   return { path, kind: "whole", owner: "root", group: "root", mode: "0755", content, secret: false, validate: VALIDATE_BASH, onChange: [], description };
 }
