@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, parseStackConfig, parseStackText, readStackFile } from "../infra/config";
 import { lenientParse } from "../infra/config/parse";
 import { filesSchema, sshSchema, stackSchema } from "../infra/config/schema";
+import { renderStack } from "../infra/render";
 import { contextFromConfig } from "../infra/review/context";
 import { LAB_LIKE_YAML, ROOT } from "./render-stacks";
 const SECRETS = new Set(["replicationPassword", "backupPassphrase"]);
@@ -355,5 +356,33 @@ describe("one home for defaults: the rules that span keys read the schema's defa
     const given = contextFromConfig(nfs({ nfs: { exports: [{ path: "/srv/x", access: "rw", allowReadWrite: true }] } }));
     expect(given).toMatchObject({ master: "db1", mirrors: ["db2"], syncUser: filesSchema.parse({}).syncUser });
     expect(given.nfsExports).toEqual([{ index: 0, path: "/srv/x", allowReadWrite: true, allowWildcard: false, allowNoRootSquash: false }]);
+  });
+});
+
+describe("a mirrored tree whose name holds a space", () => {
+  const base = {
+    master: { name: "db1", address: "192.0.2.10" },
+    mirrors: [{ name: "db2", address: "192.0.2.11" }],
+    database: { databases: ["wiki"] },
+    backups: { enabled: false },
+    replicationPassword: "a-long-enough-password",
+  };
+
+  it("is accepted with rsync-ssh, and the mirror's pull names it as validate-rsync takes it", () => {
+    const cfg = parseStackConfig({ ...base, files: { trees: ["/srv/my photos"] } }, { stack: "s", secretKeys: SECRETS });
+    expect(cfg.files.trees.map((t) => t.path)).toEqual(["/srv/my photos"]);
+    const sync = renderStack(cfg, { stack: "s", secrets: { replicationPassword: "x", backupPassphrase: "y" } })
+      .find((p) => p.host === "db2")!
+      .files.find((f) => f.path === "/usr/local/sbin/mirrorstack-sync")!;
+    expect(sync.content).toContain(`RSYNC_OLD_ARGS=1 rsync '-az' '--delete-delay' '--partial' -e "$SSH_COMMAND" -- "$SOURCE":'/srv/my\\ photos'/ '/srv/my photos'/`);
+  });
+
+  it.each([
+    [{ trees: ["/srv/ photos"] }, /a space may only stand alone inside a name/],
+    [{ trees: ["/srv/my\tphotos"] }, /allowed: letters, digits and \. _ \/ \+ @ -, and single spaces inside a name/],
+    [{ method: "nfs", trees: ["/srv/my photos"] }, /holds a space, which an NFS export cannot/],
+  ])("is refused where it cannot work: %j", (files, message) => {
+    const lines = problems(() => parseStackConfig({ ...base, files }, { stack: "s", secretKeys: SECRETS }));
+    expect(lines.some((l) => l.startsWith("mirrorstack:files.trees[0].path: ") && message.test(l)), lines.join("\n")).toBe(true);
   });
 });

@@ -148,12 +148,23 @@ export function checkClient(v: string): string | undefined {
 const PATH_CHARS_RE = /^[A-Za-z0-9._/+@-]+$/;
 const PATH_CHARS = "letters, digits and . _ / + @ -";
 
-/** An absolute, normalized path without `..`, trailing slash, or characters that need quoting. */
-export function checkAbsolutePath(v: string, opts: { allowRoot?: boolean } = {}): string | undefined {
+/** Names with single spaces inside them ("my photos"): what `spaces` allows (a mirrored tree's name). */
+const SPACED_PATH_RE = /^(\/[A-Za-z0-9._+@-]+( [A-Za-z0-9._+@-]+)*)+$/;
+
+/**
+ * An absolute, normalized path without `..`, trailing slash, or characters that need quoting. With `spaces`, a
+ * component may hold single spaces between other characters (validate-rsync takes them as a client escapes them).
+ */
+export function checkAbsolutePath(v: string, opts: { allowRoot?: boolean; spaces?: boolean } = {}): string | undefined {
   if (v.length === 0) return "must not be empty; expected an absolute path like /srv/www";
   if (!v.startsWith("/")) return `${show(v)} is not an absolute path (must start with /)`;
   if (v.split("/").includes("..")) return `${show(v)} must not contain '..'`;
-  if (!PATH_CHARS_RE.test(v)) return charsetMessage(v, PATH_CHARS);
+  if (opts.spaces && !PATH_CHARS_RE.test(v) && PATH_CHARS_RE.test(v.replace(/ /g, "")) && !SPACED_PATH_RE.test(v)) {
+    return `${show(v)}: a space may only stand alone inside a name (none at the start or end of a name, none doubled)`;
+  }
+  if (!PATH_CHARS_RE.test(v) && !(opts.spaces && SPACED_PATH_RE.test(v))) {
+    return charsetMessage(v, opts.spaces ? `${PATH_CHARS}, and single spaces inside a name` : PATH_CHARS);
+  }
   if (v === "/") return opts.allowRoot ? undefined : `"/" is not allowed here; name a directory below /`;
   if (v.endsWith("/")) return `${show(v)} must not end with '/' (write ${show(v.replace(/\/+$/, "") || "/")})`;
   if (posix.normalize(v) !== v) return `${show(v)} is not normalized (write ${show(posix.normalize(v))})`;

@@ -240,6 +240,11 @@ export function crossCheck(view: View, { raw, failed, secretKeys }: CrossInput):
       });
     }
     if (!exportsGiven) {
+      // One export per tree (resolve.ts): its path goes into /etc/exports and the mirrors' fstab, which would need
+      // their own escapes for a space.
+      for (const t of treePaths) {
+        if (t.path.includes(" ")) add(t.at, `${show(t.path)} holds a space, which an NFS export cannot; use files.method: rsync-ssh, or list nfs.exports`);
+      }
       // One export per tree (resolve.ts), mounted under the mount root and copied to the tree's own path.
       checkMirrorPaths(
         treePaths.map((t) => ({ path: t.path, mount: exportMountPoint({ path: t.path }), copy: t.path, at: t.at.slice(0, -1) })),

@@ -182,7 +182,9 @@ export const databaseSchema = z.strictObject({
 const treeSchema = z.preprocess(
   (v) => (typeof v === "string" ? { path: v } : v),
   z.strictObject({
-    path: text((v) => checkAbsolutePath(v), checkTreePath).describe("Absolute directory to mirror, e.g. /srv/www"),
+    path: text((v) => checkAbsolutePath(v, { spaces: true }), checkTreePath).describe(
+      "Absolute directory to mirror, e.g. /srv/www; single spaces inside a name are allowed with rsync-ssh",
+    ),
     exclude: z
       .array(text(checkExcludePattern))
       .default([])

@@ -209,7 +209,12 @@ function mirrorSyncFiles(cfg: StackConfig, host: HostConfig): FileBody[] {
   ].join(" ");
   const options = [...cfg.files.rsyncOptions, ...chownOption(cfg)];
   const log = `${PATHS.logDir}/sync.log`;
-  const trees = cfg.files.trees.map((t) => ({ path: t.path, excludes: t.exclude.map((e) => `--exclude=${e}`) }));
+  // A tree with a space is named on the remote side as validate-rsync accepts it ("\ "): see the template.
+  const trees = cfg.files.trees.map((t) => ({
+    path: t.path,
+    excludes: t.exclude.map((e) => `--exclude=${e}`),
+    ...(t.path.includes(" ") ? { remote: t.path.replace(/ /g, "\\ ") } : {}),
+  }));
   return [
     rootScript(
       PATHS.syncScript,

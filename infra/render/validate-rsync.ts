@@ -25,7 +25,8 @@ export interface ValidateRsyncOptions {
 
 // One path component of a tree: the characters a real rsync client sends unescaped and that the script's
 // character check lets through. Anything else (spaces, quotes, globs, `$`, `~`, `:`, `%`, non-ASCII) is refused.
-const TREE_RE = /^(\/[A-Za-z0-9._+,@=-]+)+$/;
+// Components of A-Z a-z 0-9 . _ + , @ = -, with single spaces inside a component (a client sends them as "\ ").
+const TREE_RE = /^(\/[A-Za-z0-9._+,@=-]+( [A-Za-z0-9._+,@=-]+)*)+$/;
 const BIN_RE = /^(\/[A-Za-z0-9._+-]+)+$/;
 
 function checkTrees(trees: readonly string[]): void {
@@ -37,7 +38,7 @@ function checkTrees(trees: readonly string[]): void {
     if (typeof t !== "string" || !TREE_RE.test(t)) {
       throw new Error(
         `[files.trees] ${JSON.stringify(t)} must be an absolute path of components made of A-Z a-z 0-9 . _ + , @ = - ` +
-          "(no spaces, quotes, shell or glob characters, no trailing slash, not /)",
+          "and single spaces inside a component (no quotes, shell or glob characters, no trailing slash, not /)",
       );
     }
     if (t.split("/").some((c) => c === "." || c === "..")) {
