@@ -1,10 +1,11 @@
 import * as pulumi from "../pulumi";
 import { HostFile } from "../providers/hostFile";
 import { RemoteCommand } from "../providers/remoteCommand";
+import { ensureSoftwareScript } from "../render/scripts";
 import type { HostPlan, RenderSecrets } from "../render/types";
 import { SshTarget } from "../ssh/exec";
 import { actionWords, OsFamily } from "./services";
-import { ensureSoftwareScript, SoftwareNeeds } from "./software";
+import type { SoftwareNeeds } from "./software";
 
 /** Inputs of a MirrorHost. */
 export interface MirrorHostArgs {

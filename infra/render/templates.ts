@@ -3,7 +3,7 @@
 // conditions at the top level, so every helper below throws on a missing value, and each template's context is
 // a typed object that always carries every field (booleans rather than absent keys).
 
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import Handlebars from "handlebars";
 import { PROJECT_ROOT } from "../paths";
@@ -72,10 +72,23 @@ interface Compiled {
 
 const cache = new Map<string, Compiled>();
 
+/** Shared fragments of several templates, `{{> name}}` for templates/partials/<name>.sh.hbs (one home each). */
+export const PARTIAL_DIR = resolve(TEMPLATE_DIR, "partials");
+let partialsLoaded = false;
+
+function loadPartials(): void {
+  if (partialsLoaded) return;
+  for (const f of readdirSync(PARTIAL_DIR)) {
+    if (f.endsWith(".hbs")) hb.registerPartial(f.replace(/(\.sh)?\.hbs$/, ""), readFileSync(resolve(PARTIAL_DIR, f), "utf8"));
+  }
+  partialsLoaded = true;
+}
+
 /** Renders templates/<name> with the given context. */
 export function renderTemplate(name: string, context: object): string {
   let t = cache.get(name);
   if (!t) {
+    loadPartials();
     const src = readFileSync(resolve(TEMPLATE_DIR, name), "utf8");
     const ast = hb.parse(src) as unknown as { body: Node[] };
     t = { run: hb.compile(src, { strict: true, noEscape: true }), conditions: conditionFields(ast.body, new Set()) };
