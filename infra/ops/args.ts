@@ -1,5 +1,7 @@
 // mirrorctl argument parsing. Pure: argv in, a typed request (or a UsageError) out; nothing is read or run here.
 
+import { shqIfNeeded } from "../shell";
+
 /** Bad arguments: printed with the usage line, exit status 2, nothing changed. */
 export class UsageError extends Error {
   constructor(message: string) {
@@ -173,5 +175,5 @@ export function parseArgs(argv: readonly string[]): Request {
 /** The remote shell command for `exec`: one word is taken as a shell command line, several are quoted word by word. */
 export function execCommandLine(words: readonly string[]): string {
   if (words.length === 1) return words[0]!;
-  return words.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : "'" + w.replace(/'/g, "'\\''") + "'")).join(" ");
+  return words.map(shqIfNeeded).join(" ");
 }
