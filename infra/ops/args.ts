@@ -1,5 +1,6 @@
 // mirrorctl argument parsing. Pure: argv in, a typed request (or a UsageError) out; nothing is read or run here.
 
+import { STACK_NAME_RE } from "../render/common";
 import { shqIfNeeded } from "../shell";
 
 /** Bad arguments: printed with the usage line, exit status 2, nothing changed. */
@@ -84,7 +85,6 @@ commands:
   restore --host <h> --to <scratch db> [--db <db>] [--backup <name>] [--keep]
                                            decrypt a backup into a scratch database and compare it with the source`;
 
-const STACK_RE = /^[A-Za-z0-9._-]{1,100}$/;
 const HOST_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 function positiveInt(name: string, v: string, max: number): number {
@@ -133,7 +133,7 @@ export function parseArgs(argv: readonly string[]): Request {
   }
   const stack = values.get("--stack");
   if (!stack) throw new UsageError("--stack is required");
-  if (!STACK_RE.test(stack)) throw new UsageError(`bad stack name ${JSON.stringify(stack)}`);
+  if (!STACK_NAME_RE.test(stack)) throw new UsageError(`bad stack name ${JSON.stringify(stack)}`);
 
   const hostsRaw = values.get("--hosts");
   const hosts = hostsRaw === undefined ? undefined : [...new Set(hostsRaw.split(",").map((h) => hostName("--hosts", h.trim())))];

@@ -13,7 +13,12 @@ export function header(stack: string, what: "file" | "block" = "file"): string {
   );
 }
 
-export const STACK_NAME_RE = /^[A-Za-z0-9._/@-]{1,100}$/;
+/**
+ * A bare Pulumi stack name (Pulumi's own rule: letters, digits, . _ -, at most 100), as pulumi.getStack() returns
+ * it and as stacks/Pulumi.<stack>.yaml is named. The one pattern for mirrorctl, render, review and the headers;
+ * an org/project/stack name is refused (the stack file could not be found by it).
+ */
+export const STACK_NAME_RE = /^[A-Za-z0-9._-]{1,100}$/;
 
 export const PATHS = {
   validateRsync: "/usr/local/lib/mirrorstack/validate-rsync",
