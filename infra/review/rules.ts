@@ -5,7 +5,8 @@
 // quote file contents or secret values: paths, option names, key types and sizes only.
 
 import type { PolicyContext } from "./context";
-import { keyInfoFromPrivateKey, keysInText, shellishWords, weakKeyReason, type KeyInfo } from "./keys";
+import { parseOption, splitOptions as splitOptionField } from "../ssh/keys";
+import { keyInfoFromPrivateKey, keysInText, weakKeyReason, type KeyInfo } from "./keys";
 import { hasUnknown, isSecretValue, kindOf, type PolicyResource } from "./preview";
 
 export interface Violation {
@@ -190,26 +191,9 @@ const syncKeyRestricted: Rule = {
   },
 };
 
-/** authorized_keys options: `name` or `name="value"`, comma-separated, values may hold commas inside quotes. */
+/** authorized_keys options as sshd reads them (ssh/keys.ts): names in lower case, values unquoted. */
 export function splitOptions(word: string): { name: string; value?: string }[] {
-  const out: { name: string; value?: string }[] = [];
-  let cur = "";
-  let quoted = false;
-  const flush = () => {
-    if (cur === "") return;
-    const eq = cur.indexOf("=");
-    if (eq < 0) out.push({ name: cur.toLowerCase() });
-    else out.push({ name: cur.slice(0, eq).toLowerCase(), value: cur.slice(eq + 1).replace(/^"(.*)"$/s, "$1") });
-    cur = "";
-  };
-  for (let i = 0; i < word.length; i++) {
-    const c = word[i]!;
-    if (c === '"' && word[i - 1] !== "\\") quoted = !quoted;
-    if (c === "," && !quoted) flush();
-    else cur += c;
-  }
-  flush();
-  return out;
+  return splitOptionField(word).map(parseOption);
 }
 
 /** No DSA keys, no RSA keys under 3072 bits: in the files written to hosts and in the operator's key. */
@@ -303,6 +287,35 @@ const binlogRow: Rule = {
     return out;
   },
 };
+
+/** Splits an exports(5) line into words, keeping double-quoted parts (with \" escapes) inside their word. */
+export function shellishWords(line: string): string[] {
+  const words: string[] = [];
+  let cur = "";
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quoted) {
+      if (c === "\\" && line[i + 1] === '"') {
+        cur += '\\"';
+        i++;
+      } else {
+        if (c === '"') quoted = false;
+        cur += c;
+      }
+    } else if (c === '"') {
+      quoted = true;
+      cur += c;
+    } else if (c === " " || c === "\t") {
+      if (cur !== "") words.push(cur);
+      cur = "";
+    } else {
+      cur += c;
+    }
+  }
+  if (cur !== "") words.push(cur);
+  return words;
+}
 
 interface ExportLine {
   readonly line: number;
