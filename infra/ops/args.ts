@@ -1,5 +1,6 @@
 // mirrorctl argument parsing. Pure: argv in, a typed request (or a UsageError) out; nothing is read or run here.
 
+import { parseArgs as parseArgv } from "node:util";
 import { STACK_NAME_RE } from "../render/common";
 import { shqIfNeeded } from "../shell";
 
@@ -109,25 +110,29 @@ export function parseArgs(argv: readonly string[]): Request {
   const flags = new Set<string>();
   let words: string[] = [];
   let sawDashDash = false;
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i]!;
-    if (arg === "--") {
+  // node's parser splits the words (--name=value, --name value, --); not strict, so that each mistake is refused
+  // below in mirrorctl's own words, in the order given.
+  const options = Object.fromEntries([...allowed].map((o) => [o.slice(2), { type: FLAGS.has(o) ? ("boolean" as const) : ("string" as const) }]));
+  const { tokens } = parseArgv({ args: [...rest], options, strict: false, allowPositionals: true, tokens: true });
+  for (const t of tokens) {
+    if (t.kind === "option-terminator") {
       if (command !== "exec") throw new UsageError(`${command} takes no command after --`);
-      words = rest.slice(i + 1);
+      words = rest.slice(t.index + 1);
       sawDashDash = true;
       break;
     }
-    if (!arg.startsWith("--")) throw new UsageError(`unexpected argument ${JSON.stringify(arg)}${command === "exec" ? " (put the command after --)" : ""}`);
-    const eq = arg.indexOf("=");
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    if (t.kind === "positional" || !t.rawName.startsWith("--")) {
+      throw new UsageError(`unexpected argument ${JSON.stringify(rest[t.index])}${command === "exec" ? " (put the command after --)" : ""}`);
+    }
+    const name = t.rawName;
     if (!allowed.has(name)) throw new UsageError(`${command} does not take ${name}`);
     if (FLAGS.has(name)) {
-      if (eq > 0) throw new UsageError(`${name} takes no value`);
+      if (t.inlineValue) throw new UsageError(`${name} takes no value`);
       flags.add(name);
       continue;
     }
-    const v = eq > 0 ? arg.slice(eq + 1) : rest[++i];
-    if (v === undefined || v === "" || (eq < 0 && v.startsWith("--"))) throw new UsageError(`${name} needs a value`);
+    const v = t.value;
+    if (v === undefined || v === "" || (!t.inlineValue && v.startsWith("--"))) throw new UsageError(`${name} needs a value`);
     if (values.has(name)) throw new UsageError(`${name} is given twice`);
     values.set(name, v);
   }
