@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { auditKeyFile } from "../infra/ops/keys";
 import { STRICT_CONTEXT } from "../infra/review/context";
 import { checkPolicies } from "../infra/review/rules";
-import { isKeyType, keyLineWords, optionsFieldEnd, parseKeyLine, parseOption, plainKeyType, splitOptions } from "../infra/ssh/keys";
+import { isKeyType, keyLineWords, parseKeyLine, parseOption, plainKeyType, splitOptions } from "../infra/ssh/keys";
 import { dsaKeyLine, ed25519Line, rsaKeyLine, sshString } from "./fixtures/ssh-keys";
 
 const dir = mkdtempSync(join(tmpdir(), "ssh-keys-"));
@@ -78,7 +78,9 @@ describe("sshd's authorized_keys option rules", () => {
 
   it("the options field ends at the first space or tab outside quotes", () => {
     const line = 'from="10.0.0.1",command="/x a b" ssh-ed25519 AAAA c';
-    expect(line.slice(0, optionsFieldEnd(line))).toBe('from="10.0.0.1",command="/x a b"');
+    expect(keyLineWords(line)[0]).toBe('from="10.0.0.1",command="/x a b"');
+    // An unterminated quote runs to the end of the line: no key follows.
+    expect(parseKeyLine('command="/x ssh-ed25519 AAAA')).toEqual({ error: 'not a key line: command="/x ssh-ed25519 AAAA' });
     expect(keyLineWords('@cert-authority *.example.org\tssh-ed25519 AAAA')).toEqual(["@cert-authority", "*.example.org", "ssh-ed25519", "AAAA"]);
   });
 

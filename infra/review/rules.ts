@@ -5,7 +5,7 @@
 // quote file contents or secret values: paths, option names, key types and sizes only.
 
 import type { PolicyContext } from "./context";
-import { parseOption, splitOptions as splitOptionField } from "../ssh/keys";
+import { parseOption, splitOptions as splitOptionField, splitUnquoted } from "../ssh/keys";
 import { keyInfoFromPrivateKey, keysInText, weakKeyReason, type KeyInfo } from "./keys";
 import { hasUnknown, isSecretValue, kindOf, type PolicyResource } from "./preview";
 
@@ -288,35 +288,6 @@ const binlogRow: Rule = {
   },
 };
 
-/** Splits an exports(5) line into words, keeping double-quoted parts (with \" escapes) inside their word. */
-export function shellishWords(line: string): string[] {
-  const words: string[] = [];
-  let cur = "";
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (quoted) {
-      if (c === "\\" && line[i + 1] === '"') {
-        cur += '\\"';
-        i++;
-      } else {
-        if (c === '"') quoted = false;
-        cur += c;
-      }
-    } else if (c === '"') {
-      quoted = true;
-      cur += c;
-    } else if (c === " " || c === "\t") {
-      if (cur !== "") words.push(cur);
-      cur = "";
-    } else {
-      cur += c;
-    }
-  }
-  if (cur !== "") words.push(cur);
-  return words;
-}
-
 interface ExportLine {
   readonly line: number;
   readonly path: string;
@@ -330,7 +301,7 @@ export function parseExports(text: string): ExportLine[] {
   lines.forEach((raw, idx) => {
     const line = raw.replace(/#.*$/, "").trim();
     if (line === "") return;
-    const words = shellishWords(line).map((w) => w.replace(/^"(.*)"$/, "$1"));
+    const words = splitUnquoted(line, " \t").map((w) => w.replace(/^"(.*)"$/, "$1"));
     const path = words.shift()!;
     let defaults: string[] = [];
     const clients: { host: string; options: string[] }[] = [];

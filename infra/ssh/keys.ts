@@ -50,30 +50,21 @@ export function isKeyType(word: string): boolean {
 // commas and spaces; inside it \" is a quote, and any other backslash is itself. The options field ends at the first
 // space or tab outside quotes (sshd's sshkey_advance_past_options: a \" never opens or closes a quote).
 
-/** Index where the options field at the start of `line` ends (first unquoted space or tab, or the end). */
-export function optionsFieldEnd(line: string): number {
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (c === "\\" && line[i + 1] === '"') i++;
-    else if (c === '"') quoted = !quoted;
-    else if ((c === " " || c === "\t") && !quoted) return i;
-  }
-  return line.length;
-}
-
-/** The options of an options field, each as written (e.g. restrict, from="10.0.0.5", command="..."). */
-export function splitOptions(field: string): string[] {
+/**
+ * Splits `text` at any of `separators` outside double quotes, keeping quotes and \" escapes in the pieces and
+ * dropping empty pieces. sshd's rule; the review reads exports(5) lines with it too.
+ */
+export function splitUnquoted(text: string, separators: string): string[] {
   const out: string[] = [];
   let cur = "";
   let quoted = false;
-  for (let i = 0; i < field.length; i++) {
-    const c = field[i]!;
-    if (c === "\\" && field[i + 1] === '"') {
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === "\\" && text[i + 1] === '"') {
       cur += '\\"';
       i++;
-    } else if (c === "," && !quoted) {
-      out.push(cur);
+    } else if (separators.includes(c) && !quoted) {
+      if (cur !== "") out.push(cur);
       cur = "";
     } else {
       if (c === '"') quoted = !quoted;
@@ -81,7 +72,12 @@ export function splitOptions(field: string): string[] {
     }
   }
   if (cur !== "") out.push(cur);
-  return out.filter((o) => o !== "");
+  return out;
+}
+
+/** The options of an options field, each as written (e.g. restrict, from="10.0.0.5", command="..."). */
+export function splitOptions(field: string): string[] {
+  return splitUnquoted(field, ",");
 }
 
 /** One option as sshd reads it: the name in lower case, the value without its quotes and with \" unescaped. */
@@ -93,16 +89,9 @@ export function parseOption(option: string): { name: string; value?: string } {
   return { name: option.slice(0, eq).toLowerCase(), value: m ? m[1]!.replace(/\\"/g, '"') : raw };
 }
 
-/** Splits a line into words at spaces and tabs outside double quotes (same quote rule as the options field). */
+/** Splits a line into words at spaces and tabs outside double quotes (the options field is the first word). */
 export function keyLineWords(line: string): string[] {
-  const words: string[] = [];
-  let rest = line.trim();
-  while (rest !== "") {
-    const end = optionsFieldEnd(rest);
-    words.push(rest.slice(0, end));
-    rest = rest.slice(end).trim();
-  }
-  return words;
+  return splitUnquoted(line, " \t");
 }
 
 /** One parsed authorized_keys (or .pub) line. */
@@ -128,9 +117,8 @@ export function parseKeyLine(text: string): ParsedKeyLine | { error: string } | 
   let rest = line;
   let optionsField = "";
   if (!isKeyType(/^\S+/.exec(rest)![0])) {
-    const end = optionsFieldEnd(rest);
-    optionsField = rest.slice(0, end);
-    rest = rest.slice(end).trim();
+    optionsField = keyLineWords(rest)[0]!;
+    rest = rest.slice(optionsField.length).trim();
   }
   const m = /^(\S+)\s+([A-Za-z0-9+/=]+)(?:\s+(.*))?$/.exec(rest);
   if (!m || !isKeyType(m[1]!)) return { error: `not a key line: ${line.length > 60 ? line.slice(0, 60) + "..." : line}` };
