@@ -381,7 +381,6 @@ export function checkSecretText(v: string, what: string, minLength: number, maxL
 }
 
 // OpenSSH public keys (one line: type, base64 blob, optional comment), of a type current OpenSSH accepts.
-
 export function checkPublicKey(v: string): string | undefined {
   const parts = v.trim().split(/ +/);
   if (/[\n\r]/.test(v.trim())) return "must be a single line";
