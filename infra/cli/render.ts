@@ -11,6 +11,7 @@ import { dirname, join, resolve } from "node:path";
 import { ConfigError, SECRET_PLACEHOLDER, loadStackConfig, stackFilePath } from "../config";
 import type { StackConfig } from "../config/types";
 import { renderStack } from "../render";
+import { STACK_NAME_RE } from "../render/common";
 import { renderBackupHostFiles } from "../render/push";
 import type { HostPlan, FileBody } from "../render/types";
 import { PROJECT_ROOT as ROOT } from "../paths";
@@ -52,7 +53,7 @@ function parseArgs(argv: readonly string[]): Args {
   }
   if (!a.stack) usage("--stack is required");
   if (!a.out) usage("--out is required");
-  if (!/^[A-Za-z0-9._-]+$/.test(a.stack)) usage(`bad stack name ${JSON.stringify(a.stack)}`);
+  if (!STACK_NAME_RE.test(a.stack)) usage(`bad stack name ${JSON.stringify(a.stack)}`);
   return a as Args;
 }
 

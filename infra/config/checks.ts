@@ -4,6 +4,7 @@
 
 import { isIP } from "node:net";
 import { posix } from "node:path";
+import { ACCEPTED_KEY_TYPES } from "../ssh/keys";
 
 /** Quotes a value for an error message (newlines and quotes stay visible). */
 export function show(value: unknown): string {
@@ -390,18 +391,13 @@ export function checkSecretText(v: string, what: string, minLength: number, maxL
   return undefined;
 }
 
-// OpenSSH public keys (one line: type, base64 blob, optional comment).
-const KEY_TYPES = [
-  "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-  "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
-];
-
+// OpenSSH public keys (one line: type, base64 blob, optional comment), of a type current OpenSSH accepts.
 export function checkPublicKey(v: string): string | undefined {
   const parts = v.trim().split(/ +/);
   if (/[\n\r]/.test(v.trim())) return "must be a single line";
   if (parts.length < 2 || parts.length > 3) return "expected '<type> <base64> [comment]'";
   const [type, blob, comment] = parts as [string, string, string | undefined];
-  if (!KEY_TYPES.includes(type)) return `key type ${show(type)} is not one of ${KEY_TYPES.join(", ")}`;
+  if (!ACCEPTED_KEY_TYPES.includes(type)) return `key type ${show(type)} is not one of ${ACCEPTED_KEY_TYPES.join(", ")}`;
   if (!/^[A-Za-z0-9+/]+={0,3}$/.test(blob)) return "the key blob is not base64";
   if (comment !== undefined && !/^[A-Za-z0-9._@:+-]+$/.test(comment)) {
     return "the key comment may only hold letters, digits and . _ @ : + -";

@@ -21,7 +21,7 @@ export interface RenderOptions {
 }
 
 function checkOptions(cfg: StackConfig, opts: RenderOptions): void {
-  if (!STACK_NAME_RE.test(opts.stack)) throw new Error(`stack name ${JSON.stringify(opts.stack)} may only hold letters, digits and . _ / @ -`);
+  if (!STACK_NAME_RE.test(opts.stack)) throw new Error(`stack name ${JSON.stringify(opts.stack)} may only hold letters, digits and . _ - (at most 100)`);
   if (opts.stack !== cfg.stack) throw new Error(`stack ${JSON.stringify(opts.stack)} does not match the config's stack ${JSON.stringify(cfg.stack)}`);
   checkMirrorKeys(cfg, opts.mirrorKeys ?? {});
 }

@@ -13,6 +13,7 @@ import {
   rootScript,
   validateAuthorizedKeys,
 } from "./common";
+import { HOST_KEY_TYPES } from "../ssh/keys";
 import { renderTemplate } from "./templates";
 import { renderValidateRsync } from "./validate-rsync";
 
@@ -283,7 +284,8 @@ export function knownHostsFile(o: {
 }): FileBody {
   if (o.hostKeys.length === 0) throw new Error(`no host keys read from ${o.of}`);
   for (const k of o.hostKeys) {
-    if (!/^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/.test(k)) {
+    const [type, blob, ...more] = k.split(" ");
+    if (!HOST_KEY_TYPES.includes(type!) || !/^[A-Za-z0-9+/]+={0,3}$/.test(blob ?? "") || more.length > 0) {
       throw new Error(`host key of ${o.of} is not "<type> <base64>": ${JSON.stringify(k.slice(0, 80))}`);
     }
   }

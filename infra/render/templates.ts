@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import Handlebars from "handlebars";
 import { PROJECT_ROOT } from "../paths";
+import { shq } from "../shell";
 
 export const TEMPLATE_DIR = resolve(PROJECT_ROOT, "templates");
 
@@ -21,13 +22,8 @@ function need(v: unknown, helper: string): string {
   return String(v);
 }
 
-/** Single-quotes a value for POSIX shells. */
-export function shQuote(v: string): string {
-  return `'${v.replace(/'/g, `'\\''`)}'`;
-}
-
 // {{sh value}}: the value as one shell word.
-hb.registerHelper("sh", (v: unknown) => shQuote(need(v, "sh")));
+hb.registerHelper("sh", (v: unknown) => shq(need(v, "sh")));
 // {{join list ", "}}: list items joined by a separator.
 hb.registerHelper("join", (list: unknown, sep: unknown) => {
   if (!Array.isArray(list)) throw new Error("template helper join: expected a list");
@@ -36,7 +32,7 @@ hb.registerHelper("join", (list: unknown, sep: unknown) => {
 // {{shwords list}}: each item single-quoted, separated by spaces.
 hb.registerHelper("shwords", (list: unknown) => {
   if (!Array.isArray(list)) throw new Error("template helper shwords: expected a list");
-  return list.map((x) => shQuote(need(x, "shwords"))).join(" ");
+  return list.map((x) => shq(need(x, "shwords"))).join(" ");
 });
 
 interface Node {

@@ -5,7 +5,8 @@
 // quote file contents or secret values: paths, option names, key types and sizes only.
 
 import type { PolicyContext } from "./context";
-import { keyInfoFromPrivateKey, keysInText, shellishWords, weakKeyReason, type KeyInfo } from "./keys";
+import { parseOption, splitOptions as splitOptionField, splitUnquoted } from "../ssh/keys";
+import { keyInfoFromPrivateKey, keysInText, weakKeyReason, type KeyInfo } from "./keys";
 import { hasUnknown, isSecretValue, kindOf, type PolicyResource } from "./preview";
 
 export interface Violation {
@@ -190,26 +191,9 @@ const syncKeyRestricted: Rule = {
   },
 };
 
-/** authorized_keys options: `name` or `name="value"`, comma-separated, values may hold commas inside quotes. */
+/** authorized_keys options as sshd reads them (ssh/keys.ts): names in lower case, values unquoted. */
 export function splitOptions(word: string): { name: string; value?: string }[] {
-  const out: { name: string; value?: string }[] = [];
-  let cur = "";
-  let quoted = false;
-  const flush = () => {
-    if (cur === "") return;
-    const eq = cur.indexOf("=");
-    if (eq < 0) out.push({ name: cur.toLowerCase() });
-    else out.push({ name: cur.slice(0, eq).toLowerCase(), value: cur.slice(eq + 1).replace(/^"(.*)"$/s, "$1") });
-    cur = "";
-  };
-  for (let i = 0; i < word.length; i++) {
-    const c = word[i]!;
-    if (c === '"' && word[i - 1] !== "\\") quoted = !quoted;
-    if (c === "," && !quoted) flush();
-    else cur += c;
-  }
-  flush();
-  return out;
+  return splitOptionField(word).map(parseOption);
 }
 
 /** No DSA keys, no RSA keys under 3072 bits: in the files written to hosts and in the operator's key. */
@@ -317,7 +301,7 @@ export function parseExports(text: string): ExportLine[] {
   lines.forEach((raw, idx) => {
     const line = raw.replace(/#.*$/, "").trim();
     if (line === "") return;
-    const words = shellishWords(line).map((w) => w.replace(/^"(.*)"$/, "$1"));
+    const words = splitUnquoted(line, " \t").map((w) => w.replace(/^"(.*)"$/, "$1"));
     const path = words.shift()!;
     let defaults: string[] = [];
     const clients: { host: string; options: string[] }[] = [];
