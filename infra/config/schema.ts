@@ -107,20 +107,18 @@ const hostFields = {
     .meta({ derivedDefault: "database.bindAddress, else the host's address" } satisfies DocMeta),
 };
 
+/** A host's server_id: optional, derived from its role and position (cross.ts defaultServerId) when not set. */
+const serverId = (doc: string, derivedDefault: string) =>
+  int(1, 4294967295).optional().describe(doc).meta({ derivedDefault } satisfies DocMeta);
+
 export const masterSchema = z.strictObject({
   ...hostFields,
-  serverId: int(1, 4294967295)
-    .optional()
-    .describe("server_id of the master's database server")
-    .meta({ derivedDefault: "1" } satisfies DocMeta),
+  serverId: serverId("server_id of the master's database server", "1"),
 });
 
 export const mirrorSchema = z.strictObject({
   ...hostFields,
-  serverId: int(1, 4294967295)
-    .optional()
-    .describe("server_id of this mirror's database server; set it to keep it stable when mirrors are removed")
-    .meta({ derivedDefault: "100 + the mirror's index" } satisfies DocMeta),
+  serverId: serverId("server_id of this mirror's database server; set it to keep it stable when mirrors are removed", "100 + the mirror's index"),
   reseed: z
     .string()
     .regex(/^[A-Za-z0-9._:-]{1,64}$/, { message: "expected a short token of letters, digits, '.', '_', ':' or '-' (e.g. a date)" })
@@ -261,14 +259,18 @@ export function exportCopyTo(e: { readonly path: string; readonly pull: boolean;
 
 export const RPC_SERVICES = ["portmap", "rpcbind", "mountd", "lockd", "statd", "rquotad"] as const;
 
-export const nfsExportSchema = z.strictObject({
-  path: text((v) => checkAbsolutePath(v), checkTreePath).describe("Directory the master exports"),
-  clients: z
+/** NFS clients (addresses, networks, names, wildcards); the mirrors' addresses when not set (resolve.ts). */
+const clientList = (doc: string) =>
+  z
     .array(text(checkClient))
     .min(1, { message: "list at least one client" })
     .optional()
-    .describe("Hosts allowed to mount (IP, CIDR, host name; wildcards need allowWildcard)")
-    .meta({ derivedDefault: "the mirrors' addresses" } satisfies DocMeta),
+    .describe(doc)
+    .meta({ derivedDefault: "the mirrors' addresses" } satisfies DocMeta);
+
+export const nfsExportSchema = z.strictObject({
+  path: text((v) => checkAbsolutePath(v), checkTreePath).describe("Directory the master exports"),
+  clients: clientList("Hosts allowed to mount (IP, CIDR, host name; wildcards need allowWildcard)"),
   access: z.enum(["ro", "rw"]).default("ro").describe("ro or rw; rw needs allowReadWrite"),
   sync: bool().default(true).describe("sync (true) or async (false) export option"),
   rootSquash: bool().default(true).describe("root_squash (true) or no_root_squash (false, needs allowNoRootSquash)"),
@@ -331,12 +333,7 @@ export const nfsSchema = z.strictObject({
         .min(1, { message: "list at least one service" })
         .default(["rpcbind", "mountd", "lockd", "statd", "rquotad"])
         .describe("RPC daemons restricted with TCP wrappers"),
-      clients: z
-        .array(text(checkClient))
-        .min(1, { message: "list at least one client" })
-        .optional()
-        .describe("Who may use those services")
-        .meta({ derivedDefault: "the mirrors' addresses" } satisfies DocMeta),
+      clients: clientList("Who may use those services"),
     })
     .prefault({})
     .describe("TCP wrappers (hosts.allow/hosts.deny) for the NFS RPC services on the master"),

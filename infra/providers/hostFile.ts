@@ -9,16 +9,10 @@ import { MirrorstackDynamicResource } from "./dynamic";
 // README, "Engine"), so files travel through this dynamic provider: same model (a script over SSH, content
 // on stdin), plus the read() that drift detection needs. diff() is local, so a no-op `up` opens no SSH session.
 
-/** Plain inputs of a HostFile after Pulumi resolved them. */
-export interface HostFileState {
+/** Plain inputs of a HostFile after Pulumi resolved them: a rendered file's metadata, and how to apply it. */
+export interface HostFileState extends Pick<FileBody, "path" | "kind" | "owner" | "group" | "mode" | "content"> {
   readonly target: SshTarget;
   readonly stack: string;
-  readonly path: string;
-  readonly kind: "whole" | "block";
-  readonly owner: string;
-  readonly group: string;
-  readonly mode: string;
-  readonly content: string;
   readonly validate: string;
   /** `service:action` words, real service names. */
   readonly actions: string[];
