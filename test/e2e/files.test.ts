@@ -9,6 +9,8 @@ import { acceptedSessions, inventory, freshStack, isRoot, LAB_ID, onHost, pulumi
 const STACK = "e2e-files";
 useLab("files", { mirrors: 1, image: "prepared" });
 const TREE = "/srv/wiki/images";
+/** A second tree whose name holds a space: pulled as "my\ photos", the one escape validate-rsync takes. */
+const SPACED = "/srv/wiki/my photos";
 const USER = "mirrorsync";
 const KEY = "/root/.ssh/mirrorstack_sync";
 const SINK_LOG = "/run/e2e-syslog.log";
@@ -32,7 +34,7 @@ function ctl(...args: string[]): { code: number; stdout: string; stderr: string 
 function treeListing(host: string, dir: string): string {
   return must(
     host,
-    `cd ${dir} && { find . -type f -print0 | sort -z | xargs -0 -r sha256sum; find . -type l -printf 'link %p -> %l\\n' | sort; find . -type d | sort; }`,
+    `cd '${dir}' && { find . -type f -print0 | sort -z | xargs -0 -r sha256sum; find . -type l -printf 'link %p -> %l\\n' | sort; find . -type d | sort; }`,
   );
 }
 
@@ -44,7 +46,7 @@ describe.skipIf(!isRoot)("file mirroring over rsync+ssh (lab)", { shuffle: false
   let sinkPid = "";
   const stackConfig = (cron?: string) =>
     writeTestStack(STACK, {
-      files: { trees: [TREE], owner: "www-data", group: "www-data" },
+      files: { trees: [TREE, SPACED], owner: "www-data", group: "www-data" },
       ...(cron ? { cron: { sync: cron } } : {}),
       backups: { enabled: false },
     });
@@ -71,6 +73,7 @@ describe.skipIf(!isRoot)("file mirroring over rsync+ssh (lab)", { shuffle: false
       printf 'x' > "${TREE}/a/.hidden"
       ln -s ../outside-secret.txt "${TREE}/link-outside"
       ln -s /etc/shadow "${TREE}/a/abs-link"
+      mkdir -p "${SPACED}/summer 2026" && echo sunny > "${SPACED}/summer 2026/beach.txt"
       chmod -R a+rX /srv/wiki`,
     );
     // No syslog inside a lab host: a datagram sink on /dev/log stands in, so what validate-rsync sends through
@@ -129,6 +132,8 @@ describe.skipIf(!isRoot)("file mirroring over rsync+ssh (lab)", { shuffle: false
     const run = onHost(mirror, "/usr/local/sbin/mirrorstack-sync");
     expect(run.code, `${run.stdout}${run.stderr}${must(mirror, "tail -n 30 /var/log/mirrorstack/sync.log")}`).toBe(0);
     expect(treeListing(mirror, TREE)).toBe(treeListing(master, TREE));
+    expect(treeListing(mirror, SPACED)).toBe(treeListing(master, SPACED));
+    expect(must(mirror, `cat '${SPACED}/summer 2026/beach.txt'`)).toBe("sunny\n");
     expect(must(mirror, `readlink ${TREE}/link-outside`).trim()).toBe("../outside-secret.txt");
     expect(onHost(mirror, "test -e /srv/wiki/outside-secret.txt").code).not.toBe(0);
     const secret = must(master, "cat /srv/wiki/outside-secret.txt").trim();
