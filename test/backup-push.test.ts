@@ -187,6 +187,10 @@ describe("rendered files of backups.push (prod: pushed to vault)", () => {
     const keys = renderBackupHostFiles(prod, KEY).find((f) => f.path === `${PATHS.authorizedKeysDir}/mirrorbackup`)!;
     expect(keys.content).toContain(`restrict,from="2001:db8:100::23",command="${PATHS.backupReceive}" ${KEY}\n`);
     expect(renderBackupHostFiles(prod, "").find((f) => f.path === keys.path)!.content).not.toMatch(/^restrict/m);
+    // Rendered once without the key, the key file completes to what a render with the key makes.
+    const unkeyed = renderBackupHostFiles(prod, "").find((f) => f.path === keys.path)!;
+    expect(unkeyed.completion?.needs).toBe("taker-key");
+    if (unkeyed.completion?.needs === "taker-key") expect(unkeyed.completion.content(KEY)).toBe(keys.content);
   });
 
   it("pins the backup host's keys on the taker", () => {

@@ -89,7 +89,8 @@ describe.each(STACKS)("stack %s", (stack) => {
       for (const f of p.files) {
         const c = f.completion;
         if (!c) continue;
-        const made = c.needs === "secrets" ? c.content(real) : c.content(MIRROR_KEYS[stack] ?? {});
+        expect(c.needs, `${p.host}:${f.path}`).not.toBe("taker-key"); // only the backup host's files (push.ts)
+        const made = c.needs === "secrets" ? c.content(real) : c.needs === "mirror-keys" ? c.content(MIRROR_KEYS[stack] ?? {}) : "";
         expect(made, `${p.host}:${f.path}`).toBe(file(withValues, p.host, f.path).content);
         completed++;
       }

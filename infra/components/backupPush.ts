@@ -74,17 +74,19 @@ export class BackupPush extends pulumi.ComponentResource {
       child,
     );
 
-    // The backup host's files; the key file waits for the taker's key.
-    const plain = renderBackupHostFiles(cfg, "");
-    const keyed = key.value.apply((k) => renderBackupHostFiles(cfg, k));
-    const backupFiles = plain.map((f, i) => {
-      const content = f.path.startsWith(`${PATHS.authorizedKeysDir}/`) ? keyed.apply((fs) => fs[i]!.content) : f.content;
-      return new HostFile(
+    // The backup host's files, rendered once; the key file is completed with the taker's key (its renderer's own
+    // completion) once the taker made it.
+    const contents = renderBackupHostFiles(cfg, "").map((f) => {
+      const c = f.completion;
+      return { f, content: c?.needs === "taker-key" ? key.value.apply((k) => c.content(k)) : pulumi.output(f.content) };
+    });
+    const backupFiles = contents.map(({ f, content }) =>
+      new HostFile(
         `${push.name}-${pathSlug(f.path)}`,
         renderedFileArgs(f, args.backupTarget, args.stack, content, actionWords(f.onChange, push.osFamily)),
         { ...child, dependsOn: [account] },
-      );
-    });
+      ),
+    );
 
     const known = hostKeys.value.apply((v) => renderPushKnownHosts(cfg, v.split("\n").map((l) => l.trim()).filter((l) => l !== "")));
     const knownFile = new HostFile(
@@ -97,8 +99,8 @@ export class BackupPush extends pulumi.ComponentResource {
       {
         target: args.takerTarget,
         create: pulumi
-          .all([keyed, known])
-          .apply(([fs, kh]) => pushCheckScript(push, taker, [...fs.map((f) => f.content), kh.content].join("\n"))),
+          .all([pulumi.all(contents.map((x) => x.content)), known])
+          .apply(([fs, kh]) => pushCheckScript(push, taker, [...fs, kh.content].join("\n"))),
       },
       { ...child, dependsOn: [...backupFiles, knownFile] },
     );

@@ -26,6 +26,8 @@ function takerAddress(cfg: StackConfig): string {
 export function renderBackupHostFiles(cfg: StackConfig, takerKey: string): FileBody[] {
   const push = pushOf(cfg);
   const common = { header: header(cfg.stack), name: push.name, user: push.user, taker: cfg.backups.host };
+  const keyFile = (key: string) =>
+    renderTemplate("authorized_keys-backup.hbs", { ...common, command: PATHS.backupReceive, from: takerAddress(cfg), key: key.trim() });
   return [
     {
       path: PATHS.backupReceive,
@@ -50,12 +52,8 @@ export function renderBackupHostFiles(cfg: StackConfig, takerKey: string): FileB
       owner: "root",
       group: "root",
       mode: "0644",
-      content: renderTemplate("authorized_keys-backup.hbs", {
-        ...common,
-        command: PATHS.backupReceive,
-        from: takerAddress(cfg),
-        key: takerKey.trim(),
-      }),
+      content: keyFile(takerKey),
+      completion: { needs: "taker-key", content: keyFile },
       secret: false,
       validate: validateAuthorizedKeys(PATHS.backupReceive),
       onChange: [],

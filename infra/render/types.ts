@@ -21,11 +21,13 @@ export interface RenderSecrets {
 /**
  * A file whose content holds values known only at apply time, and the renderer's own function that completes it.
  * The program renders once, with placeholders (what previews show), and the component that applies the file
- * calls `content` with the real values: the secrets (MirrorHost) or the mirrors' sync public keys (FileMirroring).
+ * calls `content` with the real values: the secrets (MirrorHost), the mirrors' sync public keys (FileMirroring) or
+ * the backup-taking host's push key (BackupPush).
  */
 export type Completion =
   | { readonly needs: "secrets"; readonly content: (secrets: RenderSecrets) => string }
-  | { readonly needs: "mirror-keys"; readonly content: (mirrorKeys: Readonly<Record<string, string>>) => string };
+  | { readonly needs: "mirror-keys"; readonly content: (mirrorKeys: Readonly<Record<string, string>>) => string }
+  | { readonly needs: "taker-key"; readonly content: (takerKey: string) => string };
 
 /** One file (or one managed block inside a file) as a renderer makes it. */
 export interface FileBody {
