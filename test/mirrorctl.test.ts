@@ -47,6 +47,8 @@ describe("mirrorctl arguments", () => {
     expect(parseArgs(["verify", "--stack", "p", "--chunk-size", "500", "--timeout", "60"])).toMatchObject({ chunkSize: 500, timeoutSeconds: 60 });
     expect(parseArgs(["restore", "--stack", "p", "--host", "db2", "--to", "scratch_1", "--keep"])).toMatchObject({ host: "db2", to: "scratch_1", keep: true });
     expect(parseArgs(["purge-binlogs", "--stack", "p", "--dry-run"]).dryRun).toBe(true);
+    expect(parseArgs(["purge-binlogs", "--stack", "p", "--record-only"])).toMatchObject({ recordOnly: true, dryRun: false });
+    expect(parseArgs(["purge-binlogs", "--stack", "p"])).toMatchObject({ recordOnly: false, dryRun: false });
     expect(parseArgs(["reseed", "--stack", "p", "--host", "db2", "--yes"]).yes).toBe(true);
   });
 
@@ -70,6 +72,8 @@ describe("mirrorctl arguments", () => {
     expect(usage(["verify", "--stack", "p", "--chunk-size"])).toMatch(/needs a value/);
     expect(usage(["status", "--stack", "p", "--stack", "q"])).toMatch(/given twice/);
     expect(usage(["keys", "--stack", "p", "--json=1"])).toMatch(/takes no value/);
+    expect(usage(["purge-binlogs", "--stack", "p", "--dry-run", "--record-only"])).toMatch(/give one of them/);
+    expect(usage(["status", "--stack", "p", "--record-only"])).toMatch(/status does not take --record-only/);
   });
 
   it("builds the remote command line: one word as a shell line, several quoted word by word", () => {
