@@ -3,8 +3,9 @@ import * as path from "path";
 import * as pulumi from "./pulumi";
 import { ConfigError, type ConfigIssue, namespaceIssues, parseStackConfig, StackConfig } from "./config";
 import { renderStack } from "./render";
+import { nfsServerServices } from "./render/scripts";
 import { BackupPush } from "./components/backupPush";
-import { FileMirroring, fileMirroringPaths, nfsServerServices, sharesNfs } from "./components/files";
+import { FileMirroring, sharesNfs } from "./components/files";
 import { MirrorHost } from "./components/mirrorHost";
 import { OsFamily } from "./components/services";
 import { SoftwareNeeds, softwareFor } from "./components/software";
@@ -49,8 +50,9 @@ function validate(): StackConfig {
 const cfg = validate();
 for (const w of cfg.warnings) pulumi.log.warn(w);
 
-// 3. render: pure. File structure never depends on secret values, so we render once with placeholders
-// (what previews show) and fill secret files from secret Outputs.
+// 3. render: pure, once. File structure never depends on secret values, so we render with placeholders (what
+// previews show); the files that hold a secret, or the mirrors' sync keys, carry their renderer's completion,
+// which the component applying them calls with the real values inside Outputs.
 const conf = new pulumi.Config(NS);
 const secrets = pulumi
   .all([conf.getSecret("replicationPassword"), conf.getSecret("backupPassphrase")])
@@ -58,12 +60,7 @@ const secrets = pulumi
     replicationPassword: replicationPassword ?? "",
     backupPassphrase: backupPassphrase ?? "",
   }));
-const placeholders = { replicationPassword: "[secret]", backupPassphrase: "[secret]" };
-const plans = renderStack(cfg, { stack, secrets: placeholders });
-const realPlans = secrets.apply((s) => renderStack(cfg, { stack, secrets: s }));
-// The master's authorized_keys holds the mirrors' sync keys, which exist only once the mirrors made them: the
-// file mirroring step renders again with those public keys (no secrets involved, so its diff stays readable).
-const renderWithMirrorKeys = (mirrorKeys: Record<string, string>) => renderStack(cfg, { stack, secrets: placeholders, mirrorKeys });
+const plans = renderStack(cfg, { stack, secrets: { replicationPassword: "[secret]", backupPassphrase: "[secret]" } });
 
 // 4. apply: one component per host; hosts are independent, so the engine works them in parallel.
 const sshKey = conf.getSecret("sshPrivateKey");
@@ -93,16 +90,14 @@ const hostComponents: Record<string, MirrorHost> = {};
 const hosts = plans.map((plan) => {
   const h = cfg.hosts.find((x) => x.name === plan.host)!;
   const fileMethod = sharesNfs(cfg) ? "nfs" : cfg.files.trees.length === 0 ? "none" : cfg.files.method;
-  // File mirroring's own files are applied by FileMirroring below (they wait for the mirrors' keys).
-  const own = fileMirroringPaths(cfg, h);
+  // Each file says who applies it: this host's step, or FileMirroring below (after the mirrors' keys exist).
   hostComponents[plan.host] = new MirrorHost(plan.host, {
-    plan: { ...plan, files: plan.files.filter((f) => !own.has(f.path)) },
+    plan,
     target: targetFor(plan.host),
     stack,
     osFamily: h.osFamily,
     software: withoutNfsServices(softwareFor(plan.role, h.osFamily, cfg.database.flavour, fileMethod), h.osFamily),
-    secretContent: (p) =>
-      realPlans.apply((all) => all.find((x) => x.host === plan.host)!.files.find((f) => f.path === p)!.content),
+    secrets,
   });
   return { name: plan.host, role: plan.role, address: plan.address, files: plan.files.map((f) => f.path) };
 });
@@ -114,7 +109,6 @@ const files = new FileMirroring("files", {
   cfg,
   stack,
   plans,
-  renderWithKeys: renderWithMirrorKeys,
   target: targetFor,
   hosts: hostComponents,
 });

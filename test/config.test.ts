@@ -4,6 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseStackConfig, parseStackText, readStackFile } from "../infra/config";
+import { lenientParse } from "../infra/config/parse";
+import { filesSchema, sshSchema, stackSchema } from "../infra/config/schema";
+import { renderStack } from "../infra/render";
+import { contextFromConfig } from "../infra/review/context";
 import { LAB_LIKE_YAML, ROOT } from "./render-stacks";
 const SECRETS = new Set(["replicationPassword", "backupPassphrase"]);
 
@@ -171,8 +175,9 @@ describe("parseStackConfig: input forms", () => {
   it("derives NFS exports from the trees and clients from the mirrors", () => {
     const c = parseStackConfig({ ...base, files: { method: "nfs", trees: ["/srv/export/www"] } }, { stack: "s", secretKeys: SECRETS });
     expect(c.nfs).toEqual({
+      exportsGiven: false,
       exports: [
-        { path: "/srv/export/www", clients: ["192.0.2.11"], access: "ro", sync: true, rootSquash: true, subtreeCheck: false, secure: true, mountPoint: "/mnt/mirrorstack/srv/export/www", copyTo: "/srv/export/www" },
+        { path: "/srv/export/www", clients: ["192.0.2.11"], access: "ro", sync: true, rootSquash: true, subtreeCheck: false, secure: true, mountPoint: "/mnt/mirrorstack/srv/export/www", copyTo: "/srv/export/www", allowReadWrite: false, allowWildcard: false, allowNoRootSquash: false },
       ],
       idmapDomain: "localdomain",
       nobodyUser: "nobody",
@@ -302,5 +307,82 @@ describe("readStackFile", () => {
     const prod = parseStackConfig(p.raw, { stack: "prod", secretKeys: p.secretKeys });
     expect([staging.mirrors.length, staging.files.method]).toEqual([2, "rsync-ssh"]);
     expect([prod.mirrors.length, prod.files.method]).toEqual([3, "nfs"]);
+  });
+});
+
+describe("one home for defaults: the rules that span keys read the schema's defaults", () => {
+  const base = {
+    master: { name: "db1", address: "192.0.2.10" },
+    mirrors: [{ name: "db2", address: "192.0.2.11" }],
+    database: { databases: ["wiki"] },
+    backups: { enabled: false },
+    replicationPassword: "a-long-enough-password",
+  };
+
+  it("lenientParse fills defaults, leaves failed values out and names them", () => {
+    const failed = new Set<string>();
+    const view = lenientParse(stackSchema, { ...base, files: { syncUser: "Bad User", trees: ["/srv/www", "/srv/../etc"] } }, failed) as {
+      files: { syncUser?: string; method: string; rsyncPath: string; trees: ({ path?: string } | undefined)[] };
+      ssh: { user: string };
+    };
+    expect([...failed].sort()).toEqual(["mirrorstack:files.syncUser", "mirrorstack:files.trees[1].path"]);
+    expect(view.files.syncUser).toBeUndefined();
+    expect(view.files.method).toBe(filesSchema.parse({}).method);
+    expect(view.files.rsyncPath).toBe(filesSchema.parse({}).rsyncPath);
+    expect(view.files.trees[0]).toEqual({ path: "/srv/www", exclude: [] });
+    expect(view.files.trees[1]).toEqual({ exclude: [] });
+    expect(view.ssh.user).toBe(sshSchema.parse({}).user);
+  });
+
+  it("the sync user's default clashes with an SSH login of that name, whatever the default is", () => {
+    const dflt = filesSchema.parse({}).syncUser;
+    const lines = problems(() => parseStackConfig({ ...base, ssh: { user: dflt } }, { stack: "s", secretKeys: SECRETS }));
+    expect(lines).toContain(`mirrorstack:files.syncUser: "${dflt}" is also an SSH login user; the sync account must be a dedicated account`);
+  });
+
+  it("an invalid value is reported once by the schema, not again by a rule fed its default", () => {
+    // syncUser is invalid, so the rule comparing it with the SSH logins must not run on the default instead.
+    const lines = problems(() =>
+      parseStackConfig({ ...base, ssh: { user: filesSchema.parse({}).syncUser }, files: { syncUser: "Bad User" } }, { stack: "s", secretKeys: SECRETS }),
+    );
+    expect(lines.filter((l) => l.startsWith("mirrorstack:files.syncUser:"))).toHaveLength(1);
+    expect(lines.join("\n")).not.toMatch(/dedicated account/);
+  });
+
+  it("the policy context comes from the resolved config (explicit NFS exports only)", () => {
+    const nfs = (extra: object) =>
+      parseStackConfig({ ...base, files: { method: "nfs", trees: ["/srv/x"] }, ...extra }, { stack: "s", secretKeys: SECRETS });
+    expect(contextFromConfig(nfs({})).nfsExports).toEqual([]);
+    const given = contextFromConfig(nfs({ nfs: { exports: [{ path: "/srv/x", access: "rw", allowReadWrite: true }] } }));
+    expect(given).toMatchObject({ master: "db1", mirrors: ["db2"], syncUser: filesSchema.parse({}).syncUser });
+    expect(given.nfsExports).toEqual([{ index: 0, path: "/srv/x", allowReadWrite: true, allowWildcard: false, allowNoRootSquash: false }]);
+  });
+});
+
+describe("a mirrored tree whose name holds a space", () => {
+  const base = {
+    master: { name: "db1", address: "192.0.2.10" },
+    mirrors: [{ name: "db2", address: "192.0.2.11" }],
+    database: { databases: ["wiki"] },
+    backups: { enabled: false },
+    replicationPassword: "a-long-enough-password",
+  };
+
+  it("is accepted with rsync-ssh, and the mirror's pull names it as validate-rsync takes it", () => {
+    const cfg = parseStackConfig({ ...base, files: { trees: ["/srv/my photos"] } }, { stack: "s", secretKeys: SECRETS });
+    expect(cfg.files.trees.map((t) => t.path)).toEqual(["/srv/my photos"]);
+    const sync = renderStack(cfg, { stack: "s", secrets: { replicationPassword: "x", backupPassphrase: "y" } })
+      .find((p) => p.host === "db2")!
+      .files.find((f) => f.path === "/usr/local/sbin/mirrorstack-sync")!;
+    expect(sync.content).toContain(`RSYNC_OLD_ARGS=1 rsync '-az' '--delete-delay' '--partial' -e "$SSH_COMMAND" -- "$SOURCE":'/srv/my\\ photos'/ '/srv/my photos'/`);
+  });
+
+  it.each([
+    [{ trees: ["/srv/ photos"] }, /a space may only stand alone inside a name/],
+    [{ trees: ["/srv/my\tphotos"] }, /allowed: letters, digits and \. _ \/ \+ @ -, and single spaces inside a name/],
+    [{ method: "nfs", trees: ["/srv/my photos"] }, /holds a space, which an NFS export cannot/],
+  ])("is refused where it cannot work: %j", (files, message) => {
+    const lines = problems(() => parseStackConfig({ ...base, files }, { stack: "s", secretKeys: SECRETS }));
+    expect(lines.some((l) => l.startsWith("mirrorstack:files.trees[0].path: ") && message.test(l)), lines.join("\n")).toBe(true);
   });
 });

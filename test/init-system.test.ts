@@ -7,7 +7,8 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureSoftwareScript, softwareFor } from "../infra/components/software";
+import { softwareFor } from "../infra/components/software";
+import { ensureSoftwareScript } from "../infra/render/scripts";
 import { HOSTFILE_SCRIPT } from "../infra/providers/hostfile-script";
 
 const isRoot = process.getuid?.() === 0;

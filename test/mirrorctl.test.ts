@@ -19,7 +19,7 @@ import { formatStatus, judgeDisks, judgeSync, lagThresholds, type HostStatus } f
 import { comparePositions, describeDifferences } from "../infra/ops/verify";
 import { decidePurge } from "../infra/replication/purge";
 import type { ReplicaStatus } from "../infra/replication/status";
-import type { RenderedFile } from "../infra/render/types";
+import type { FileBody } from "../infra/render/types";
 import { renderStack } from "../infra/render";
 import { PATHS } from "../infra/render/common";
 import { loadStack, MIRROR_KEYS } from "./render-stacks";
@@ -271,7 +271,7 @@ describe("keys", () => {
 });
 
 describe("drift", () => {
-  const file = (over: Partial<RenderedFile>): RenderedFile => ({
+  const file = (over: Partial<FileBody>): FileBody => ({
     path: "/etc/x",
     kind: "whole",
     owner: "root",

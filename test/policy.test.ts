@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ReportViolation, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
 import { describe, expect, it } from "vitest";
-import { parseStackConfig, parseStackText, readStackFile } from "../infra/config";
+import { loadStackConfig, parseStackConfig, parseStackText } from "../infra/config";
 import type { StackConfig } from "../infra/config/types";
 import { actionWords } from "../infra/components/services";
 import { renderStack } from "../infra/render";
@@ -96,12 +96,13 @@ function resourcesOf(cfg: StackConfig, mirrorKeys: Record<string, string> = {}):
 
 function stackFromText(text: string, stack: string): { cfg: StackConfig; ctx: PolicyContext } {
   const { raw, secretKeys } = parseStackText(text, stack);
-  return { cfg: parseStackConfig(raw, { stack, secretKeys }), ctx: contextFromConfig(raw) };
+  const cfg = parseStackConfig(raw, { stack, secretKeys });
+  return { cfg, ctx: contextFromConfig(cfg) };
 }
 
 function stackFromFile(stack: string): { cfg: StackConfig; ctx: PolicyContext } {
-  const { raw, secretKeys } = readStackFile(join(ROOT, `stacks/Pulumi.${stack}.yaml`));
-  return { cfg: parseStackConfig(raw, { stack, secretKeys }), ctx: contextFromConfig(raw) };
+  const cfg = loadStackConfig(join(ROOT, `stacks/Pulumi.${stack}.yaml`), stack);
+  return { cfg, ctx: contextFromConfig(cfg) };
 }
 
 /** Shapes a resource as @pulumi/policy hands it to policies. */

@@ -46,7 +46,7 @@ describe.each(STACKS)("stack %s", (stack) => {
       host: p.host,
       role: p.role,
       address: p.address,
-      files: p.files.map(({ content: _, ...rest }) => rest),
+      files: p.files.map(({ content: _, completion, ...rest }) => ({ ...rest, ...(completion ? { completes: completion.needs } : {}) })),
     }));
     expect(meta).toMatchSnapshot();
   });
@@ -80,8 +80,51 @@ describe.each(STACKS)("stack %s", (stack) => {
     }
   });
 
+  it("completes files at apply time exactly as rendering with the real values would", () => {
+    const real = { replicationPassword: "r".repeat(20), backupPassphrase: "PASS-PHRASE-0123456789" };
+    const once = renderStack(loadStack(stack), { stack, secrets: PLACEHOLDERS });
+    const withValues = renderStack(loadStack(stack), { stack, secrets: real, ...(MIRROR_KEYS[stack] ? { mirrorKeys: MIRROR_KEYS[stack] } : {}) });
+    let completed = 0;
+    for (const p of once) {
+      for (const f of p.files) {
+        const c = f.completion;
+        if (!c) continue;
+        const made = c.needs === "secrets" ? c.content(real) : c.content(MIRROR_KEYS[stack] ?? {});
+        expect(made, `${p.host}:${f.path}`).toBe(file(withValues, p.host, f.path).content);
+        completed++;
+      }
+    }
+    expect(completed).toBeGreaterThan(0);
+  });
+
+  it("says who applies each file: file mirroring waits for the mirrors' keys, secrets are completed by the host", () => {
+    for (const p of plans) {
+      for (const f of p.files) {
+        if (f.secret) expect(f.completion?.needs, `${p.host}:${f.path}`).toBe("secrets");
+        if (f.completion?.needs === "secrets") expect(f.appliedBy).toBe("host");
+        if (f.completion?.needs === "mirror-keys") expect(f.appliedBy).toBe("file-mirroring");
+        if (/\/(authorized_keys|sshd_config\.d)\/|validate-rsync$|\/exports$|mirrorstack-sync$/.test(f.path)) expect(f.appliedBy, `${p.host}:${f.path}`).toBe("file-mirroring");
+        if (/\/(my\.cnf\.d|mariadb\.conf\.d|mysql\.conf\.d)\//.test(f.path)) expect(f.appliedBy, `${p.host}:${f.path}`).toBe("host");
+      }
+    }
+  });
+
   it("renders the same files twice (pure and deterministic)", () => {
-    expect(render(stack)).toEqual(plans);
+    // Completions are functions: compare what they make from the same values.
+    const data = (ps: HostPlan[]) =>
+      ps.map((p) => ({
+        ...p,
+        files: p.files.map(({ completion, ...rest }) => ({
+          ...rest,
+          completed:
+            completion?.needs === "secrets"
+              ? completion.content({ replicationPassword: "r".repeat(20), backupPassphrase: "PASS-PHRASE-0123456789" })
+              : completion?.needs === "mirror-keys"
+                ? completion.content(MIRROR_KEYS[stack] ?? {})
+                : undefined,
+        })),
+      }));
+    expect(data(render(stack))).toEqual(data(plans));
   });
 
   it("gives every host its my.cnf drop-in with its own server id", () => {

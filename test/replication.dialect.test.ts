@@ -129,6 +129,8 @@ describe("replication user", () => {
       expect(() => checkHost(host)).not.toThrow();
     }
     expect(isLiteralHost("1::2::3")).toBe(false);
+    // The hand-written IPv6 parser took these; node's isIP does not.
+    for (const host of [":::", "1:::2", ":1::2", "1::2:", "fe80::1%eth0"]) expect(isLiteralHost(host), host).toBe(false);
   });
   it("rejects unusable passwords", () => {
     expect(() => my80.createReplicationUser({ ...account, password: "" })).toThrow(/empty/);

@@ -23,6 +23,9 @@ const root = fs.mkdtempSync(path.join(os.tmpdir(), "mirrorstack-vr-"));
 const T = path.join(root, "srv/mirror/images"); // configured
 const W = path.join(root, "srv/mirror/www-data"); // configured
 const T2 = path.join(root, "srv/mirror/images2"); // shares T's prefix; not configured
+const S = path.join(root, "srv/mirror/my photos"); // configured; a client sends it as my\ photos
+/** A path as a client sends it: a space escaped with a backslash (rsync 3.2.4 and later). */
+const esc = (p: string) => p.replace(/ /g, "\\ ");
 const OUTSIDE = path.join(root, "outside"); // never to be served
 const SECRET = `TOP-SECRET-${path.basename(root)}`;
 
@@ -165,6 +168,22 @@ const handHostile: ReadonlyArray<readonly [string, string]> = [
   ["trailing space", `${pull(`${T}/`)} `],
   ["non-ASCII", pull(`${T}/\u00e9`)],
   ["very long", pull(`${T}/${"a".repeat(2000)}`)],
+  // The one escape taken is "\ " inside a configured tree's path.
+  ["space in a tree's path, not escaped", pull(`${S}/`)],
+  ["escaped space below a tree", pull(`${esc(T)}/my\\ photos/`)],
+  ["escaped space in a subdirectory of a spaced tree", pull(`${esc(S)}/sub\\ dir/`)],
+  ["backslash before another character", pull(`${S.replace(" ", "\\x")}/`)],
+  ["escaped backslash before the space", pull(`${S.replace(" ", "\\\\ ")}/`)],
+  ["two escaped spaces", pull(`${S.replace(" ", "\\ \\ ")}/`)],
+  ["escaped space, then a space", pull(`${S.replace(" ", "\\  ")}/`)],
+  ["escaped space at the end of the path", pull(`${T}\\ /`)],
+  ["trailing backslash", pull(`${esc(S)}/\\`)],
+  ["escaped space in an option value", pull(`${esc(S)}/`, " --timeout=3\\ 0")],
+  ["escaped space joining option and dot", `rsync --server --sender ${CAP} --numeric-ids\\ . ${esc(S)}/`],
+  ["escaped space in the cluster", pull(`${esc(S)}/`, "", "-logDtpr\\ e.iLsfxCIvu")],
+  ["escaped space in the command word", `rsync\\ --server --sender ${CAP} . ${esc(S)}/`],
+  ["escaped tab", pull(`${S.replace(" ", "\\\t")}/`)],
+  ["escaped space and a second path", `${pull(`${esc(S)}/`)} /etc/`],
 ];
 
 // Corpora as run: hand-written plus real-client commands that must be refused; real-client legitimate pulls.
@@ -198,7 +217,7 @@ function render(name: string, opts: Partial<Parameters<typeof renderValidateRsyn
   const p = path.join(root, `validate-rsync.${name}`);
   writeExec(
     p,
-    renderValidateRsync({ trees: [T, W], rsyncPath: stubRsync, loggerPath: stubLogger, stack: "test", ...opts }),
+    renderValidateRsync({ trees: [T, W, S], rsyncPath: stubRsync, loggerPath: stubLogger, stack: "test", ...opts }),
   );
   return p;
 }
@@ -229,9 +248,9 @@ function runScript(script: string, cmd: string | undefined, env: Record<string, 
   return { status: r.status, stderr: r.stderr, argv, logs };
 }
 
-/** The argv validate-rsync must hand to rsync for an accepted command. */
+/** The argv validate-rsync must hand to rsync for an accepted command (words split on unescaped spaces). */
 function expectedArgv(cmd: string, confine: boolean): string[] {
-  const w = cmd.split(" ");
+  const w = cmd.split(/(?<!\\) /).map((x) => x.replace(/\\ /g, " "));
   const dot = w.indexOf(".");
   const p = w[dot + 1];
   const tree = p.replace(/\/$/, "");
@@ -248,7 +267,7 @@ function expectRefused(r: Run): void {
 }
 
 beforeAll(() => {
-  for (const d of [T, W, T2, OUTSIDE, bin, path.join(T, "sub")]) fs.mkdirSync(d, { recursive: true });
+  for (const d of [T, W, T2, S, OUTSIDE, bin, path.join(T, "sub"), path.join(S, "sub dir")]) fs.mkdirSync(d, { recursive: true });
   fs.writeFileSync(path.join(OUTSIDE, "secret.txt"), `${SECRET}\n`);
   writeExec(
     stubRsync,
@@ -305,7 +324,10 @@ describe("renderValidateRsync", () => {
     ["double slash", ["/srv//images"]],
     ["dot dot", ["/srv/../etc"]],
     ["dot", ["/srv/./images"]],
-    ["space", ["/srv/my images"]],
+    ["a space at the start of a component", ["/srv/ images"]],
+    ["a space at the end of a component", ["/srv/images /x"]],
+    ["two spaces in a row", ["/srv/my  images"]],
+    ["a tab", ["/srv/my\timages"]],
     ["single quote", ["/srv/it's"]],
     ["double quote", ['/srv/"x"']],
     ["newline", ["/srv/a\nb"]],
@@ -550,6 +572,25 @@ describe.skipIf(!haveRsync)("end to end with the real rsync (no ssh)", () => {
     expect(JSON.stringify(files(dest))).not.toContain(SECRET);
   });
 
+  it("pulls a tree whose path has a space, as the client escapes it and as mirrorstack-sync sends it", () => {
+    fs.writeFileSync(path.join(S, "sub dir", "holiday.txt"), "sunny\n");
+    const dest = path.join(root, "dest-spaced");
+    const r = rsync("-a", `fakehost:${S}/`, `${dest}/`);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(files(dest)).toEqual({ "sub dir/holiday.txt": "sunny\n" });
+    // mirrorstack-sync: RSYNC_OLD_ARGS=1 and the path escaped by the script (what an rsync before 3.2.4 sends too).
+    const dest2 = path.join(root, "dest-spaced-old-args");
+    const r2 = spawnSync(REAL_RSYNC, ["-e", wrapper, "-a", "--", `fakehost:${esc(S)}/`, `${dest2}/`], {
+      encoding: "utf8",
+      input: "",
+      env: { ...process.env, RSYNC_OLD_ARGS: "1", STUB_LOG: path.join(root, "e2e.log") },
+    });
+    expect(r2.stderr).toBe("");
+    expect(r2.status).toBe(0);
+    expect(files(dest2)).toEqual({ "sub dir/holiday.txt": "sunny\n" });
+  });
+
   it("pulls with the mirror's options and without the trailing slash", () => {
     const dest = path.join(root, "dest2");
     const r = rsync("-az", "--delete-delay", "--partial", "--numeric-ids", "--timeout=30", "--exclude=*.tmp", "--", `fakehost:${T}`, `${dest}/`);
@@ -617,7 +658,7 @@ describe("compared with rrsync -ro", () => {
   ].join("\n");
 
   function rrsyncAccepts(cmd: string | undefined): boolean | "unusable" {
-    for (const tree of [T, W]) {
+    for (const tree of [T, W, S]) {
       const record = path.join(root, `rr.${++seq}`);
       const env: NodeJS.ProcessEnv = { PATH: "/usr/bin:/bin", STUB_RECORD: record };
       if (cmd !== undefined) env.SSH_ORIGINAL_COMMAND = cmd;

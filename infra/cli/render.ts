@@ -8,11 +8,12 @@
 
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { ConfigError, SECRET_PLACEHOLDER, parseStackConfig, readStackFile } from "../config";
+import { ConfigError, SECRET_PLACEHOLDER, loadStackConfig, stackFilePath } from "../config";
 import type { StackConfig } from "../config/types";
 import { renderStack } from "../render";
+import { STACK_NAME_RE } from "../render/common";
 import { renderBackupHostFiles } from "../render/push";
-import type { HostPlan, RenderedFile } from "../render/types";
+import type { HostPlan, FileBody } from "../render/types";
 import { PROJECT_ROOT as ROOT } from "../paths";
 
 /** Markers the apply layer writes around a managed block (infra/providers/hostfile-script.ts). */
@@ -20,7 +21,7 @@ const BLOCK_BEGIN = "# BEGIN mirrorstack managed block";
 const BLOCK_END = "# END mirrorstack managed block";
 
 /** A stack host's plan, or the backup host of backups.push (which is not a stack host). */
-type RenderedHost = Omit<HostPlan, "role"> & { readonly role: HostPlan["role"] | "backup host" };
+type RenderedHost = Omit<HostPlan, "role" | "files"> & { readonly role: HostPlan["role"] | "backup host"; readonly files: readonly FileBody[] };
 
 interface Args {
   stack: string;
@@ -52,7 +53,7 @@ function parseArgs(argv: readonly string[]): Args {
   }
   if (!a.stack) usage("--stack is required");
   if (!a.out) usage("--out is required");
-  if (!/^[A-Za-z0-9._-]+$/.test(a.stack)) usage(`bad stack name ${JSON.stringify(a.stack)}`);
+  if (!STACK_NAME_RE.test(a.stack)) usage(`bad stack name ${JSON.stringify(a.stack)}`);
   return a as Args;
 }
 
@@ -70,7 +71,7 @@ function prepareOut(out: string): void {
   for (const e of entries) rmSync(join(out, e), { recursive: true, force: true });
 }
 
-function fileText(f: RenderedFile, plan: RenderedHost, stack: string): string {
+function fileText(f: FileBody, plan: RenderedHost, stack: string): string {
   if (f.kind === "whole") return f.content;
   return (
     `# NOTE (render preview): on ${plan.host} mirrorstack manages only the block below inside ${f.path};\n` +
@@ -107,11 +108,10 @@ function planMarkdown(cfg: StackConfig, plans: readonly RenderedHost[], file: st
 
 export function main(argv: readonly string[]): number {
   const args = parseArgs(argv);
-  const file = args.file ? resolve(args.file) : join(ROOT, "stacks", `Pulumi.${args.stack}.yaml`);
+  const file = args.file ? resolve(args.file) : stackFilePath(ROOT, args.stack);
   let cfg: StackConfig;
   try {
-    const { raw, secretKeys } = readStackFile(file);
-    cfg = parseStackConfig(raw, { stack: args.stack, secretKeys });
+    cfg = loadStackConfig(file, args.stack);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`stack ${args.stack}: ${e.issues.length} configuration problem(s) in ${file}\n`);

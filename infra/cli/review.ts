@@ -14,6 +14,7 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { STACK_NAME_RE } from "../render/common";
 import { loadPolicyContext } from "../review/context";
 import { githubTargetFromEnv, upsertReviewComment, type Fetch } from "../review/github";
 import { trimPreview } from "../review/preview";
@@ -59,7 +60,7 @@ function parseArgs(argv: readonly string[]): Args {
     else usage(`unknown argument ${JSON.stringify(arg)}`);
   }
   if (!a.stack) usage("--stack is required");
-  if (!/^[A-Za-z0-9._/@-]+$/.test(a.stack)) usage(`bad stack name ${JSON.stringify(a.stack)}`);
+  if (!STACK_NAME_RE.test(a.stack)) usage(`bad stack name ${JSON.stringify(a.stack)}`);
   if (a.maxChars !== undefined && !(Number.isInteger(a.maxChars) && a.maxChars >= 1000)) usage("--max-chars needs a whole number of at least 1000");
   return a as Args;
 }

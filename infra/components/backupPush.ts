@@ -9,57 +9,24 @@
 // The private key never leaves the backup-taking host and never enters state. The backup script itself (which
 // pushes after each backup) is part of the taker's plan, applied by its MirrorHost.
 
-import { createHash } from "crypto";
 import * as pulumi from "../pulumi";
-import type { BackupPushConfig, StackConfig } from "../config/types";
+import type { StackConfig } from "../config/types";
 import { HostFile, pinFileArgs, renderedFileArgs } from "../providers/hostFile";
 import { HostProbe } from "../providers/hostProbe";
 import { RemoteCommand } from "../providers/remoteCommand";
 import { PATHS } from "../render/common";
 import { pushOf, renderBackupHostFiles, renderPushKnownHosts } from "../render/push";
-import { shq, SshTarget } from "../ssh/exec";
-import { HOST_KEYS_SCRIPT, keyPairScript, lockedAccountLines, removeAccountLines } from "./files";
+import {
+  backupAccountScript,
+  hostKeysScript,
+  keyPairScript,
+  pushCheckScript,
+  removeBackupAccountScript,
+  removeKeyPairScript,
+} from "../render/scripts";
+import type { SshTarget } from "../ssh/exec";
 import { pathSlug } from "./mirrorHost";
 import { actionWords } from "./services";
-
-/** Comment (GECOS) of the receiving account; destroy removes only an account carrying it. */
-export const BACKUP_ACCOUNT_COMMENT = "mirrorstack backup receiver (forced command, store only)";
-
-/** Backup host: the receiving account (locked, key only) owning the backup directory, nobody else reading it. */
-export function backupAccountScript(push: BackupPushConfig): string {
-  return `set -euo pipefail
-host=${shq(push.name)} user=${shq(push.user)} home=${shq(`/var/lib/${push.user}`)} dir=${shq(push.directory)}
-fail() { echo "[$host] $*" >&2; exit 1; }
-${lockedAccountLines(BACKUP_ACCOUNT_COMMENT, "backup")}
-install -d -o root -g root -m 0755 ${shq(PATHS.authorizedKeysDir)} ${shq(PATHS.backupReceive.replace(/\/[^/]+$/, ""))}
-[ ! -L "$dir" ] || fail "$dir (backups.push.directory) is a symlink"
-install -d -m 0755 "\${dir%/*}"
-install -d -o "$user" -g "$user" -m 0700 "$dir"
-echo "[$host] backup account $user (uid $(id -u "$user")) receives into $dir ($(df -h --output=avail "$dir" | tail -n 1 | tr -d ' ') free)"
-`;
-}
-
-/** Destroy on the backup host: the account goes; the backups stay, handed to root. */
-export function removeBackupAccountScript(push: BackupPushConfig): string {
-  return `set -euo pipefail
-user=${shq(push.user)} dir=${shq(push.directory)}
-[ -d "$dir" ] && [ ! -L "$dir" ] && chown -R root:root "$dir" || true
-${removeAccountLines(BACKUP_ACCOUNT_COMMENT)}
-rmdir ${shq(`/var/lib/${push.user}`)} 2>/dev/null || true
-`;
-}
-
-/** Taker, once everything is in place: the real key, through the real forced command, lists the backups. */
-export function pushCheckScript(push: BackupPushConfig, taker: string, stamp: string): string {
-  return `set -euo pipefail
-# runs again when these change: ${createHash("sha256").update(stamp).digest("hex")}
-out=$(ssh -i ${shq(PATHS.backupPushKey)} -p ${push.sshPort} -o UserKnownHostsFile=${shq(PATHS.backupKnownHosts)} \\
-  -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=30 \\
-  -- ${shq(`${push.user}@${push.address}`)} list 2>&1) || {
-  echo "[${taker}] cannot reach the backup host ${push.name} as ${push.user} with the push key: $out" >&2; exit 1; }
-echo "[${taker}] the push key reaches ${push.name}: $(printf '%s\\n' "$out" | grep -c . || true) backup(s) stored there"
-`;
-}
 
 export interface BackupPushArgs {
   readonly cfg: StackConfig;
@@ -91,14 +58,14 @@ export class BackupPush extends pulumi.ComponentResource {
         target: args.takerTarget,
         what: "backup push public key",
         script: keyPairScript({ host: taker, key: PATHS.backupPushKey, comment: "mirrorstack-backup" }),
-        delete: `rm -f ${shq(PATHS.backupPushKey)} ${shq(`${PATHS.backupPushKey}.pub`)}\n`,
+        delete: removeKeyPairScript(PATHS.backupPushKey),
       },
       { ...child, dependsOn: [args.taker] },
     );
     this.takerKey = key.value;
     const hostKeys = new HostProbe(
       `${push.name}-host-keys`,
-      { target: args.backupTarget, what: "ssh host public keys", script: HOST_KEYS_SCRIPT },
+      { target: args.backupTarget, what: "ssh host public keys", script: hostKeysScript() },
       child,
     );
     const account = new RemoteCommand(

@@ -1,14 +1,15 @@
 import * as pulumi from "../pulumi";
 import { HostFile } from "../providers/hostFile";
 import { RemoteCommand } from "../providers/remoteCommand";
-import { HostPlan } from "../render/types";
+import { ensureSoftwareScript } from "../render/scripts";
+import type { HostPlan, RenderSecrets } from "../render/types";
 import { SshTarget } from "../ssh/exec";
 import { actionWords, OsFamily } from "./services";
-import { ensureSoftwareScript, SoftwareNeeds } from "./software";
+import type { SoftwareNeeds } from "./software";
 
 /** Inputs of a MirrorHost. */
 export interface MirrorHostArgs {
-  /** Files rendered for this host (secret contents may be placeholders: see `secretContent`). */
+  /** Files rendered for this host; it applies those marked appliedBy "host" (secret ones completed: `secrets`). */
   readonly plan: HostPlan;
   /** How to reach the host. */
   readonly target: pulumi.Input<SshTarget>;
@@ -18,8 +19,8 @@ export interface MirrorHostArgs {
   readonly osFamily: OsFamily;
   /** Packages and services the host's role needs. */
   readonly software: SoftwareNeeds;
-  /** Real content of the files marked secret, by path (kept secret end to end). */
-  readonly secretContent?: (path: string) => pulumi.Output<string>;
+  /** The secret values that complete the files rendered with placeholders (kept secret end to end). */
+  readonly secrets: pulumi.Output<RenderSecrets>;
 }
 
 /** Turns an absolute path into a resource-name-safe suffix. */
@@ -37,9 +38,9 @@ export class MirrorHost extends pulumi.ComponentResource {
     // Packages first: validators and service actions of the files need them.
     const script = ensureSoftwareScript(args.software, args.osFamily);
     const software = new RemoteCommand(`${name}-software`, { target: args.target, create: script }, { parent: this });
-    for (const f of args.plan.files) {
-      const content =
-        f.secret && args.secretContent ? pulumi.secret(args.secretContent(f.path)) : f.content;
+    for (const f of args.plan.files.filter((x) => x.appliedBy === "host")) {
+      const c = f.completion;
+      const content = c?.needs === "secrets" ? pulumi.secret(args.secrets.apply((s) => c.content(s))) : f.content;
       this.files[f.path] = new HostFile(
         `${name}-${pathSlug(f.path)}`,
         {

@@ -52,31 +52,3 @@ export function softwareFor(
   const directories = deb ? [{ path: logDir, owner: "mysql", group: "adm", mode: "2750" }] : [];
   return { packages: base, services, directories };
 }
-
-/**
- * Idempotent script: installs what is missing (nothing when all is there), then makes sure each service is
- * enabled and running, through systemctl where the host runs systemd and `service` where it does not.
- */
-export function ensureSoftwareScript(needs: SoftwareNeeds, os: OsFamily): string {
-  const pkgs = needs.packages.join(" ");
-  const svcs = needs.services.join(" ");
-  const check =
-    os === "debian"
-      ? `dpkg-query -W -f='\${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'`
-      : `rpm -q "$p" >/dev/null 2>&1`;
-  const install =
-    os === "debian"
-      ? `DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "\${missing[@]}"`
-      : `dnf install -y "\${missing[@]}"`;
-  return `set -euo pipefail
-missing=()
-for p in ${pkgs}; do ${check} || missing+=("$p"); done
-if [ \${#missing[@]} -gt 0 ]; then echo "installing: \${missing[*]}"; ${install}; fi
-${needs.directories.map((d) => `[ -d ${d.path} ] || install -d -o ${d.owner} -g ${d.group} -m ${d.mode} ${d.path}`).join("\n")}
-for s in ${svcs}; do
-  if [ -d /run/systemd/system ]; then systemctl enable --now "$s" >/dev/null
-  else service "$s" status >/dev/null 2>&1 || service "$s" start; fi
-done
-echo "packages: ${pkgs}; services running: ${svcs}"
-`;
-}

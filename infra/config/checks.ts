@@ -4,6 +4,7 @@
 
 import { isIP } from "node:net";
 import { posix } from "node:path";
+import { ACCEPTED_KEY_TYPES } from "../ssh/keys";
 
 /** Quotes a value for an error message (newlines and quotes stay visible). */
 export function show(value: unknown): string {
@@ -148,12 +149,23 @@ export function checkClient(v: string): string | undefined {
 const PATH_CHARS_RE = /^[A-Za-z0-9._/+@-]+$/;
 const PATH_CHARS = "letters, digits and . _ / + @ -";
 
-/** An absolute, normalized path without `..`, trailing slash, or characters that need quoting. */
-export function checkAbsolutePath(v: string, opts: { allowRoot?: boolean } = {}): string | undefined {
+/** Names with single spaces inside them ("my photos"): what `spaces` allows (a mirrored tree's name). */
+const SPACED_PATH_RE = /^(\/[A-Za-z0-9._+@-]+( [A-Za-z0-9._+@-]+)*)+$/;
+
+/**
+ * An absolute, normalized path without `..`, trailing slash, or characters that need quoting. With `spaces`, a
+ * component may hold single spaces between other characters (validate-rsync takes them as a client escapes them).
+ */
+export function checkAbsolutePath(v: string, opts: { allowRoot?: boolean; spaces?: boolean } = {}): string | undefined {
   if (v.length === 0) return "must not be empty; expected an absolute path like /srv/www";
   if (!v.startsWith("/")) return `${show(v)} is not an absolute path (must start with /)`;
   if (v.split("/").includes("..")) return `${show(v)} must not contain '..'`;
-  if (!PATH_CHARS_RE.test(v)) return charsetMessage(v, PATH_CHARS);
+  if (opts.spaces && !PATH_CHARS_RE.test(v) && PATH_CHARS_RE.test(v.replace(/ /g, "")) && !SPACED_PATH_RE.test(v)) {
+    return `${show(v)}: a space may only stand alone inside a name (none at the start or end of a name, none doubled)`;
+  }
+  if (!PATH_CHARS_RE.test(v) && !(opts.spaces && SPACED_PATH_RE.test(v))) {
+    return charsetMessage(v, opts.spaces ? `${PATH_CHARS}, and single spaces inside a name` : PATH_CHARS);
+  }
   if (v === "/") return opts.allowRoot ? undefined : `"/" is not allowed here; name a directory below /`;
   if (v.endsWith("/")) return `${show(v)} must not end with '/' (write ${show(v.replace(/\/+$/, "") || "/")})`;
   if (posix.normalize(v) !== v) return `${show(v)} is not normalized (write ${show(posix.normalize(v))})`;
@@ -379,18 +391,13 @@ export function checkSecretText(v: string, what: string, minLength: number, maxL
   return undefined;
 }
 
-// OpenSSH public keys (one line: type, base64 blob, optional comment).
-const KEY_TYPES = [
-  "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-  "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
-];
-
+// OpenSSH public keys (one line: type, base64 blob, optional comment), of a type current OpenSSH accepts.
 export function checkPublicKey(v: string): string | undefined {
   const parts = v.trim().split(/ +/);
   if (/[\n\r]/.test(v.trim())) return "must be a single line";
   if (parts.length < 2 || parts.length > 3) return "expected '<type> <base64> [comment]'";
   const [type, blob, comment] = parts as [string, string, string | undefined];
-  if (!KEY_TYPES.includes(type)) return `key type ${show(type)} is not one of ${KEY_TYPES.join(", ")}`;
+  if (!ACCEPTED_KEY_TYPES.includes(type)) return `key type ${show(type)} is not one of ${ACCEPTED_KEY_TYPES.join(", ")}`;
   if (!/^[A-Za-z0-9+/]+={0,3}$/.test(blob)) return "the key blob is not base64";
   if (comment !== undefined && !/^[A-Za-z0-9._@:+-]+$/.test(comment)) {
     return "the key comment may only hold letters, digits and . _ @ : + -";

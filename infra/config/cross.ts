@@ -1,43 +1,23 @@
 // Rules that span keys: uniqueness across hosts, server ids, NFS overrides, schedule aliases, secrets.
-// They run on the loosely typed input (after JSON decoding) even when the schema found problems, so that one run
-// reports everything; each rule only looks at values of the right type and leaves type errors to the schema.
+// They run on the parsed config with the schema's defaults filled in (parse.ts lenientParse), even when the schema
+// found problems, so that one run reports everything: a value that failed the schema is missing from that view
+// (and named in `failed`), and the rules that need it are skipped, leaving the error to the schema.
 
 import { type ConfigIssue, formatKeyPath } from "./errors";
 import {
   SECRET_PLACEHOLDER,
   canonicalAddress,
-  checkAbsolutePath,
-  checkCron,
   checkSecretText,
   classifyClient,
   isWithin,
   normalizeCron,
   show,
 } from "./checks";
-import { NFS_MOUNT_ROOT, SECRET_KEYS } from "./schema";
+import type { Lenient } from "./parse";
+import { exportCopyTo, exportMountPoint, SECRET_KEYS, type StackParsed } from "./schema";
 
-type Loose = Record<string, unknown>;
 type Path = (string | number)[];
-
-function obj(v: unknown): Loose | undefined {
-  return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Loose) : undefined;
-}
-function arr(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
-function str(v: unknown): string | undefined {
-  return typeof v === "string" ? v : undefined;
-}
-function intish(v: unknown): number | undefined {
-  if (typeof v === "number" && Number.isInteger(v)) return v;
-  if (typeof v === "string" && /^[0-9]+$/.test(v)) return Number(v);
-  return undefined;
-}
-function boolish(v: unknown, dflt: boolean): boolean {
-  if (v === true || v === "true") return true;
-  if (v === false || v === "false") return false;
-  return dflt;
-}
+type View = Lenient<StackParsed>;
 
 export const MIN_SECRET_LENGTH = 16;
 /** CHANGE MASTER / CHANGE REPLICATION SOURCE accept at most 32 characters. */
@@ -87,41 +67,44 @@ function checkMirrorPaths(list: readonly MirrorSidePaths[], add: (path: Path, me
   });
 }
 
-export function crossCheck(input: Loose, secretKeys: ReadonlySet<string>): ConfigIssue[] {
+/** What the rules need besides the parsed view. */
+export interface CrossInput {
+  /** The input as given (after JSON decoding): which keys were set at all. */
+  readonly raw: Readonly<Record<string, unknown>>;
+  /** Key paths (formatKeyPath) whose values failed the schema and are missing from the view. */
+  readonly failed: ReadonlySet<string>;
+  /** Top-level keys that Pulumi holds as secrets. */
+  readonly secretKeys: ReadonlySet<string>;
+}
+
+export function crossCheck(view: View, { raw, failed, secretKeys }: CrossInput): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const add = (path: Path, message: string) => issues.push({ path: formatKeyPath(path), message });
+  const bad = (path: Path) => failed.has(formatKeyPath(path));
+  const given = (v: unknown) => v !== undefined;
 
   // ----- hosts: unique names, addresses, server ids
   interface HostRef {
     path: Path;
     name?: string;
     address?: string;
+    sshUser?: string;
     serverId: number;
     explicitId: boolean;
   }
+  type HostView = NonNullable<View["master"]> | NonNullable<NonNullable<View["mirrors"]>[number]>;
+  const hostRef = (h: HostView, path: Path, role: "master" | "mirror", index: number): HostRef => ({
+    path,
+    name: h.name,
+    address: h.address,
+    sshUser: h.sshUser,
+    serverId: h.serverId ?? defaultServerId(role, index),
+    explicitId: h.serverId !== undefined,
+  });
   const hosts: HostRef[] = [];
-  const master = obj(input["master"]);
-  if (master) {
-    const id = intish(master["serverId"]);
-    hosts.push({
-      path: ["master"],
-      name: str(master["name"]),
-      address: str(master["address"]),
-      serverId: id ?? defaultServerId("master", 0),
-      explicitId: id !== undefined,
-    });
-  }
-  arr(input["mirrors"]).forEach((m, i) => {
-    const mirror = obj(m);
-    if (!mirror) return;
-    const id = intish(mirror["serverId"]);
-    hosts.push({
-      path: ["mirrors", i],
-      name: str(mirror["name"]),
-      address: str(mirror["address"]),
-      serverId: id ?? defaultServerId("mirror", i),
-      explicitId: id !== undefined,
-    });
+  if (view.master) hosts.push(hostRef(view.master, ["master"], "master", 0));
+  (view.mirrors ?? []).forEach((m, i) => {
+    if (m) hosts.push(hostRef(m, ["mirrors", i], "mirror", i));
   });
   const seenName = new Map<string, Path>();
   const seenAddress = new Map<string, Path>();
@@ -147,31 +130,27 @@ export function crossCheck(input: Loose, secretKeys: ReadonlySet<string>): Confi
   const hostNames = hosts.map((h) => h.name).filter((n): n is string => n !== undefined);
 
   // ----- ssh
-  const ssh = obj(input["ssh"]) ?? {};
-  if (input["sshPrivateKey"] !== undefined && ssh["privateKeyPath"] !== undefined) {
+  const ssh = view.ssh ?? {};
+  if (given(raw["sshPrivateKey"]) && given(obj(raw["ssh"])?.["privateKeyPath"])) {
     add(["sshPrivateKey"], "set either mirrorstack:sshPrivateKey or mirrorstack:ssh.privateKeyPath, not both");
   }
 
   // ----- database
-  const db = obj(input["database"]);
+  const db = view.database;
   if (db) {
-    const format = str(db["binlogFormat"]);
-    if ((format === "STATEMENT" || format === "MIXED") && !boolish(db["allowUnsafeBinlogFormat"], false)) {
+    const format = db.binlogFormat;
+    if ((format === "STATEMENT" || format === "MIXED") && db.allowUnsafeBinlogFormat !== true) {
       add(
         ["database", "binlogFormat"],
         `${format} can make mirrors diverge (non-deterministic statements, insert/delete ordering); use ROW, or set database.allowUnsafeBinlogFormat: true`,
       );
     }
-    const flavour = str(db["flavour"]) ?? "mariadb";
-    const version = str(db["version"]);
-    if (version !== undefined && /^[0-9]{1,2}\.[0-9]{1,2}$/.test(version) && (flavour === "mariadb" || flavour === "mysql")) {
-      if (!supportedVersion(flavour, version)) {
-        add(["database", "version"], `${flavour} ${version} is not supported (MariaDB 10.5 or later, MySQL 8.0 or 8.4)`);
-      }
+    if (db.flavour !== undefined && db.version !== undefined && !supportedVersion(db.flavour, db.version)) {
+      add(["database", "version"], `${db.flavour} ${db.version} is not supported (MariaDB 10.5 or later, MySQL 8.0 or 8.4)`);
     }
     const seenDb = new Map<string, number>();
-    arr(db["databases"]).forEach((d, i) => {
-      if (typeof d !== "string") return;
+    (db.databases ?? []).forEach((d, i) => {
+      if (d === undefined) return;
       const prev = seenDb.get(d);
       if (prev !== undefined) add(["database", "databases", i], `${show(d)} is listed twice (also at index ${prev})`);
       else seenDb.set(d, i);
@@ -179,21 +158,15 @@ export function crossCheck(input: Loose, secretKeys: ReadonlySet<string>): Confi
   }
 
   // ----- files
-  const files = obj(input["files"]) ?? {};
-  const method = str(files["method"]) ?? "rsync-ssh";
-  const syncUser = str(files["syncUser"]) ?? "mirrorsync";
-  const sshUsers = new Set<string>([str(ssh["user"]) ?? "root"]);
-  for (const h of [master, ...arr(input["mirrors"]).map(obj)]) {
-    const u = str(h?.["sshUser"]);
-    if (u) sshUsers.add(u);
-  }
-  if (sshUsers.has(syncUser)) {
-    add(["files", "syncUser"], `${show(syncUser)} is also an SSH login user; the sync account must be a dedicated account`);
+  const files = view.files ?? {};
+  const method = files.method;
+  const sshUsers = new Set<string>([ssh.user, ...hosts.map((h) => h.sshUser)].filter((u): u is string => u !== undefined));
+  if (files.syncUser !== undefined && sshUsers.has(files.syncUser)) {
+    add(["files", "syncUser"], `${show(files.syncUser)} is also an SSH login user; the sync account must be a dedicated account`);
   }
   const treePaths: { path: string; at: Path }[] = [];
-  arr(files["trees"]).forEach((t, i) => {
-    const p = typeof t === "string" ? t : str(obj(t)?.["path"]);
-    if (p !== undefined && !checkAbsolutePath(p)) treePaths.push({ path: p, at: ["files", "trees", i, "path"] });
+  (files.trees ?? []).forEach((t, i) => {
+    if (t?.path !== undefined) treePaths.push({ path: t.path, at: ["files", "trees", i, "path"] });
   });
   treePaths.forEach((t, i) => {
     for (let j = 0; j < i; j++) {
@@ -204,46 +177,40 @@ export function crossCheck(input: Loose, secretKeys: ReadonlySet<string>): Confi
       }
     }
   });
-  const schedule = str(files["schedule"]);
-  const cron = obj(input["cron"]) ?? {};
-  const cronSync = str(cron["sync"]);
-  if (schedule !== undefined && cronSync !== undefined && !checkCron(schedule) && !checkCron(cronSync)) {
-    if (normalizeCron(schedule) !== normalizeCron(cronSync)) {
-      add(["files", "schedule"], `is an alias of mirrorstack:cron.sync, which says ${show(cronSync)}; set only one of them`);
-    }
+  const cron = view.cron ?? {};
+  if (files.schedule !== undefined && cron.sync !== undefined && normalizeCron(files.schedule) !== normalizeCron(cron.sync)) {
+    add(["files", "schedule"], `is an alias of mirrorstack:cron.sync, which says ${show(cron.sync)}; set only one of them`);
   }
 
   // ----- nfs
-  const nfs = obj(input["nfs"]);
+  const nfsGiven = obj(raw["nfs"]);
+  const exportsGiven = given(nfsGiven?.["exports"]);
+  const nfs = view.nfs;
   const exportPaths: MirrorSidePaths[] = [];
   if (method !== "nfs") {
-    if (input["nfs"] !== undefined) add(["nfs"], `is only used when mirrorstack:files.method is nfs (it is ${show(method)}); remove it or set files.method: nfs`);
+    if (given(raw["nfs"]) && method !== undefined) add(["nfs"], `is only used when mirrorstack:files.method is nfs (it is ${show(method)}); remove it or set files.method: nfs`);
   } else {
-    const exportsList = nfs?.["exports"];
-    if (exportsList === undefined && treePaths.length === 0) {
+    if (!exportsGiven && treePaths.length === 0) {
       add(["nfs", "exports"], "is required when files.method is nfs and files.trees is empty (list the directories to export)");
     }
     if (nfs) {
-      arr(exportsList).forEach((e, i) => {
-        const ex = obj(e);
+      (nfs.exports ?? []).forEach((ex, i) => {
         if (!ex) return;
-        const p = str(ex["path"]);
-        const mount = str(ex["mountPoint"]) ?? (p === undefined ? undefined : `${NFS_MOUNT_ROOT}${p}`);
-        const pull = boolish(ex["pull"], true);
-        if (!pull && ex["copyTo"] !== undefined) add(["nfs", "exports", i, "copyTo"], "is only used when pull is true; remove it or set pull: true");
-        const copy = pull ? (str(ex["copyTo"]) ?? p) : undefined;
-        if (p !== undefined && mount !== undefined && !checkAbsolutePath(p) && !checkAbsolutePath(mount) && (copy === undefined || !checkAbsolutePath(copy))) {
-          exportPaths.push({ path: p, mount, copy, at: ["nfs", "exports", i] });
+        const at: Path = ["nfs", "exports", i];
+        if (ex.pull === false && ex.copyTo !== undefined) add([...at, "copyTo"], "is only used when pull is true; remove it or set pull: true");
+        if (ex.path !== undefined && ex.pull !== undefined && !["path", "mountPoint", "copyTo"].some((k) => bad([...at, k]))) {
+          const e = { path: ex.path, mountPoint: ex.mountPoint, pull: ex.pull, copyTo: ex.copyTo };
+          exportPaths.push({ path: e.path, mount: exportMountPoint(e), copy: exportCopyTo(e), at });
         }
-        if (str(ex["access"]) === "rw" && !boolish(ex["allowReadWrite"], false)) {
-          add(["nfs", "exports", i, "access"], "rw lets mirrors change the master's files; use ro, or set allowReadWrite: true on this export");
+        if (ex.access === "rw" && ex.allowReadWrite !== true) {
+          add([...at, "access"], "rw lets mirrors change the master's files; use ro, or set allowReadWrite: true on this export");
         }
-        if (!boolish(ex["rootSquash"], true) && !boolish(ex["allowNoRootSquash"], false)) {
-          add(["nfs", "exports", i, "rootSquash"], "false (no_root_squash) gives mirrors' root full access; keep true, or set allowNoRootSquash: true");
+        if (ex.rootSquash === false && ex.allowNoRootSquash !== true) {
+          add([...at, "rootSquash"], "false (no_root_squash) gives mirrors' root full access; keep true, or set allowNoRootSquash: true");
         }
-        arr(ex["clients"]).forEach((c, j) => {
-          if (typeof c === "string" && classifyClient(c) === "wildcard" && !boolish(ex["allowWildcard"], false)) {
-            add(["nfs", "exports", i, "clients", j], `${show(c)} is a wildcard that may match unknown hosts; list addresses, or set allowWildcard: true`);
+        (ex.clients ?? []).forEach((c, j) => {
+          if (c !== undefined && classifyClient(c) === "wildcard" && ex.allowWildcard !== true) {
+            add([...at, "clients", j], `${show(c)} is a wildcard that may match unknown hosts; list addresses, or set allowWildcard: true`);
           }
         });
       });
@@ -255,30 +222,32 @@ export function crossCheck(input: Loose, secretKeys: ReadonlySet<string>): Confi
         }
       });
       checkMirrorPaths(exportPaths, add);
-      const fs = obj(nfs["filesystem"]);
+      const fs = nfs.filesystem;
       if (fs) {
-        const opts = fs["options"];
-        if (Array.isArray(opts) && !opts.includes("acl")) {
-          add(["nfs", "filesystem", "options"], `${show(opts)} must include acl (the export filesystem needs POSIX ACLs)`);
+        if (fs.options !== undefined && !fs.options.includes("acl")) {
+          add(["nfs", "filesystem", "options"], `${show(fs.options)} must include acl (the export filesystem needs POSIX ACLs)`);
         }
-        const mp = str(fs["mountpoint"]);
-        if (mp !== undefined) {
+        if (fs.mountpoint !== undefined) {
           for (const e of exportPaths) {
-            if (!isWithin(e.path, mp)) add([...e.at, "path"], `${show(e.path)} is not on the export filesystem mounted at ${show(mp)} (nfs.filesystem.mountpoint)`);
+            if (!isWithin(e.path, fs.mountpoint)) add([...e.at, "path"], `${show(e.path)} is not on the export filesystem mounted at ${show(fs.mountpoint)} (nfs.filesystem.mountpoint)`);
           }
         }
       }
-      const tw = obj(nfs["tcpWrappers"]);
-      arr(tw?.["clients"]).forEach((c, j) => {
-        if (typeof c === "string" && classifyClient(c) === "wildcard") {
+      (nfs.tcpWrappers?.clients ?? []).forEach((c, j) => {
+        if (c !== undefined && classifyClient(c) === "wildcard") {
           add(["nfs", "tcpWrappers", "clients", j], `${show(c)}: TCP wrappers take addresses, CIDR networks or host names here, not wildcards`);
         }
       });
     }
-    if (exportsList === undefined) {
-      // One export per tree, mounted under NFS_MOUNT_ROOT and copied to the tree's own path.
+    if (!exportsGiven) {
+      // One export per tree (resolve.ts): its path goes into /etc/exports and the mirrors' fstab, which would need
+      // their own escapes for a space.
+      for (const t of treePaths) {
+        if (t.path.includes(" ")) add(t.at, `${show(t.path)} holds a space, which an NFS export cannot; use files.method: rsync-ssh, or list nfs.exports`);
+      }
+      // One export per tree (resolve.ts), mounted under the mount root and copied to the tree's own path.
       checkMirrorPaths(
-        treePaths.map((t) => ({ path: t.path, mount: `${NFS_MOUNT_ROOT}${t.path}`, copy: t.path, at: t.at.slice(0, -1) })),
+        treePaths.map((t) => ({ path: t.path, mount: exportMountPoint({ path: t.path }), copy: t.path, at: t.at.slice(0, -1) })),
         add,
         "files.trees entry",
       );
@@ -292,64 +261,65 @@ export function crossCheck(input: Loose, secretKeys: ReadonlySet<string>): Confi
   }
 
   // ----- backups
-  const backups = obj(input["backups"]) ?? {};
-  const backupsEnabled = boolish(backups["enabled"], true);
-  const bhost = str(backups["host"]);
-  if (bhost !== undefined && hostNames.length > 0 && !hostNames.includes(bhost)) {
-    add(["backups", "host"], `${show(bhost)} is not one of the hosts (${hostNames.join(", ")})`);
+  const backups = view.backups ?? {};
+  if (backups.host !== undefined && hostNames.length > 0 && !hostNames.includes(backups.host)) {
+    add(["backups", "host"], `${show(backups.host)} is not one of the hosts (${hostNames.join(", ")})`);
   }
-  const bschedule = str(backups["schedule"]);
-  const cronBackup = str(cron["backup"]);
-  if (bschedule !== undefined && cronBackup !== undefined && !checkCron(bschedule) && !checkCron(cronBackup)) {
-    if (normalizeCron(bschedule) !== normalizeCron(cronBackup)) {
-      add(["backups", "schedule"], `is an alias of mirrorstack:cron.backup, which says ${show(cronBackup)}; set only one of them`);
-    }
+  if (backups.schedule !== undefined && cron.backup !== undefined && normalizeCron(backups.schedule) !== normalizeCron(cron.backup)) {
+    add(["backups", "schedule"], `is an alias of mirrorstack:cron.backup, which says ${show(cron.backup)}; set only one of them`);
   }
-  const push = obj(backups["push"]);
+  const push = view.backups?.push;
   if (push) {
-    if (!backupsEnabled) add(["backups", "push"], "is only used when backups.enabled is true; remove it or enable backups");
-    const pname = str(push["name"]) ?? "backup";
-    if (hostNames.includes(pname)) add(["backups", "push", "name"], `${show(pname)} is a host of this stack; the backup host needs a name of its own`);
-    const paddr = str(push["address"]);
+    if (backups.enabled === false) add(["backups", "push"], "is only used when backups.enabled is true; remove it or enable backups");
+    if (push.name !== undefined && hostNames.includes(push.name)) add(["backups", "push", "name"], `${show(push.name)} is a host of this stack; the backup host needs a name of its own`);
+    const paddr = push.address;
     if (paddr !== undefined) {
       const owner = hosts.find((h) => h.address !== undefined && canonicalAddress(h.address) === canonicalAddress(paddr));
       if (owner) add(["backups", "push", "address"], `${show(paddr)} is the address of ${formatKeyPath(owner.path)}; push backups to a separate host (a copy on a stack host dies with it)`);
     }
-    const puser = str(push["user"]) ?? "mirrorbackup";
-    const login = str(push["sshUser"]) ?? str(ssh["user"]) ?? "root";
-    if (puser === login) add(["backups", "push", "user"], `${show(puser)} is also the deployment's login on the backup host; the receiving account must be a dedicated account`);
+    const login = push.sshUser ?? ssh.user;
+    if (push.user !== undefined && push.user === login) {
+      add(["backups", "push", "user"], `${show(push.user)} is also the deployment's login on the backup host; the receiving account must be a dedicated account`);
+    }
   }
-  const dest = str(backups["destination"]) ?? "/var/backups/mirrorstack";
-  for (const t of [...treePaths.map((t) => ({ p: t.path, at: t.at })), ...exportPaths.flatMap((e) => [{ p: e.path, at: e.at }, { p: e.mount, at: e.at }])]) {
-    if (isWithin(dest, t.p) || isWithin(t.p, dest)) {
-      add(["backups", "destination"], `${show(dest)} overlaps the mirrored directory ${show(t.p)} (${formatKeyPath(t.at)}); keep backups outside mirrored trees`);
-      break;
+  const dest = backups.destination;
+  if (dest !== undefined) {
+    for (const t of [...treePaths.map((t) => ({ p: t.path, at: t.at })), ...exportPaths.flatMap((e) => [{ p: e.path, at: e.at }, { p: e.mount, at: e.at }])]) {
+      if (isWithin(dest, t.p) || isWithin(t.p, dest)) {
+        add(["backups", "destination"], `${show(dest)} overlaps the mirrored directory ${show(t.p)} (${formatKeyPath(t.at)}); keep backups outside mirrored trees`);
+        break;
+      }
     }
   }
 
-  // ----- secrets
+  // ----- secrets (as given: whether a key was set, and how, is not a schema default)
   for (const key of SECRET_KEYS) {
-    const v = input[key];
+    const v = raw[key];
     if (v !== undefined && typeof v === "string" && !secretKeys.has(key)) {
       add([key], `must be set with --secret (pulumi config set --secret ${key} ...); it is stored in clear text`);
     }
   }
-  const rp = str(input["replicationPassword"]);
-  if (rp !== undefined) {
+  const rp = raw["replicationPassword"];
+  if (typeof rp === "string") {
     const m = checkSecretText(rp, "the replication password", MIN_SECRET_LENGTH, MAX_REPLICATION_PASSWORD_LENGTH);
     if (m) add(["replicationPassword"], m);
   }
-  const bp = str(input["backupPassphrase"]);
-  if (bp !== undefined) {
+  const bp = raw["backupPassphrase"];
+  if (typeof bp === "string") {
     const m = checkSecretText(bp, "the backup passphrase", MIN_SECRET_LENGTH);
     if (m) add(["backupPassphrase"], m);
-  } else if (backupsEnabled && input["backupPassphrase"] === undefined) {
+  } else if (backups.enabled !== false && bp === undefined) {
     add(["backupPassphrase"], "is required while backups.enabled is true (pulumi config set --secret backupPassphrase ...), or set backups.enabled: false");
   }
-  const key = str(input["sshPrivateKey"]);
-  if (key !== undefined && key !== SECRET_PLACEHOLDER && !/^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(key.trim())) {
+  const key = raw["sshPrivateKey"];
+  if (typeof key === "string" && key !== SECRET_PLACEHOLDER && !/^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(key.trim())) {
     add(["sshPrivateKey"], "is not a PEM/OpenSSH private key (expected -----BEGIN ... PRIVATE KEY-----)");
   }
 
   return issues;
+}
+
+/** A map as given, or undefined. */
+function obj(v: unknown): Readonly<Record<string, unknown>> | undefined {
+  return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 }

@@ -2,6 +2,6 @@
 export { ConfigError, type ConfigIssue, NAMESPACE, formatKeyPath } from "./errors";
 export { SECRET_PLACEHOLDER } from "./checks";
 export { parseStackConfig, type ParseOptions } from "./parse";
-export { namespaceIssues, readStackFile, parseStackText, type StackFile } from "./stackfile";
+export { loadStackConfig, namespaceIssues, readStackFile, parseStackText, stackConfigDir, stackFilePath, type StackFile } from "./stackfile";
 export { SECRET_KEYS, type SecretKey, stackSchema } from "./schema";
 export type * from "./types";

@@ -5,7 +5,7 @@ import { show } from "./checks";
 import { crossCheck } from "./cross";
 import { ConfigError, type ConfigIssue, formatKeyPath } from "./errors";
 import { resolveStackConfig } from "./resolve";
-import { SECRET_KEYS, STRUCTURED_KEYS, stackSchema } from "./schema";
+import { SECRET_KEYS, STRUCTURED_KEYS, stackSchema, type StackParsed } from "./schema";
 import type { StackConfig } from "./types";
 
 export interface ParseOptions {
@@ -44,6 +44,55 @@ export function unwrap(s: z.ZodType | undefined): z.ZodType | undefined {
     }
   }
   return cur;
+}
+
+/** A parsed config in which each value that failed its schema is left out (and listed in `failed`). */
+export type Lenient<T> = T extends readonly (infer E)[]
+  ? (Lenient<E> | undefined)[]
+  : T extends object
+    ? { [K in keyof T]?: Lenient<T[K]> }
+    : T;
+
+/**
+ * Parses `value` key by key: every value that passes its schema comes out parsed, with the schema's defaults
+ * filled in; a value that fails is left out and its key path added to `failed`. The rules that span keys
+ * (cross.ts) read this, so they see the schema's defaults (one home) and still run when other keys are wrong:
+ * one run reports every problem.
+ */
+export function lenientParse(schema: z.ZodType, value: unknown, failed: Set<string>, at: readonly (string | number)[] = []): unknown {
+  const whole = schema.safeParse(value);
+  if (whole.success) return whole.data;
+  const fail = () => {
+    failed.add(formatKeyPath(at as (string | number)[]));
+    return undefined;
+  };
+  let s: z.ZodType | undefined = schema;
+  let v = value;
+  for (let i = 0; i < 20 && s && v !== undefined && v !== null; i++) {
+    const def = s.def as unknown as { type: string; innerType?: z.ZodType; in?: z.ZodType; out?: z.ZodType };
+    if (def.type === "optional" || def.type === "default" || def.type === "prefault" || def.type === "nullable") {
+      s = def.innerType;
+    } else if (def.type === "pipe" && def.in && (def.in.def as { type: string }).type === "transform") {
+      // z.preprocess(fn, schema): run fn, then go on with the schema.
+      const pre = def.in.safeParse(v);
+      if (!pre.success) return fail();
+      v = pre.data;
+      s = def.out;
+    } else break;
+  }
+  const def = s?.def as unknown as { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType } | undefined;
+  if (def?.type === "object" && def.shape && v !== null && typeof v === "object" && !Array.isArray(v)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, sub] of Object.entries(def.shape)) {
+      const r = lenientParse(sub, (v as Record<string, unknown>)[k], failed, [...at, k]);
+      if (r !== undefined) out[k] = r;
+    }
+    return out;
+  }
+  if (def?.type === "array" && def.element && Array.isArray(v)) {
+    return v.map((e, i) => lenientParse(def.element!, e, failed, [...at, i]));
+  }
+  return fail();
 }
 
 function objectKeys(path: readonly PropertyKey[]): string[] {
@@ -179,7 +228,9 @@ export function parseStackConfig(raw: Record<string, unknown>, opts: ParseOption
       issues.push(...fromZodIssue(i));
     }
   }
-  issues.push(...crossCheck(input, opts.secretKeys ?? new Set()));
+  const failed = new Set<string>();
+  const view = (result.success ? result.data : lenientParse(stackSchema, input, failed)) as Lenient<StackParsed>;
+  issues.push(...crossCheck(view, { raw: input, failed, secretKeys: opts.secretKeys ?? new Set() }));
 
   // One line per (path, message); keep the order found.
   const seen = new Set<string>();

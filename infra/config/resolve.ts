@@ -3,10 +3,8 @@
 
 import { isDnsName, normalizeCron } from "./checks";
 import { defaultServerId } from "./cross";
-import { DEFAULT_SCHEDULES, NFS_MOUNT_ROOT, nfsSchema, type StackParsed } from "./schema";
+import { DEFAULT_SCHEDULES, DEFAULT_VERSION, exportCopyTo, exportMountPoint, nfsExportSchema, nfsSchema, type StackParsed } from "./schema";
 import type { HostConfig, NfsConfig, StackConfig } from "./types";
-
-const DEFAULT_VERSION = { mariadb: "10.11", mysql: "8.0" } as const;
 
 export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
   const warnings: string[] = [];
@@ -51,19 +49,10 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
   let nfs: NfsConfig | undefined;
   if (p.files.method === "nfs") {
     const n = p.nfs ?? nfsSchema.parse({});
-    const exportsList = n.exports ?? p.files.trees.map((t) => ({
-      path: t.path,
-      clients: undefined,
-      access: "ro" as const,
-      sync: true,
-      rootSquash: true,
-      subtreeCheck: false,
-      secure: true,
-      mountPoint: undefined,
-      pull: true,
-      copyTo: undefined,
-    }));
+    // Without nfs.exports, one export per tree with the schema's export defaults.
+    const exportsList = n.exports ?? p.files.trees.map((t) => nfsExportSchema.parse({ path: t.path }));
     nfs = {
+      exportsGiven: n.exports !== undefined,
       exports: exportsList.map((e) => ({
         path: e.path,
         clients: e.clients ?? mirrorAddresses,
@@ -72,8 +61,11 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
         rootSquash: e.rootSquash,
         subtreeCheck: e.subtreeCheck,
         secure: e.secure,
-        mountPoint: e.mountPoint ?? `${NFS_MOUNT_ROOT}${e.path}`,
-        copyTo: e.pull ? (e.copyTo ?? e.path) : undefined,
+        mountPoint: exportMountPoint(e),
+        copyTo: exportCopyTo(e),
+        allowReadWrite: e.allowReadWrite,
+        allowWildcard: e.allowWildcard,
+        allowNoRootSquash: e.allowNoRootSquash,
       })),
       idmapDomain: n.idmapDomain,
       nobodyUser: n.nobodyUser,

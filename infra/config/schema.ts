@@ -107,20 +107,18 @@ const hostFields = {
     .meta({ derivedDefault: "database.bindAddress, else the host's address" } satisfies DocMeta),
 };
 
+/** A host's server_id: optional, derived from its role and position (cross.ts defaultServerId) when not set. */
+const serverId = (doc: string, derivedDefault: string) =>
+  int(1, 4294967295).optional().describe(doc).meta({ derivedDefault } satisfies DocMeta);
+
 export const masterSchema = z.strictObject({
   ...hostFields,
-  serverId: int(1, 4294967295)
-    .optional()
-    .describe("server_id of the master's database server")
-    .meta({ derivedDefault: "1" } satisfies DocMeta),
+  serverId: serverId("server_id of the master's database server", "1"),
 });
 
 export const mirrorSchema = z.strictObject({
   ...hostFields,
-  serverId: int(1, 4294967295)
-    .optional()
-    .describe("server_id of this mirror's database server; set it to keep it stable when mirrors are removed")
-    .meta({ derivedDefault: "100 + the mirror's index" } satisfies DocMeta),
+  serverId: serverId("server_id of this mirror's database server; set it to keep it stable when mirrors are removed", "100 + the mirror's index"),
   reseed: z
     .string()
     .regex(/^[A-Za-z0-9._:-]{1,64}$/, { message: "expected a short token of letters, digits, '.', '_', ':' or '-' (e.g. a date)" })
@@ -139,6 +137,9 @@ export const sshSchema = z.strictObject({
     .describe("Path (on the machine running Pulumi) of a known_hosts file pinning the hosts' keys"),
 });
 
+/** database.version when it is not set, per flavour (resolve.ts). */
+export const DEFAULT_VERSION = { mariadb: "10.11", mysql: "8.0" } as const;
+
 export const databaseSchema = z.strictObject({
   flavour: z.enum(["mariadb", "mysql"]).default("mariadb").describe("Database server: mariadb or mysql"),
   version: z
@@ -146,7 +147,7 @@ export const databaseSchema = z.strictObject({
     .regex(/^[0-9]{1,2}\.[0-9]{1,2}$/, { message: "expected a major version like 10.11, 8.0 or 8.4" })
     .optional()
     .describe("Major version of the server packages on the hosts (MariaDB 10.5 or later, MySQL 8.0 or 8.4)")
-    .meta({ derivedDefault: '"10.11" for mariadb, "8.0" for mysql' } satisfies DocMeta),
+    .meta({ derivedDefault: `"${DEFAULT_VERSION.mariadb}" for mariadb, "${DEFAULT_VERSION.mysql}" for mysql` } satisfies DocMeta),
   databases: z
     .array(text(checkDatabaseName))
     .min(1, { message: "list at least one database to replicate" })
@@ -179,7 +180,9 @@ export const databaseSchema = z.strictObject({
 const treeSchema = z.preprocess(
   (v) => (typeof v === "string" ? { path: v } : v),
   z.strictObject({
-    path: text((v) => checkAbsolutePath(v), checkTreePath).describe("Absolute directory to mirror, e.g. /srv/www"),
+    path: text((v) => checkAbsolutePath(v, { spaces: true }), checkTreePath).describe(
+      "Absolute directory to mirror, e.g. /srv/www; single spaces inside a name are allowed with rsync-ssh",
+    ),
     exclude: z
       .array(text(checkExcludePattern))
       .default([])
@@ -238,19 +241,36 @@ export const filesSchema = z.strictObject({
     .describe("Install the sync account on a master whose rsync is older than 3.4.0 (CVE-2024-12084/12085 are reachable by a pulling client); otherwise the deployment stops"),
 });
 
+/** files with nothing set: the defaults, for renderers and readers that take a partial files config. */
+export const FILES_DEFAULTS = filesSchema.parse({});
+
 /** Mirrors mount the master's exports under here by default, so the local copy can keep the tree's own path. */
 export const NFS_MOUNT_ROOT = "/mnt/mirrorstack";
 
+/** Where mirrors mount an export: its mountPoint, else its path under NFS_MOUNT_ROOT. */
+export function exportMountPoint(e: { readonly path: string; readonly mountPoint?: string | undefined }): string {
+  return e.mountPoint ?? `${NFS_MOUNT_ROOT}${e.path}`;
+}
+
+/** Where mirrors copy a mounted export: copyTo, else the export's own path; undefined when it is not pulled. */
+export function exportCopyTo(e: { readonly path: string; readonly pull: boolean; readonly copyTo?: string | undefined }): string | undefined {
+  return e.pull ? (e.copyTo ?? e.path) : undefined;
+}
+
 export const RPC_SERVICES = ["portmap", "rpcbind", "mountd", "lockd", "statd", "rquotad"] as const;
 
-const nfsExportSchema = z.strictObject({
-  path: text((v) => checkAbsolutePath(v), checkTreePath).describe("Directory the master exports"),
-  clients: z
+/** NFS clients (addresses, networks, names, wildcards); the mirrors' addresses when not set (resolve.ts). */
+const clientList = (doc: string) =>
+  z
     .array(text(checkClient))
     .min(1, { message: "list at least one client" })
     .optional()
-    .describe("Hosts allowed to mount (IP, CIDR, host name; wildcards need allowWildcard)")
-    .meta({ derivedDefault: "the mirrors' addresses" } satisfies DocMeta),
+    .describe(doc)
+    .meta({ derivedDefault: "the mirrors' addresses" } satisfies DocMeta);
+
+export const nfsExportSchema = z.strictObject({
+  path: text((v) => checkAbsolutePath(v), checkTreePath).describe("Directory the master exports"),
+  clients: clientList("Hosts allowed to mount (IP, CIDR, host name; wildcards need allowWildcard)"),
   access: z.enum(["ro", "rw"]).default("ro").describe("ro or rw; rw needs allowReadWrite"),
   sync: bool().default(true).describe("sync (true) or async (false) export option"),
   rootSquash: bool().default(true).describe("root_squash (true) or no_root_squash (false, needs allowNoRootSquash)"),
@@ -313,42 +333,39 @@ export const nfsSchema = z.strictObject({
         .min(1, { message: "list at least one service" })
         .default(["rpcbind", "mountd", "lockd", "statd", "rquotad"])
         .describe("RPC daemons restricted with TCP wrappers"),
-      clients: z
-        .array(text(checkClient))
-        .min(1, { message: "list at least one client" })
-        .optional()
-        .describe("Who may use those services")
-        .meta({ derivedDefault: "the mirrors' addresses" } satisfies DocMeta),
+      clients: clientList("Who may use those services"),
     })
     .prefault({})
     .describe("TCP wrappers (hosts.allow/hosts.deny) for the NFS RPC services on the master"),
 });
 
-export const cronSchema = z.strictObject({
-  sync: cron()
-    .optional()
-    .describe("When mirrors pull the file trees (rsync-ssh)")
-    .meta({ derivedDefault: 'files.schedule, else "17 * * * *"' } satisfies DocMeta),
-  backup: cron()
-    .optional()
-    .describe("When the backup host dumps the databases")
-    .meta({ derivedDefault: 'backups.schedule, else "40 3 * * *"' } satisfies DocMeta),
-  binlogPurge: cron()
-    .optional()
-    .describe("When the master rotates binary logs so expired ones are purged")
-    .meta({ derivedDefault: '"10 4 * * *"' } satisfies DocMeta),
-  healthCheck: cron()
-    .optional()
-    .describe("When every host checks its own health")
-    .meta({ derivedDefault: '"*/5 * * * *"' } satisfies DocMeta),
-});
-
+/** The schedules of the jobs when neither cron.<job> nor its alias is set (resolve.ts). */
 export const DEFAULT_SCHEDULES = {
   sync: "17 * * * *",
   backup: "40 3 * * *",
   binlogPurge: "10 4 * * *",
   healthCheck: "*/5 * * * *",
 } as const;
+
+export const cronSchema = z.strictObject({
+  sync: cron()
+    .optional()
+    .describe("When mirrors pull the file trees (rsync-ssh)")
+    .meta({ derivedDefault: `files.schedule, else "${DEFAULT_SCHEDULES.sync}"` } satisfies DocMeta),
+  backup: cron()
+    .optional()
+    .describe("When the backup host dumps the databases")
+    .meta({ derivedDefault: `backups.schedule, else "${DEFAULT_SCHEDULES.backup}"` } satisfies DocMeta),
+  binlogPurge: cron()
+    .optional()
+    .describe("When the master rotates binary logs so expired ones are purged")
+    .meta({ derivedDefault: `"${DEFAULT_SCHEDULES.binlogPurge}"` } satisfies DocMeta),
+  healthCheck: cron()
+    .optional()
+    .describe("When every host checks its own health")
+    .meta({ derivedDefault: `"${DEFAULT_SCHEDULES.healthCheck}"` } satisfies DocMeta),
+});
+
 
 /** A separate host that receives a copy of each backup over SSH, with its own restricted key. */
 export const backupPushSchema = z.strictObject({

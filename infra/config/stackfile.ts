@@ -2,9 +2,12 @@
 // Encrypted values ({secure: v1:...}) are never decrypted: they become the placeholder "[secret]".
 
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { SECRET_PLACEHOLDER } from "./checks";
 import { ConfigError, type ConfigIssue, NAMESPACE } from "./errors";
+import { parseStackConfig } from "./parse";
+import type { StackConfig } from "./types";
 
 export interface StackFile {
   /** Un-namespaced top-level keys -> values, secrets replaced by "[secret]". */
@@ -119,4 +122,29 @@ export function readStackFile(path: string): StackFile {
     throw new ConfigError(path, [{ path, message: `cannot be read: ${(e as Error).message}` }]);
   }
   return parseStackText(text, path);
+}
+
+/** The directory holding the stack configs (Pulumi.yaml `stackConfigDir`, else the project root). */
+export function stackConfigDir(projectRoot: string): string {
+  try {
+    const proj = parseYaml(readFileSync(join(projectRoot, "Pulumi.yaml"), "utf8")) as { stackConfigDir?: unknown };
+    if (typeof proj?.stackConfigDir === "string") return join(projectRoot, proj.stackConfigDir);
+  } catch {
+    /* no project file: the root */
+  }
+  return projectRoot;
+}
+
+/** Where the engine reads a stack's config: <stackConfigDir>/Pulumi.<stack>.yaml. */
+export function stackFilePath(projectRoot: string, stack: string): string {
+  return join(stackConfigDir(projectRoot), `Pulumi.${stack}.yaml`);
+}
+
+/**
+ * A stack file read, validated and resolved, as the program would see it (secrets stay placeholders). Throws
+ * ConfigError with every problem (a file that cannot be read is one problem, "cannot be read").
+ */
+export function loadStackConfig(file: string, stack: string): StackConfig {
+  const { raw, secretKeys } = readStackFile(file);
+  return parseStackConfig(raw, { stack, secretKeys });
 }

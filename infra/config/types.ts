@@ -1,11 +1,21 @@
 // The parsed, fully resolved stack config: every default filled in, every derived value computed.
 // Secret values are not part of it: the program reads them as Pulumi secrets and passes them to renderStack.
+// Shapes that the schema gives as they are come from it (z.output), so a key added there cannot be missed here;
+// what resolve.ts derives from other keys is written out below.
 
-export type OsFamily = "debian" | "rhel";
-export type Flavour = "mariadb" | "mysql";
-export type BinlogFormat = "ROW" | "STATEMENT" | "MIXED";
-export type FilesMethod = "rsync-ssh" | "nfs";
-export type RpcService = "portmap" | "rpcbind" | "mountd" | "lockd" | "statd" | "rquotad";
+import type { RPC_SERVICES, StackParsed } from "./schema";
+
+/** The schema's output, readonly all the way down (a resolved config is never changed). */
+type Frozen<T> = T extends (infer E)[] ? readonly Frozen<E>[] : T extends object ? { readonly [K in keyof T]: Frozen<T[K]> } : T;
+
+type Parsed = Frozen<StackParsed>;
+type ParsedExport = NonNullable<NonNullable<Parsed["nfs"]>["exports"]>[number];
+
+export type OsFamily = Parsed["master"]["osFamily"];
+export type Flavour = Parsed["database"]["flavour"];
+export type BinlogFormat = Parsed["database"]["binlogFormat"];
+export type FilesMethod = Parsed["files"]["method"];
+export type RpcService = (typeof RPC_SERVICES)[number];
 
 export interface HostConfig {
   readonly name: string;
@@ -31,80 +41,39 @@ export interface SshConfig {
   readonly privateKeyInline: boolean;
 }
 
-export interface DatabaseConfig {
-  readonly flavour: Flavour;
+/** database, with the version resolved and the name-resolution choice made (bindAddress goes to each host). */
+export type DatabaseConfig = Omit<Parsed["database"], "version" | "bindAddress"> & {
   /** Major version, e.g. "10.11", "8.0". */
   readonly version: string;
-  readonly databases: readonly string[];
-  readonly binlogFormat: BinlogFormat;
-  readonly allowUnsafeBinlogFormat: boolean;
-  readonly binlogRetentionDays: number;
-  readonly replicationUser: string;
-  readonly port: number;
   /** skip_name_resolve is set when every mirror address is an IP address. */
   readonly skipNameResolve: boolean;
-  /** How a new mirror gets its initial copy. */
-  readonly seedMethod: "logical" | "physical";
-  /** Seconds a new mirror may take to catch up after seeding. */
-  readonly catchUpTimeoutSeconds: number;
-}
+};
 
-export interface TreeConfig {
-  readonly path: string;
-  readonly exclude: readonly string[];
-}
+export type TreeConfig = Parsed["files"]["trees"][number];
 
-export interface FilesConfig {
-  readonly method: FilesMethod;
-  readonly trees: readonly TreeConfig[];
-  readonly rsyncOptions: readonly string[];
-  readonly syncUser: string;
-  readonly owner?: string;
-  readonly group?: string;
-  readonly rsyncPath: string;
-  readonly confineRoot: boolean | "auto";
-  /** Accept a master rsync older than 3.4.0 (the apply step refuses it otherwise). */
-  readonly allowOldRsync: boolean;
-}
+/** files, without schedule (resolved into cron.sync). */
+export type FilesConfig = Omit<Parsed["files"], "schedule">;
 
-export interface NfsExportConfig {
-  readonly path: string;
+/** One NFS export with its clients, mount point and local copy resolved. */
+export type NfsExportConfig = Omit<ParsedExport, "clients" | "mountPoint" | "copyTo" | "pull"> & {
   readonly clients: readonly string[];
-  readonly access: "ro" | "rw";
-  readonly sync: boolean;
-  readonly rootSquash: boolean;
-  readonly subtreeCheck: boolean;
-  readonly secure: boolean;
   /** Where mirrors mount the export. */
   readonly mountPoint: string;
   /** Where mirrors copy the mounted export on cron.sync; undefined: no copy (files.nfs.exports[].pull false). */
   readonly copyTo: string | undefined;
-}
+};
 
-export interface NfsFilesystemConfig {
-  readonly device: string;
-  readonly mountpoint: string;
-  readonly fstype: "ext4" | "ext3" | "btrfs";
-  readonly options: readonly string[];
-  readonly dump: number;
-  readonly pass: number;
-}
+export type NfsFilesystemConfig = NonNullable<NonNullable<Parsed["nfs"]>["filesystem"]>;
 
-export interface NfsConfig {
+type ParsedNfs = NonNullable<Parsed["nfs"]>;
+
+/** nfs, with the exports and the TCP wrappers' clients resolved. */
+export type NfsConfig = Omit<ParsedNfs, "exports" | "tcpWrappers"> & {
+  /** True when nfs.exports was given; false: one export per files.trees entry. */
+  readonly exportsGiven: boolean;
   readonly exports: readonly NfsExportConfig[];
-  readonly idmapDomain: string;
-  readonly nobodyUser: string;
-  /** When not set, each host uses its family's default (nogroup on debian, nobody on rhel). */
-  readonly nobodyGroup?: string;
-  readonly threads: number;
-  readonly filesystem?: NfsFilesystemConfig;
-  readonly mountOptions: readonly string[];
-  readonly tcpWrappers: {
-    readonly enabled: boolean;
-    readonly services: readonly RpcService[];
-    readonly clients: readonly string[];
-  };
-}
+  readonly tcpWrappers: Omit<ParsedNfs["tcpWrappers"], "clients"> & { readonly clients: readonly string[] };
+};
 
 export interface CronConfig {
   readonly sync: string;
@@ -113,35 +82,24 @@ export interface CronConfig {
   readonly healthCheck: string;
 }
 
-export interface BackupsConfig {
-  readonly enabled: boolean;
+/** backups, with the schedule, the backup-taking host and the push target resolved. */
+export type BackupsConfig = Omit<Parsed["backups"], "schedule" | "host" | "push"> & {
   readonly schedule: string;
-  readonly retention: number;
-  readonly destination: string;
   /** Name of the host that runs the backup. */
   readonly host: string;
   /** Where each backup is pushed too, if anywhere. */
   readonly push?: BackupPushConfig;
-}
+};
 
 /** A separate host that receives each backup over SSH (backups.push). */
-export interface BackupPushConfig {
-  readonly name: string;
-  readonly address: string;
+export type BackupPushConfig = Omit<NonNullable<Parsed["backups"]["push"]>, "sshUser" | "sshPort" | "retention"> & {
   /** Login of the deployment (ssh.user unless set). */
   readonly sshUser: string;
   readonly sshPort: number;
-  readonly osFamily: OsFamily;
-  /** The receiving account, whose only key runs the receive command. */
-  readonly user: string;
-  readonly directory: string;
   readonly retention: number;
-}
+};
 
-export interface HealthConfig {
-  readonly maxReplicationLagSeconds: number;
-  readonly maxSyncAgeMinutes: number;
-}
+export type HealthConfig = Parsed["health"];
 
 export interface StackConfig {
   readonly stack: string;

@@ -1,5 +1,9 @@
 // mirrorctl argument parsing. Pure: argv in, a typed request (or a UsageError) out; nothing is read or run here.
 
+import { parseArgs as parseArgv } from "node:util";
+import { STACK_NAME_RE } from "../render/common";
+import { shqIfNeeded } from "../shell";
+
 /** Bad arguments: printed with the usage line, exit status 2, nothing changed. */
 export class UsageError extends Error {
   constructor(message: string) {
@@ -88,7 +92,6 @@ commands:
   restore --host <h> --to <scratch db> [--db <db>] [--backup <name>] [--keep]
                                            decrypt a backup into a scratch database and compare it with the source`;
 
-const STACK_RE = /^[A-Za-z0-9._-]{1,100}$/;
 const HOST_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 function positiveInt(name: string, v: string, max: number): number {
@@ -113,31 +116,35 @@ export function parseArgs(argv: readonly string[]): Request {
   const flags = new Set<string>();
   let words: string[] = [];
   let sawDashDash = false;
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i]!;
-    if (arg === "--") {
+  // node's parser splits the words (--name=value, --name value, --); not strict, so that each mistake is refused
+  // below in mirrorctl's own words, in the order given.
+  const options = Object.fromEntries([...allowed].map((o) => [o.slice(2), { type: FLAGS.has(o) ? ("boolean" as const) : ("string" as const) }]));
+  const { tokens } = parseArgv({ args: [...rest], options, strict: false, allowPositionals: true, tokens: true });
+  for (const t of tokens) {
+    if (t.kind === "option-terminator") {
       if (command !== "exec") throw new UsageError(`${command} takes no command after --`);
-      words = rest.slice(i + 1);
+      words = rest.slice(t.index + 1);
       sawDashDash = true;
       break;
     }
-    if (!arg.startsWith("--")) throw new UsageError(`unexpected argument ${JSON.stringify(arg)}${command === "exec" ? " (put the command after --)" : ""}`);
-    const eq = arg.indexOf("=");
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    if (t.kind === "positional" || !t.rawName.startsWith("--")) {
+      throw new UsageError(`unexpected argument ${JSON.stringify(rest[t.index])}${command === "exec" ? " (put the command after --)" : ""}`);
+    }
+    const name = t.rawName;
     if (!allowed.has(name)) throw new UsageError(`${command} does not take ${name}`);
     if (FLAGS.has(name)) {
-      if (eq > 0) throw new UsageError(`${name} takes no value`);
+      if (t.inlineValue) throw new UsageError(`${name} takes no value`);
       flags.add(name);
       continue;
     }
-    const v = eq > 0 ? arg.slice(eq + 1) : rest[++i];
-    if (v === undefined || v === "" || (eq < 0 && v.startsWith("--"))) throw new UsageError(`${name} needs a value`);
+    const v = t.value;
+    if (v === undefined || v === "" || (!t.inlineValue && v.startsWith("--"))) throw new UsageError(`${name} needs a value`);
     if (values.has(name)) throw new UsageError(`${name} is given twice`);
     values.set(name, v);
   }
   const stack = values.get("--stack");
   if (!stack) throw new UsageError("--stack is required");
-  if (!STACK_RE.test(stack)) throw new UsageError(`bad stack name ${JSON.stringify(stack)}`);
+  if (!STACK_NAME_RE.test(stack)) throw new UsageError(`bad stack name ${JSON.stringify(stack)}`);
 
   const hostsRaw = values.get("--hosts");
   const hosts = hostsRaw === undefined ? undefined : [...new Set(hostsRaw.split(",").map((h) => hostName("--hosts", h.trim())))];
@@ -181,5 +188,5 @@ export function parseArgs(argv: readonly string[]): Request {
 /** The remote shell command for `exec`: one word is taken as a shell command line, several are quoted word by word. */
 export function execCommandLine(words: readonly string[]): string {
   if (words.length === 1) return words[0]!;
-  return words.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : "'" + w.replace(/'/g, "'\\''") + "'")).join(" ");
+  return words.map(shqIfNeeded).join(" ");
 }

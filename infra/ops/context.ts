@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { ConfigError, parseStackConfig, readStackFile } from "../config";
+import { ConfigError, loadStackConfig, stackFilePath } from "../config";
 import type { HostConfig, StackConfig } from "../config/types";
 import type { DbEngine } from "../replication/dialect";
 import type { SshTarget } from "../ssh/exec";
@@ -86,13 +86,12 @@ export function readSecrets(stack: string, root = PROJECT_ROOT): StackSecrets {
 /** Loads stacks/Pulumi.<stack>.yaml and builds the context. */
 export async function loadContext(stack: string, opts: { root?: string; secrets?: () => StackSecrets } = {}): Promise<OpsContext> {
   const root = opts.root ?? PROJECT_ROOT;
-  const file = join(root, "stacks", `Pulumi.${stack}.yaml`);
-  // Asked of the file system, not read from readStackFile's message: a missing file is a bad --stack (exit 2).
+  const file = stackFilePath(root, stack);
+  // Asked of the file system, not read from the config error's message: a missing file is a bad --stack (exit 2).
   if (!existsSync(file)) throw new UsageError(`stack ${stack}: no stack file ${file}`);
   let cfg: StackConfig;
   try {
-    const { raw, secretKeys } = readStackFile(file);
-    cfg = parseStackConfig(raw, { stack, secretKeys });
+    cfg = loadStackConfig(file, stack);
   } catch (e) {
     if (e instanceof ConfigError) {
       throw new StackConfigError(`stack ${stack}: ${e.issues.length} configuration problem(s) in ${file}`, e.lines());

@@ -10,7 +10,7 @@ import { checkPublicKey } from "../config/checks";
 import { renderStack } from "../render";
 import { PATHS } from "../render/common";
 import { syncsFiles } from "../render/sync";
-import type { RenderedFile } from "../render/types";
+import type { FileBody } from "../render/types";
 import type { Request } from "./args";
 import { selectHosts, type OpsContext } from "./context";
 import { run, shq } from "./hosts";
@@ -31,13 +31,13 @@ const BEGIN = "# BEGIN mirrorstack managed block";
 const END = "# END mirrorstack managed block";
 
 /** The bytes the apply layer puts on the host for a rendered file (for a block: the lines between the markers). */
-export function appliedText(f: RenderedFile): string {
+export function appliedText(f: FileBody): string {
   if (f.kind === "block" && f.content.length > 0 && !f.content.endsWith("\n")) return f.content + "\n";
   return f.content;
 }
 
 /** Mode the apply layer uses (MirrorHost forces 0600 on secret files that are not owner-only). */
-export function appliedMode(f: RenderedFile): string {
+export function appliedMode(f: FileBody): string {
   return f.secret && !/^0?[0-7]00$/.test(f.mode) ? "0600" : f.mode;
 }
 
@@ -46,7 +46,7 @@ export function sha256(text: string): string {
 }
 
 /** Compares rendered files with what a host reported. Pure. */
-export function compareDrift(files: readonly RenderedFile[], observed: ReadonlyMap<string, Observed>): Drift[] {
+export function compareDrift(files: readonly FileBody[], observed: ReadonlyMap<string, Observed>): Drift[] {
   const out: Drift[] = [];
   for (const f of files) {
     const o = observed.get(f.path);

@@ -1,15 +1,17 @@
 // mirrorctl keys: every authorized SSH key on every host - ~/.ssh/authorized_keys (and authorized_keys2) of every
 // user whose home exists, and the root-owned /etc/ssh/authorized_keys/<user> files - with user, type, bits,
 // comment and options. Flags DSA keys, RSA keys under 3072 bits, lines that are not keys, and keys of the sync
-// account without both from= and command=. Exit 1 when anything is flagged.
+// account without both from= and command=. Exit 1 when anything is flagged. Lines are read and keys judged by
+// ssh/keys.ts, as the review's ssh-key-strength policy does.
 
 import { PATHS } from "../render/common";
+import { keyBits, keyWeakness, parseKeyLine, parseOption } from "../ssh/keys";
 import type { Request } from "./args";
 import { selectHosts, type OpsContext } from "./context";
 import { run } from "./hosts";
 import { mapLimit, table, type CommandResult } from "./output";
 
-export const MIN_RSA_BITS = 3072;
+export { keyBits, MIN_RSA_BITS, parseKeyLine, splitOptions } from "../ssh/keys";
 
 export interface AuthorizedKey {
   readonly user: string;
@@ -26,113 +28,6 @@ export interface AuthorizedKey {
   readonly fingerprint: string | null;
   /** Why this key is flagged (empty: fine). */
   readonly flags: readonly string[];
-}
-
-const KEY_TYPES = [
-  "ssh-ed25519",
-  "ssh-rsa",
-  "ssh-dss",
-  "ecdsa-sha2-nistp256",
-  "ecdsa-sha2-nistp384",
-  "ecdsa-sha2-nistp521",
-  "sk-ssh-ed25519@openssh.com",
-  "sk-ecdsa-sha2-nistp256@openssh.com",
-  "ssh-ed448",
-];
-
-function isKeyType(word: string): boolean {
-  return KEY_TYPES.includes(word) || /^[a-z0-9-]+-cert-v01@openssh\.com$/.test(word);
-}
-
-/** Splits the options field (comma separated, values may be double-quoted with commas and spaces inside). */
-export function splitOptions(field: string): string[] {
-  const out: string[] = [];
-  let cur = "";
-  let quoted = false;
-  for (let i = 0; i < field.length; i++) {
-    const c = field[i]!;
-    if (c === "\\" && quoted && i + 1 < field.length) {
-      cur += c + field[++i]!;
-      continue;
-    }
-    if (c === '"') quoted = !quoted;
-    if (c === "," && !quoted) {
-      out.push(cur);
-      cur = "";
-      continue;
-    }
-    cur += c;
-  }
-  if (cur !== "") out.push(cur);
-  return out;
-}
-
-/** Reads an SSH wire-format string / mpint at `off`; returns [bytes, next offset]. */
-function readString(buf: Buffer, off: number): [Buffer, number] {
-  if (off + 4 > buf.length) throw new Error("truncated key");
-  const n = buf.readUInt32BE(off);
-  if (off + 4 + n > buf.length) throw new Error("truncated key");
-  return [buf.subarray(off + 4, off + 4 + n), off + 4 + n];
-}
-
-function mpintBits(b: Buffer): number {
-  let i = 0;
-  while (i < b.length && b[i] === 0) i++;
-  if (i === b.length) return 0;
-  return (b.length - i - 1) * 8 + (32 - Math.clz32(b[i]!));
-}
-
-/** Key size in bits from the base64 blob (RSA: modulus, DSA: p, ECDSA: curve, Ed25519: 256). */
-export function keyBits(type: string, blob: string): number {
-  const buf = Buffer.from(blob, "base64");
-  let [name, off] = readString(buf, 0);
-  const t = name.toString("latin1");
-  if (t !== type) throw new Error(`key blob says ${t}, the line says ${type}`);
-  const base = t.replace(/-cert-v01@openssh\.com$/, "");
-  if (base !== t) [, off] = readString(buf, off); // certificates: a nonce comes first
-  if (base === "ssh-rsa") {
-    [, off] = readString(buf, off); // e
-    const [n] = readString(buf, off);
-    return mpintBits(n);
-  }
-  if (base === "ssh-dss") {
-    const [p] = readString(buf, off);
-    return mpintBits(p);
-  }
-  if (/nistp256/.test(base)) return 256;
-  if (/nistp384/.test(base)) return 384;
-  if (/nistp521/.test(base)) return 521;
-  if (/ed25519/.test(base)) return 256;
-  if (/ed448/.test(base)) return 456;
-  throw new Error(`unknown key type ${t}`);
-}
-
-/** Parses one authorized_keys line (null for blank lines and comments). */
-export function parseKeyLine(text: string): { options: string[]; type: string; blob: string; comment: string } | { error: string } | null {
-  const line = text.trim();
-  if (line === "" || line.startsWith("#")) return null;
-  let rest = line;
-  let options: string[] = [];
-  const first = /^\S+/.exec(rest)![0];
-  if (!isKeyType(first)) {
-    // Options run up to the first space outside double quotes.
-    let i = 0;
-    let quoted = false;
-    for (; i < rest.length; i++) {
-      const c = rest[i]!;
-      if (c === "\\" && quoted) {
-        i++;
-        continue;
-      }
-      if (c === '"') quoted = !quoted;
-      else if ((c === " " || c === "\t") && !quoted) break;
-    }
-    options = splitOptions(rest.slice(0, i));
-    rest = rest.slice(i).trim();
-  }
-  const m = /^(\S+)\s+([A-Za-z0-9+/=]+)(?:\s+(.*))?$/.exec(rest);
-  if (!m || !isKeyType(m[1]!)) return { error: `not a key line: ${line.length > 60 ? line.slice(0, 60) + "..." : line}` };
-  return { options, type: m[1]!, blob: m[2]!, comment: (m[3] ?? "").trim() };
 }
 
 function fingerprint(blob: string): string {
@@ -157,11 +52,12 @@ export function auditKeyFile(user: string, file: string, content: string, syncUs
     } catch (e) {
       flags.push(`cannot decode the key: ${(e as Error).message}`);
     }
-    const base = p.type.replace(/-cert-v01@openssh\.com$/, "");
-    if (base === "ssh-dss") flags.push("weak: DSA key (disabled in current OpenSSH)");
-    if (base === "ssh-rsa" && bits !== null && bits < MIN_RSA_BITS) flags.push(`weak: RSA key of ${bits} bits (< ${MIN_RSA_BITS})`);
+    const weak = keyWeakness(p.type, bits);
+    if (weak?.kind === "dsa") flags.push("weak: DSA key (disabled in current OpenSSH)");
+    if (weak?.kind === "rsa") flags.push(`weak: RSA key of ${weak.bits} bits (< ${weak.min})`);
     if (user === syncUser) {
-      const has = (name: string) => p.options.some((o) => o.toLowerCase().startsWith(`${name}=`));
+      const named = p.options.map(parseOption);
+      const has = (name: string) => named.some((o) => o.name === name && o.value !== undefined);
       if (!has("from")) flags.push(`sync account key without from= (any address may use it)`);
       if (!has("command")) flags.push(`sync account key without command= (not limited to validate-rsync)`);
     }

@@ -1,7 +1,7 @@
 import * as pulumi from "../pulumi";
 import { SshTarget, sshRun, shq } from "../ssh/exec";
 import { HOSTFILE_SCRIPT } from "./hostfile-script";
-import type { RenderedFile } from "../render/types";
+import type { FileBody } from "../render/types";
 import { describeSettingsPlan, planSettings } from "../render/live-settings";
 import { MirrorstackDynamicResource } from "./dynamic";
 
@@ -9,16 +9,10 @@ import { MirrorstackDynamicResource } from "./dynamic";
 // README, "Engine"), so files travel through this dynamic provider: same model (a script over SSH, content
 // on stdin), plus the read() that drift detection needs. diff() is local, so a no-op `up` opens no SSH session.
 
-/** Plain inputs of a HostFile after Pulumi resolved them. */
-export interface HostFileState {
+/** Plain inputs of a HostFile after Pulumi resolved them: a rendered file's metadata, and how to apply it. */
+export interface HostFileState extends Pick<FileBody, "path" | "kind" | "owner" | "group" | "mode" | "content"> {
   readonly target: SshTarget;
   readonly stack: string;
-  readonly path: string;
-  readonly kind: "whole" | "block";
-  readonly owner: string;
-  readonly group: string;
-  readonly mode: string;
-  readonly content: string;
   readonly validate: string;
   /** `service:action` words, real service names. */
   readonly actions: string[];
@@ -168,7 +162,7 @@ export interface HostFileArgs {
 
 /** The inputs of a HostFile for a rendered file: its path, kind, ownership, mode and validator as rendered. */
 export function renderedFileArgs(
-  f: RenderedFile,
+  f: FileBody,
   target: pulumi.Input<SshTarget>,
   stack: pulumi.Input<string>,
   content: pulumi.Input<string>,
@@ -181,7 +175,7 @@ export function renderedFileArgs(
  * The inputs of a HostFile for a known_hosts pin (whole, root:root 0644) whose content is only known once the
  * other host's keys are read; path and metadata stay plain so previews show them.
  */
-export function pinFileArgs(path: string, f: pulumi.Output<RenderedFile>, target: pulumi.Input<SshTarget>, stack: pulumi.Input<string>): HostFileArgs {
+export function pinFileArgs(path: string, f: pulumi.Output<FileBody>, target: pulumi.Input<SshTarget>, stack: pulumi.Input<string>): HostFileArgs {
   return {
     target,
     stack,

@@ -2,7 +2,8 @@
 // Validation snippets are POSIX sh run on the host with $FILE set to the candidate file.
 
 import type { Flavour, OsFamily } from "../config/types";
-import type { RenderedFile } from "./types";
+import type { FileBody } from "./types";
+import { shq } from "../shell";
 
 /** Header comment ('#' syntax) naming the stack; every rendered file starts with it. */
 export function header(stack: string, what: "file" | "block" = "file"): string {
@@ -12,7 +13,12 @@ export function header(stack: string, what: "file" | "block" = "file"): string {
   );
 }
 
-export const STACK_NAME_RE = /^[A-Za-z0-9._/@-]{1,100}$/;
+/**
+ * A bare Pulumi stack name (Pulumi's own rule: letters, digits, . _ -, at most 100), as pulumi.getStack() returns
+ * it and as stacks/Pulumi.<stack>.yaml is named. The one pattern for mirrorctl, render, review and the headers;
+ * an org/project/stack name is refused (the stack file could not be found by it).
+ */
+export const STACK_NAME_RE = /^[A-Za-z0-9._-]{1,100}$/;
 
 export const PATHS = {
   validateRsync: "/usr/local/lib/mirrorstack/validate-rsync",
@@ -179,13 +185,13 @@ export function validateFstab(targets: readonly string[]): string {
   return [
     `out=$(LC_ALL=C findmnt --verify --verbose --tab-file "$FILE" 2>&1)`,
     `printf '%s\\n' "$out" | grep -Eq '^(0 parse errors|Success, no errors or warnings detected)' || { printf '%s\\n' "$out" >&2; exit 1; }`, // findmnt says the latter when there is no warning at all
-    `printf '%s\\n' "$out" | awk -v targets=${shWord(targets.join(" "))} '`,
+    `printf '%s\\n' "$out" | awk -v targets=${shq(targets.join(" "))} '`,
     `BEGIN { n = split(targets, t, " "); for (i = 1; i <= n; i++) mine[t[i]] = 1 }`,
     `/^[^ \\t]/ { cur = $0; next }`,
     `/\\[E\\]/ && (cur in mine) && $0 !~ /required target: No such file or directory/ { print cur ": " $0; bad = 1 }`,
     `END { exit bad }' >&2 || exit 1`,
     // Our own lines: six fields, no empty mount option, numeric dump and pass.
-    `awk -v targets=${shWord(targets.join(" "))} '`,
+    `awk -v targets=${shq(targets.join(" "))} '`,
     `BEGIN { n = split(targets, t, " "); for (i = 1; i <= n; i++) mine[t[i]] = 1 }`,
     `/^[ \\t]*(#|$)/ { next }`,
     `($2 in mine) && (NF != 6 || $4 ~ /(^|,)(,|$)/ || $5 !~ /^[0-9]$/ || $6 !~ /^[0-9]$/) { printf "line %d: malformed entry for %s\\n", NR, $2; bad = 1 }`,
@@ -202,11 +208,7 @@ export const VALIDATE_LOGROTATE = [
   `exit 0`,
 ].join("\n");
 
-function shWord(v: string): string {
-  return `'${v.replace(/'/g, `'\\''`)}'`;
-}
-
 /** A root-owned bash script (0755), checked with bash -n on its host before it replaces the old one. */
-export function rootScript(path: string, content: string, description: string): RenderedFile {
+export function rootScript(path: string, content: string, description: string): FileBody {
   return { path, kind: "whole", owner: "root", group: "root", mode: "0755", content, secret: false, validate: VALIDATE_BASH, onChange: [], description };
 }

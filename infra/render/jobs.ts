@@ -1,7 +1,8 @@
 // Scheduled jobs: binlog purge (master), backup (backup host), health check (every host), and their log rotation.
 
+import { checkSecretText } from "../config/checks";
 import type { HostConfig, StackConfig } from "../config/types";
-import type { RenderedFile } from "./types";
+import type { FileBody } from "./types";
 import { PATHS, VALIDATE_CRON, VALIDATE_LOGROTATE, header, rootScript } from "./common";
 import { retentionSetting } from "./mysql";
 import { pulledExports, pullsFiles } from "./sync";
@@ -15,7 +16,7 @@ function clients(cfg: StackConfig): string {
 }
 
 
-function cronFile(name: string, content: string, description: string): RenderedFile {
+function cronFile(name: string, content: string, description: string): FileBody {
   if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`cron file name ${JSON.stringify(name)} must be [a-z0-9-] (cron skips names with dots)`);
   return { path: `/etc/cron.d/${name}`, kind: "whole", owner: "root", group: "root", mode: "0644", content, secret: false, validate: VALIDATE_CRON, onChange: [], description };
 }
@@ -29,7 +30,7 @@ function replicaStatus(cfg: StackConfig): { query: string; io: string; sql: stri
   return { query: "SHOW SLAVE STATUS", io: "Slave_IO_Running", sql: "Slave_SQL_Running", lag: "Seconds_Behind_Master" };
 }
 
-function binlogPurgeFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
+function binlogPurgeFiles(cfg: StackConfig, host: HostConfig): FileBody[] {
   const log = `${PATHS.logDir}/binlog-purge.log`;
   const r = retentionSetting(cfg.database);
   return [
@@ -63,7 +64,14 @@ function binlogPurgeFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
   ];
 }
 
-function backupFiles(cfg: StackConfig, host: HostConfig, passphrase: string): RenderedFile[] {
+/** The passphrase file; refuses a passphrase that is not one line of text. */
+function passphraseContent(cfg: StackConfig, passphrase: string): string {
+  const err = checkSecretText(passphrase, "the backup passphrase", 1);
+  if (err) throw new Error(err);
+  return renderTemplate("backup-passphrase.hbs", { header: header(cfg.stack), script: PATHS.backupScript, passphrase });
+}
+
+function backupFiles(cfg: StackConfig, host: HostConfig, passphrase: string): FileBody[] {
   const log = `${PATHS.logDir}/backup.log`;
   const b = cfg.backups;
   const rs = replicaStatus(cfg);
@@ -78,11 +86,8 @@ function backupFiles(cfg: StackConfig, host: HostConfig, passphrase: string): Re
       owner: "root",
       group: "root",
       mode: "0600",
-      content: renderTemplate("backup-passphrase.hbs", {
-        header: header(cfg.stack),
-        script: PATHS.backupScript,
-        passphrase,
-      }),
+      content: passphraseContent(cfg, passphrase),
+      completion: { needs: "secrets", content: (s) => passphraseContent(cfg, s.backupPassphrase) },
       secret: true,
       validate: `[ "$(sed -n '$p' "$FILE" | wc -c)" -gt 1 ] || { echo "no passphrase on the last line" >&2; exit 1; }`,
       onChange: [],
@@ -142,7 +147,7 @@ function backupFiles(cfg: StackConfig, host: HostConfig, passphrase: string): Re
   ];
 }
 
-function healthFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
+function healthFiles(cfg: StackConfig, host: HostConfig): FileBody[] {
   const log = `${PATHS.logDir}/health.log`;
   const isMirror = host.role === "mirror";
   const checksSync = isMirror && pullsFiles(cfg);
@@ -189,7 +194,7 @@ function healthFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
   ];
 }
 
-function logrotateFile(cfg: StackConfig): RenderedFile {
+function logrotateFile(cfg: StackConfig): FileBody {
   return {
     path: PATHS.logrotate,
     kind: "whole",
@@ -204,8 +209,8 @@ function logrotateFile(cfg: StackConfig): RenderedFile {
   };
 }
 
-export function renderJobFiles(cfg: StackConfig, host: HostConfig, backupPassphrase: string): RenderedFile[] {
-  const files: RenderedFile[] = [];
+export function renderJobFiles(cfg: StackConfig, host: HostConfig, backupPassphrase: string): FileBody[] {
+  const files: FileBody[] = [];
   if (host.role === "master") files.push(...binlogPurgeFiles(cfg, host));
   if (cfg.backups.enabled && cfg.backups.host === host.name) files.push(...backupFiles(cfg, host, backupPassphrase));
   files.push(...healthFiles(cfg, host), logrotateFile(cfg));

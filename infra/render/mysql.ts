@@ -1,7 +1,7 @@
 // my.cnf drop-ins of the master and the mirrors.
 
 import type { DatabaseConfig, HostConfig, StackConfig } from "../config/types";
-import type { RenderedFile, ServiceAction } from "./types";
+import type { FileBody, ServiceAction } from "./types";
 import { header, myCnfPath, mysqlLogDir, validateMyCnf } from "./common";
 import { renderTemplate } from "./templates";
 
@@ -28,7 +28,7 @@ function applySettings(db: DatabaseConfig): ServiceAction[] {
   return [{ service: db.flavour === "mysql" ? "mysql" : "mariadb", action: "settings" }];
 }
 
-export function renderMyCnf(cfg: StackConfig, host: HostConfig): RenderedFile {
+export function renderMyCnf(cfg: StackConfig, host: HostConfig): FileBody {
   const db = cfg.database;
   const common = {
     header: header(cfg.stack),

@@ -3,7 +3,7 @@
 import { isIP } from "node:net";
 import { addressForHostPath } from "../config/checks";
 import type { HostConfig, NfsConfig, NfsExportConfig, StackConfig } from "../config/types";
-import type { RenderedFile } from "./types";
+import type { FileBody } from "./types";
 import {
   PATHS,
   VALIDATE_ENV_FILE,
@@ -43,8 +43,8 @@ export function tcpWrapperClient(c: string): string {
   return isIP(c) === 6 ? `[${c}]` : c;
 }
 
-function masterNfsFiles(cfg: StackConfig, host: HostConfig, nfs: NfsConfig): RenderedFile[] {
-  const files: RenderedFile[] = [];
+function masterNfsFiles(cfg: StackConfig, host: HostConfig, nfs: NfsConfig): FileBody[] {
+  const files: FileBody[] = [];
   if (nfs.filesystem) {
     const fs = nfs.filesystem;
     files.push({
@@ -158,7 +158,7 @@ function idmapdContent(cfg: StackConfig, host: HostConfig, nfs: NfsConfig): stri
 }
 
 /** /etc/idmapd.conf: the same id mapping on the master and the mirrors, so names map to the same ids. */
-function idmapdFile(cfg: StackConfig, host: HostConfig, nfs: NfsConfig, onChange: RenderedFile["onChange"], description: string): RenderedFile {
+function idmapdFile(cfg: StackConfig, host: HostConfig, nfs: NfsConfig, onChange: FileBody["onChange"], description: string): FileBody {
   return {
     path: PATHS.idmapd,
     kind: "whole",
@@ -173,7 +173,7 @@ function idmapdFile(cfg: StackConfig, host: HostConfig, nfs: NfsConfig, onChange
   };
 }
 
-function mirrorNfsFiles(cfg: StackConfig, host: HostConfig, nfs: NfsConfig): RenderedFile[] {
+function mirrorNfsFiles(cfg: StackConfig, host: HostConfig, nfs: NfsConfig): FileBody[] {
   const source = addressForHostPath(cfg.master.address);
   const mounts = nfs.exports.map((e) => ({
     source: `${source}:${e.path}`,
@@ -197,7 +197,7 @@ function mirrorNfsFiles(cfg: StackConfig, host: HostConfig, nfs: NfsConfig): Ren
   ];
 }
 
-export function renderNfsFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
+export function renderNfsFiles(cfg: StackConfig, host: HostConfig): FileBody[] {
   if (cfg.files.method !== "nfs" || !cfg.nfs) return [];
   return host.role === "master" ? masterNfsFiles(cfg, host, cfg.nfs) : mirrorNfsFiles(cfg, host, cfg.nfs);
 }

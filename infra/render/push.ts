@@ -2,7 +2,7 @@
 // sshd drop-in that makes sshd read it) and the backup-taking host's pin of the backup host's keys.
 
 import type { BackupPushConfig, StackConfig } from "../config/types";
-import type { RenderedFile } from "./types";
+import type { FileBody } from "./types";
 import { PATHS, VALIDATE_BASH, VALIDATE_SSHD_DROPIN, header, validateAuthorizedKeys } from "./common";
 import { knownHostsFile } from "./sync";
 import { renderTemplate } from "./templates";
@@ -23,7 +23,7 @@ function takerAddress(cfg: StackConfig): string {
  * Files of the backup host. `takerKey` is the backup-taking host's public push key ("" while unknown: the key
  * file then holds a comment and no key).
  */
-export function renderBackupHostFiles(cfg: StackConfig, takerKey: string): RenderedFile[] {
+export function renderBackupHostFiles(cfg: StackConfig, takerKey: string): FileBody[] {
   const push = pushOf(cfg);
   const common = { header: header(cfg.stack), name: push.name, user: push.user, taker: cfg.backups.host };
   return [
@@ -77,7 +77,7 @@ export function renderBackupHostFiles(cfg: StackConfig, takerKey: string): Rende
 }
 
 /** The backup-taking host's pin of the backup host's host keys (read over the deployment's pinned connection). */
-export function renderPushKnownHosts(cfg: StackConfig, hostKeys: readonly string[]): RenderedFile {
+export function renderPushKnownHosts(cfg: StackConfig, hostKeys: readonly string[]): FileBody {
   const push = pushOf(cfg);
   return knownHostsFile({
     stack: cfg.stack,

@@ -1,9 +1,9 @@
 // rsync-ssh mode: the master's forced command, the sync account's authorized_keys and the sshd drop-in; the
 // mirrors' sync script and its cron entry.
 
-import { addressForHostPath } from "../config/checks";
+import { addressForHostPath, checkPublicKey } from "../config/checks";
 import type { HostConfig, StackConfig } from "../config/types";
-import type { RenderedFile } from "./types";
+import type { FileBody } from "./types";
 import {
   PATHS,
   VALIDATE_BASH,
@@ -13,6 +13,7 @@ import {
   rootScript,
   validateAuthorizedKeys,
 } from "./common";
+import { HOST_KEY_TYPES } from "../ssh/keys";
 import { renderTemplate } from "./templates";
 import { renderValidateRsync } from "./validate-rsync";
 
@@ -44,13 +45,38 @@ export function localCopyOptions(options: readonly string[]): string[] {
   });
 }
 
-function masterSyncFiles(cfg: StackConfig, host: HostConfig, mirrorKeys: Readonly<Record<string, string>>): RenderedFile[] {
-  const trees = cfg.files.trees.map((t) => t.path);
-  const syncUser = cfg.files.syncUser;
-  const entries = cfg.mirrors.map((m) => {
+/** Refuses sync keys of hosts that are not mirrors of the stack, and text that is not one OpenSSH public key. */
+export function checkMirrorKeys(cfg: StackConfig, mirrorKeys: Readonly<Record<string, string>>): void {
+  const names = new Set(cfg.mirrors.map((m) => m.name));
+  for (const [name, key] of Object.entries(mirrorKeys)) {
+    if (!names.has(name)) throw new Error(`mirrorKeys: ${JSON.stringify(name)} is not a mirror of this stack`);
+    const err = typeof key === "string" ? checkPublicKey(key) : "expected a string";
+    if (err) throw new Error(`mirrorKeys.${name}: ${err}`);
+  }
+}
+
+/** The sync account's authorized_keys: one restricted entry per mirror whose key is known. */
+function syncKeyEntries(cfg: StackConfig, mirrorKeys: Readonly<Record<string, string>>) {
+  return cfg.mirrors.map((m) => {
     const key = mirrorKeys[m.name];
     return { mirror: m.name, from: m.address, key: key === undefined ? "" : key.trim() };
   });
+}
+
+function authorizedKeysContent(cfg: StackConfig, host: HostConfig, mirrorKeys: Readonly<Record<string, string>>): string {
+  return renderTemplate("authorized_keys.hbs", {
+    header: header(cfg.stack),
+    host: host.name,
+    syncUser: cfg.files.syncUser,
+    command: PATHS.validateRsync,
+    entries: syncKeyEntries(cfg, mirrorKeys),
+  });
+}
+
+function masterSyncFiles(cfg: StackConfig, host: HostConfig, mirrorKeys: Readonly<Record<string, string>>): FileBody[] {
+  const trees = cfg.files.trees.map((t) => t.path);
+  const syncUser = cfg.files.syncUser;
+  const entries = syncKeyEntries(cfg, mirrorKeys);
   const missing = entries.filter((e) => e.key === "").map((e) => e.mirror);
   return [
     {
@@ -76,13 +102,14 @@ function masterSyncFiles(cfg: StackConfig, host: HostConfig, mirrorKeys: Readonl
       owner: "root",
       group: "root",
       mode: "0644",
-      content: renderTemplate("authorized_keys.hbs", {
-        header: header(cfg.stack),
-        host: host.name,
-        syncUser,
-        command: PATHS.validateRsync,
-        entries,
-      }),
+      content: authorizedKeysContent(cfg, host, mirrorKeys),
+      completion: {
+        needs: "mirror-keys",
+        content: (keys) => {
+          checkMirrorKeys(cfg, keys);
+          return authorizedKeysContent(cfg, host, keys);
+        },
+      },
       secret: false,
       validate: validateAuthorizedKeys(PATHS.validateRsync),
       onChange: [],
@@ -114,7 +141,7 @@ function chownOption(cfg: StackConfig): string[] {
   return owner !== undefined || group !== undefined ? [`--chown=${owner ?? ""}${group !== undefined ? `:${group}` : ""}`] : [];
 }
 
-function syncCronFile(cfg: StackConfig, host: HostConfig, log: string, nfs: boolean): RenderedFile {
+function syncCronFile(cfg: StackConfig, host: HostConfig, log: string, nfs: boolean): FileBody {
   return {
     path: "/etc/cron.d/mirrorstack-sync",
     kind: "whole",
@@ -138,7 +165,7 @@ function syncCronFile(cfg: StackConfig, host: HostConfig, log: string, nfs: bool
 }
 
 /** NFS mode: copy each mounted export into its local tree (files.trees excludes apply to the export of that path). */
-function mirrorNfsCopyFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
+function mirrorNfsCopyFiles(cfg: StackConfig, host: HostConfig): FileBody[] {
   const exportsCopied = pulledExports(cfg);
   if (exportsCopied.length === 0) return [];
   const log = `${PATHS.logDir}/sync.log`;
@@ -169,7 +196,7 @@ function mirrorNfsCopyFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] 
   ];
 }
 
-function mirrorSyncFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
+function mirrorSyncFiles(cfg: StackConfig, host: HostConfig): FileBody[] {
   const master = cfg.master;
   const sshCommand = [
     "ssh",
@@ -183,7 +210,12 @@ function mirrorSyncFiles(cfg: StackConfig, host: HostConfig): RenderedFile[] {
   ].join(" ");
   const options = [...cfg.files.rsyncOptions, ...chownOption(cfg)];
   const log = `${PATHS.logDir}/sync.log`;
-  const trees = cfg.files.trees.map((t) => ({ path: t.path, excludes: t.exclude.map((e) => `--exclude=${e}`) }));
+  // A tree with a space is named on the remote side as validate-rsync accepts it ("\ "): see the template.
+  const trees = cfg.files.trees.map((t) => ({
+    path: t.path,
+    excludes: t.exclude.map((e) => `--exclude=${e}`),
+    ...(t.path.includes(" ") ? { remote: t.path.replace(/ /g, "\\ ") } : {}),
+  }));
   return [
     rootScript(
       PATHS.syncScript,
@@ -211,7 +243,7 @@ export function renderSyncFiles(
   cfg: StackConfig,
   host: HostConfig,
   mirrorKeys: Readonly<Record<string, string>>,
-): RenderedFile[] {
+): FileBody[] {
   if (host.role === "mirror" && cfg.files.method === "nfs") return mirrorNfsCopyFiles(cfg, host);
   if (!syncsFiles(cfg)) return [];
   return host.role === "master" ? masterSyncFiles(cfg, host, mirrorKeys) : mirrorSyncFiles(cfg, host);
@@ -222,7 +254,7 @@ export function renderSyncFiles(
  * `hostKeys` are `<type> <base64>` lines read from the master over the deployment's own SSH connection (itself
  * pinned by the stack's known_hosts), so the mirror never has to trust a key on first use.
  */
-export function renderMirrorKnownHosts(cfg: StackConfig, host: HostConfig, hostKeys: readonly string[]): RenderedFile {
+export function renderMirrorKnownHosts(cfg: StackConfig, host: HostConfig, hostKeys: readonly string[]): FileBody {
   const master = cfg.master;
   return knownHostsFile({
     stack: cfg.stack,
@@ -249,10 +281,11 @@ export function knownHostsFile(o: {
   hostKeys: readonly string[];
   comment: readonly string[];
   description: string;
-}): RenderedFile {
+}): FileBody {
   if (o.hostKeys.length === 0) throw new Error(`no host keys read from ${o.of}`);
   for (const k of o.hostKeys) {
-    if (!/^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/.test(k)) {
+    const [type, blob, ...more] = k.split(" ");
+    if (!HOST_KEY_TYPES.includes(type!) || !/^[A-Za-z0-9+/]+={0,3}$/.test(blob ?? "") || more.length > 0) {
       throw new Error(`host key of ${o.of} is not "<type> <base64>": ${JSON.stringify(k.slice(0, 80))}`);
     }
   }

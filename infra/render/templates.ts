@@ -3,10 +3,11 @@
 // conditions at the top level, so every helper below throws on a missing value, and each template's context is
 // a typed object that always carries every field (booleans rather than absent keys).
 
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import Handlebars from "handlebars";
 import { PROJECT_ROOT } from "../paths";
+import { shq } from "../shell";
 
 export const TEMPLATE_DIR = resolve(PROJECT_ROOT, "templates");
 
@@ -21,13 +22,8 @@ function need(v: unknown, helper: string): string {
   return String(v);
 }
 
-/** Single-quotes a value for POSIX shells. */
-export function shQuote(v: string): string {
-  return `'${v.replace(/'/g, `'\\''`)}'`;
-}
-
 // {{sh value}}: the value as one shell word.
-hb.registerHelper("sh", (v: unknown) => shQuote(need(v, "sh")));
+hb.registerHelper("sh", (v: unknown) => shq(need(v, "sh")));
 // {{join list ", "}}: list items joined by a separator.
 hb.registerHelper("join", (list: unknown, sep: unknown) => {
   if (!Array.isArray(list)) throw new Error("template helper join: expected a list");
@@ -36,7 +32,7 @@ hb.registerHelper("join", (list: unknown, sep: unknown) => {
 // {{shwords list}}: each item single-quoted, separated by spaces.
 hb.registerHelper("shwords", (list: unknown) => {
   if (!Array.isArray(list)) throw new Error("template helper shwords: expected a list");
-  return list.map((x) => shQuote(need(x, "shwords"))).join(" ");
+  return list.map((x) => shq(need(x, "shwords"))).join(" ");
 });
 
 interface Node {
@@ -72,10 +68,23 @@ interface Compiled {
 
 const cache = new Map<string, Compiled>();
 
+/** Shared fragments of several templates, `{{> name}}` for templates/partials/<name>.sh.hbs (one home each). */
+export const PARTIAL_DIR = resolve(TEMPLATE_DIR, "partials");
+let partialsLoaded = false;
+
+function loadPartials(): void {
+  if (partialsLoaded) return;
+  for (const f of readdirSync(PARTIAL_DIR)) {
+    if (f.endsWith(".hbs")) hb.registerPartial(f.replace(/(\.sh)?\.hbs$/, ""), readFileSync(resolve(PARTIAL_DIR, f), "utf8"));
+  }
+  partialsLoaded = true;
+}
+
 /** Renders templates/<name> with the given context. */
 export function renderTemplate(name: string, context: object): string {
   let t = cache.get(name);
   if (!t) {
+    loadPartials();
     const src = readFileSync(resolve(TEMPLATE_DIR, name), "utf8");
     const ast = hb.parse(src) as unknown as { body: Node[] };
     t = { run: hb.compile(src, { strict: true, noEscape: true }), conditions: conditionFields(ast.body, new Set()) };

@@ -12,8 +12,23 @@ export interface ServiceAction {
   readonly action: "restart" | "reload" | "exportfs" | "remount" | "settings";
 }
 
-/** One file (or one managed block inside a file) that mirrorstack owns on one host. */
-export interface RenderedFile {
+/** Secret values some files hold (the program completes those files with them inside Outputs). */
+export interface RenderSecrets {
+  readonly replicationPassword: string;
+  readonly backupPassphrase: string;
+}
+
+/**
+ * A file whose content holds values known only at apply time, and the renderer's own function that completes it.
+ * The program renders once, with placeholders (what previews show), and the component that applies the file
+ * calls `content` with the real values: the secrets (MirrorHost) or the mirrors' sync public keys (FileMirroring).
+ */
+export type Completion =
+  | { readonly needs: "secrets"; readonly content: (secrets: RenderSecrets) => string }
+  | { readonly needs: "mirror-keys"; readonly content: (mirrorKeys: Readonly<Record<string, string>>) => string };
+
+/** One file (or one managed block inside a file) as a renderer makes it. */
+export interface FileBody {
   /** Absolute path on the host. */
   readonly path: string;
   /** `whole`: mirrorstack owns the file. `block`: only the lines between BEGIN/END markers. */
@@ -37,6 +52,20 @@ export interface RenderedFile {
   readonly onChange: readonly ServiceAction[];
   /** One line saying what the file is for (shown in reviews). */
   readonly description: string;
+  /** Set when the content can only be completed at apply time (see Completion). */
+  readonly completion?: Completion;
+}
+
+/**
+ * Which component applies a file of a host plan: `host` (MirrorHost, right after the host's packages), or
+ * `file-mirroring` (FileMirroring: the rsync-ssh files once the mirrors' sync keys exist, the NFS files before
+ * the NFS server starts).
+ */
+export type AppliedBy = "host" | "file-mirroring";
+
+/** One file (or one managed block inside a file) that mirrorstack owns on one host, and who applies it. */
+export interface RenderedFile extends FileBody {
+  readonly appliedBy: AppliedBy;
 }
 
 /** Everything mirrorstack renders for one host. */

@@ -2,6 +2,7 @@
 // rsync pull of a configured tree from the master (installed at PATHS.validateRsync). Pure: reads its
 // template, touches nothing else.
 
+import { FILES_DEFAULTS } from "../config/schema";
 import { header, STACK_NAME_RE } from "./common";
 import { renderTemplate } from "./templates";
 
@@ -24,7 +25,8 @@ export interface ValidateRsyncOptions {
 
 // One path component of a tree: the characters a real rsync client sends unescaped and that the script's
 // character check lets through. Anything else (spaces, quotes, globs, `$`, `~`, `:`, `%`, non-ASCII) is refused.
-const TREE_RE = /^(\/[A-Za-z0-9._+,@=-]+)+$/;
+// Components of A-Z a-z 0-9 . _ + , @ = -, with single spaces inside a component (a client sends them as "\ ").
+const TREE_RE = /^(\/[A-Za-z0-9._+,@=-]+( [A-Za-z0-9._+,@=-]+)*)+$/;
 const BIN_RE = /^(\/[A-Za-z0-9._+-]+)+$/;
 
 function checkTrees(trees: readonly string[]): void {
@@ -36,7 +38,7 @@ function checkTrees(trees: readonly string[]): void {
     if (typeof t !== "string" || !TREE_RE.test(t)) {
       throw new Error(
         `[files.trees] ${JSON.stringify(t)} must be an absolute path of components made of A-Z a-z 0-9 . _ + , @ = - ` +
-          "(no spaces, quotes, shell or glob characters, no trailing slash, not /)",
+          "and single spaces inside a component (no quotes, shell or glob characters, no trailing slash, not /)",
       );
     }
     if (t.split("/").some((c) => c === "." || c === "..")) {
@@ -56,11 +58,11 @@ function checkBin(key: string, p: string): void {
 /** Returns the text of the validate-rsync script for the given trees. Throws `[files.*]` errors on bad input. */
 export function renderValidateRsync(opts: ValidateRsyncOptions): string {
   checkTrees(opts.trees);
-  const rsyncPath = opts.rsyncPath ?? "/usr/bin/rsync";
+  const rsyncPath = opts.rsyncPath ?? FILES_DEFAULTS.rsyncPath;
   const loggerPath = opts.loggerPath ?? "/usr/bin/logger";
   checkBin("rsyncPath", rsyncPath);
   checkBin("loggerPath", loggerPath);
-  const c = opts.confineRoot ?? "auto";
+  const c = opts.confineRoot ?? FILES_DEFAULTS.confineRoot;
   if (c !== true && c !== false && c !== "auto") {
     throw new Error(`[files.confineRoot] must be true, false or "auto", got ${JSON.stringify(c)}`);
   }

@@ -211,33 +211,16 @@ export function checkUserName(user: string, maxLength = 32): void {
   }
 }
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const HOSTNAME_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
-
-function isIPv6(s: string): boolean {
-  // Hex groups and colons, optionally ending in an embedded IPv4; exactly one "::" at most.
-  if (!/^[0-9A-Fa-f:.]+$/.test(s) || !s.includes(":")) return false;
-  if ((s.match(/::/g) ?? []).length > 1) return false;
-  let groups = s.split(":");
-  const last = groups[groups.length - 1];
-  let extra = 0;
-  if (last.includes(".")) {
-    if (!IPV4.test(last)) return false;
-    groups = groups.slice(0, -1);
-    extra = 2;
-  }
-  const compressed = s.includes("::");
-  const nonEmpty = groups.filter((g) => g !== "");
-  if (!nonEmpty.every((g) => /^[0-9A-Fa-f]{1,4}$/.test(g))) return false;
-  const count = nonEmpty.length + extra;
-  if (compressed) return count < 8;
-  return count === 8 && groups.every((g) => g !== "");
-}
 
 /** True for a literal IPv4/IPv6 address or an RFC 1123 host name (no wildcards, no netmasks). */
 export function isLiteralHost(host: string): boolean {
   if (typeof host !== "string" || host.length === 0 || host.length > 253) return false;
-  if (IPV4.test(host) || isIPv6(host)) return true;
+  // node's own address parser (required here, not imported: this module is serialized into dynamic providers);
+  // an IPv6 zone index (%eth0) is never a literal host for an account or a MASTER_HOST.
+  const net = require("net") as typeof import("net");
+  const family = net.isIP(host);
+  if (family === 4 || (family === 6 && !host.includes("%"))) return true;
   if (/^[\d.]+$/.test(host)) return false; // looks like a broken IPv4 address
   return host.split(".").every((l) => HOSTNAME_LABEL.test(l));
 }

@@ -3,6 +3,7 @@
 // functions so Pulumi's closure serialization can carry this code into a dynamic provider.
 import type { SshTarget } from "../ssh/exec";
 import { sshArgs, withKeyFile } from "../ssh/exec";
+import { shq } from "../shell";
 import { connectViaSsh, type DbSession } from "./connect";
 import { dialect, runAll, stmt, type DbEngine } from "./dialect";
 import { quoteIdent } from "./checksum";
@@ -40,8 +41,6 @@ export interface SeedReport {
   readonly status: ReplicaStatus;
 }
 
-const q = (s: string) => "'" + s.replace(/'/g, "'\\''") + "'";
-
 /** Runs `srcScript` on one host and pipes its stdout into `dstScript` on another, through this machine. */
 export async function pipeBetweenHosts(
   src: SshTarget,
@@ -62,8 +61,8 @@ async function pipeWithKeys(
   dstKey: string | undefined,
   dstScript: string,
 ): Promise<{ bytes: number; srcStderr: string; dstStdout: string; dstStderr: string }> {
-  const a = cp.spawn("ssh", [...sshArgs(src, srcKey), `bash -c ${q(srcScript)}`], { stdio: ["ignore", "pipe", "pipe"] });
-  const b = cp.spawn("ssh", [...sshArgs(dst, dstKey), `bash -c ${q(dstScript)}`], { stdio: ["pipe", "pipe", "pipe"] });
+  const a = cp.spawn("ssh", [...sshArgs(src, srcKey), `bash -c ${shq(srcScript)}`], { stdio: ["ignore", "pipe", "pipe"] });
+  const b = cp.spawn("ssh", [...sshArgs(dst, dstKey), `bash -c ${shq(dstScript)}`], { stdio: ["pipe", "pipe", "pipe"] });
   let bytes = 0;
   const collect = (s: NodeJS.ReadableStream) => {
     const parts: Buffer[] = [];

@@ -2,6 +2,7 @@
 // lines and the public half of private key files. Never returns or prints key material. Pure.
 
 import { createPrivateKey } from "node:crypto";
+import { isKeyType, keyBits, keyLineWords, keyWeakness, MIN_RSA_BITS, parseKeyLine, plainKeyType, readKeyBlob, WireReader } from "../ssh/keys";
 
 export interface KeyInfo {
   /** ssh-rsa, ssh-dss, ssh-ed25519, ecdsa-sha2-nistp256, ... */
@@ -10,117 +11,52 @@ export interface KeyInfo {
   readonly bits?: number;
 }
 
-const KEY_TYPE_RE = /^(ssh-(rsa|dss|ed25519|ed448)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com|ssh-(rsa|dss|ed25519)-cert-v01@openssh\.com|ecdsa-sha2-nistp(256|384|521)-cert-v01@openssh\.com)$/;
-
-export function isKeyType(word: string): boolean {
-  return KEY_TYPE_RE.test(word);
-}
-
-/** Reads SSH wire-format strings from a buffer. */
-class Reader {
-  private off = 0;
-  constructor(private readonly buf: Buffer) {}
-  string(): Buffer {
-    if (this.off + 4 > this.buf.length) throw new Error("short key blob");
-    const n = this.buf.readUInt32BE(this.off);
-    this.off += 4;
-    if (this.off + n > this.buf.length) throw new Error("short key blob");
-    const s = this.buf.subarray(this.off, this.off + n);
-    this.off += n;
-    return s;
-  }
-  uint32(): number {
-    if (this.off + 4 > this.buf.length) throw new Error("short key blob");
-    const n = this.buf.readUInt32BE(this.off);
-    this.off += 4;
-    return n;
-  }
-}
-
-function bitLength(mpint: Buffer): number {
-  let i = 0;
-  while (i < mpint.length && mpint[i] === 0) i++;
-  if (i === mpint.length) return 0;
-  return (mpint.length - i - 1) * 8 + (32 - Math.clz32(mpint[i]!));
-}
-
-/** Type and size from an SSH public key blob (the base64 part of a key line, decoded). */
+/** Type (plain: a certificate by its key) and size from an SSH public key blob (the base64 part, decoded). */
 export function keyInfoFromBlob(blob: Buffer): KeyInfo {
-  const r = new Reader(blob);
-  const type = r.string().toString("latin1");
-  const base = type.replace(/-cert-v01@openssh\.com$/, "");
+  const type = plainKeyType(new WireReader(blob).string().toString("latin1"));
   try {
-    if (type.endsWith("-cert-v01@openssh.com")) r.string(); // nonce
-    if (base === "ssh-rsa") {
-      r.string(); // e
-      return { type: base, bits: bitLength(r.string()) };
-    }
-    if (base === "ssh-dss") {
-      return { type: base, bits: bitLength(r.string()) }; // p
-    }
-    if (base.startsWith("ecdsa-sha2-nistp")) return { type: base, bits: Number(base.slice("ecdsa-sha2-nistp".length)) };
-    if (base === "ssh-ed25519" || base.startsWith("sk-ssh-ed25519")) return { type: base, bits: 256 };
-    if (base.startsWith("sk-ecdsa")) return { type: base, bits: 256 };
+    return { type, bits: readKeyBlob(blob).bits };
   } catch {
-    return { type: base };
+    return { type };
   }
-  return { type: base };
 }
 
 /** A key found in a line of text: the 1-based line, the key, and the words before it. */
 export interface KeyLine {
   readonly line: number;
   readonly key: KeyInfo;
-  /** Words before the key type: authorized_keys options, or known_hosts markers and host names. */
+  /** Words before the key type: the authorized_keys options field, or known_hosts markers and host names. */
   readonly before: readonly string[];
 }
 
-/** Splits a line into words, keeping double-quoted parts (with \" escapes) inside their word. */
-export function shellishWords(line: string): string[] {
-  const words: string[] = [];
-  let cur = "";
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (quoted) {
-      if (c === "\\" && line[i + 1] === '"') {
-        cur += '\\"';
-        i++;
-      } else {
-        if (c === '"') quoted = false;
-        cur += c;
-      }
-    } else if (c === '"') {
-      quoted = true;
-      cur += c;
-    } else if (c === " " || c === "\t") {
-      if (cur !== "") words.push(cur);
-      cur = "";
-    } else {
-      cur += c;
-    }
-  }
-  if (cur !== "") words.push(cur);
-  return words;
-}
-
-/** Every SSH public key written in a text (authorized_keys, known_hosts or .pub), with its line. */
+/**
+ * Every SSH public key written in a text, with its line: authorized_keys and .pub lines as sshd reads them
+ * (ssh/keys.ts, as `mirrorctl keys` does); known_hosts lines by the first key type after markers and host names.
+ */
 export function keysInText(text: string): KeyLine[] {
   const out: KeyLine[] = [];
   text.split("\n").forEach((raw, idx) => {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) return;
-    const words = shellishWords(line);
-    const at = words.findIndex((w) => isKeyType(w));
-    if (at < 0 || at + 1 >= words.length) return;
-    let key: KeyInfo = { type: words[at]!.replace(/-cert-v01@openssh\.com$/, "") };
-    try {
-      const blob = Buffer.from(words[at + 1]!, "base64");
-      if (blob.length > 0) key = keyInfoFromBlob(blob);
-    } catch {
-      /* keep the type from the line */
+    let type: string;
+    let blob: string;
+    let before: string[];
+    const p = parseKeyLine(line);
+    if (p && !("error" in p)) {
+      [type, blob, before] = [p.type, p.blob, p.optionsField === "" ? [] : [p.optionsField]];
+    } else {
+      const words = keyLineWords(line);
+      const at = words.findIndex((w) => isKeyType(w));
+      if (at < 0 || at + 1 >= words.length) return;
+      [type, blob, before] = [words[at]!, words[at + 1]!, words.slice(0, at)];
     }
-    out.push({ line: idx + 1, key, before: words.slice(0, at) });
+    let bits: number | undefined;
+    try {
+      bits = keyBits(type, blob);
+    } catch {
+      /* unreadable, or of another type than the line says: judged by the line's type only */
+    }
+    out.push({ line: idx + 1, key: { type: plainKeyType(type), ...(bits !== undefined ? { bits } : {}) }, before });
   });
   return out;
 }
@@ -133,7 +69,7 @@ export function keyInfoFromPrivateKey(text: string): KeyInfo | undefined {
       const buf = Buffer.from(openssh[1]!.replace(/\s+/g, ""), "base64");
       const magic = "openssh-key-v1\0";
       if (buf.subarray(0, magic.length).toString("latin1") !== magic) return undefined;
-      const r = new Reader(buf.subarray(magic.length));
+      const r = new WireReader(buf.subarray(magic.length));
       r.string(); // cipher
       r.string(); // kdf
       r.string(); // kdf options
@@ -159,12 +95,10 @@ export function keyInfoFromPrivateKey(text: string): KeyInfo | undefined {
   return undefined;
 }
 
-/** Why a key is too weak, or undefined when it is acceptable (DSA: never; RSA: at least `minRsaBits`). */
-export function weakKeyReason(k: KeyInfo, minRsaBits = 3072): string | undefined {
-  if (k.type === "ssh-dss") return "is a DSA key (ssh-dss), which OpenSSH no longer accepts and which is limited to 1024 bits";
-  if (k.type === "ssh-rsa") {
-    if (k.bits === undefined) return undefined;
-    if (k.bits < minRsaBits) return `is a ${k.bits}-bit RSA key; at least ${minRsaBits} bits are required`;
-  }
+/** Why a key is too weak, or undefined when it is acceptable (ssh/keys.ts keyWeakness: DSA never, RSA from `minRsaBits`). */
+export function weakKeyReason(k: KeyInfo, minRsaBits = MIN_RSA_BITS): string | undefined {
+  const weak = keyWeakness(k.type, k.bits, minRsaBits);
+  if (weak?.kind === "dsa") return "is a DSA key (ssh-dss), which OpenSSH no longer accepts and which is limited to 1024 bits";
+  if (weak?.kind === "rsa") return `is a ${weak.bits}-bit RSA key; at least ${weak.min} bits are required`;
   return undefined;
 }

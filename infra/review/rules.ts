@@ -5,7 +5,8 @@
 // quote file contents or secret values: paths, option names, key types and sizes only.
 
 import type { PolicyContext } from "./context";
-import { keyInfoFromPrivateKey, keysInText, shellishWords, weakKeyReason, type KeyInfo } from "./keys";
+import { parseOption, splitOptions as splitOptionField, splitUnquoted } from "../ssh/keys";
+import { keyInfoFromPrivateKey, keysInText, weakKeyReason, type KeyInfo } from "./keys";
 import { hasUnknown, isSecretValue, kindOf, type PolicyResource } from "./preview";
 
 export interface Violation {
@@ -32,6 +33,22 @@ function str(v: unknown): string | undefined {
   return typeof v === "string" && v !== "" && !hasUnknown(v) && !isSecretValue(v) ? v : undefined;
 }
 
+/** Reports one violation: the resource, the host, the stack config key and the message. */
+type Report = (urn: string, host: string, key: string, message: string) => void;
+
+/** A rule whose `find` reports each violation it sees. */
+function rule(name: string, description: string, find: (resources: readonly PolicyResource[], ctx: PolicyContext, report: Report) => void): Rule {
+  return {
+    name,
+    description,
+    check(resources, ctx) {
+      const out: Violation[] = [];
+      find(resources, ctx, (urn, host, key, message) => out.push({ policy: name, host, key, message, urn }));
+      return out;
+    },
+  };
+}
+
 function targetHost(r: PolicyResource): string {
   const t = r.props.target as { host?: unknown } | undefined;
   return (t && typeof t.host === "string" ? t.host : undefined) ?? r.name;
@@ -49,6 +66,19 @@ function replications(resources: readonly PolicyResource[]): PolicyResource[] {
 function knownContent(r: PolicyResource): string | undefined {
   if (r.secretKeys.has("content")) return undefined;
   return typeof r.props.content === "string" && !hasUnknown(r.props.content) && !isSecretValue(r.props.content) ? r.props.content : undefined;
+}
+
+/** The HostFiles whose path passes `match` and whose content is known (not secret, not yet computed). */
+function* readableFiles(
+  resources: readonly PolicyResource[],
+  match: (path: string) => boolean,
+): Generator<{ r: PolicyResource; path: string; content: string; host: string }> {
+  for (const r of files(resources)) {
+    const path = str(r.props.path);
+    if (!path || !match(path)) continue;
+    const content = knownContent(r);
+    if (content !== undefined) yield { r, path, content, host: targetHost(r) };
+  }
 }
 
 /** `mirrors[i]` of a mirror name (or `mirrors[name=x]` when the config does not list it). */
@@ -106,203 +136,128 @@ function isOn(v: string | undefined): boolean {
 // ---------------------------------------------------------------------------------------------- rules
 
 /** Replication accounts: the host part must name the mirror, never a wildcard. */
-const replicationHost: Rule = {
-  name: "replication-user-host",
-  description: "Replication accounts are bound to one mirror address: no '%' (or '_' / empty) host part.",
-  check(resources, ctx) {
-    const out: Violation[] = [];
-    for (const r of replications(resources)) {
-      const mirror = String((r.props.mirror as { host?: unknown } | undefined)?.host ?? r.name);
-      const addr = r.props.mirrorAddress;
-      const user = str(r.props.user) ?? "the replication user";
-      if (hasUnknown(addr) || isSecretValue(addr)) continue;
-      if (typeof addr !== "string" || addr.trim() === "" || /[%_]/.test(addr)) {
-        const shown = typeof addr === "string" ? addr : "";
-        out.push({
-          policy: this.name,
-          host: mirror,
-          key: mirrorKey(ctx, mirror, ".address"),
-          message:
-            `${mirror}: the replication account '${user}'@'${shown}' would accept replication logins from ` +
-            `${shown.trim() === "" || shown.includes("%") ? "any host" : "a host pattern"}; bind it to the mirror's own address`,
-          urn: r.urn,
-        });
-      }
+const replicationHost = rule("replication-user-host", "Replication accounts are bound to one mirror address: no '%' (or '_' / empty) host part.", (resources, ctx, report) => {
+  for (const r of replications(resources)) {
+    const mirror = String((r.props.mirror as { host?: unknown } | undefined)?.host ?? r.name);
+    const addr = r.props.mirrorAddress;
+    const user = str(r.props.user) ?? "the replication user";
+    if (hasUnknown(addr) || isSecretValue(addr)) continue;
+    if (typeof addr !== "string" || addr.trim() === "" || /[%_]/.test(addr)) {
+      const shown = typeof addr === "string" ? addr : "";
+      report(r.urn, mirror, mirrorKey(ctx, mirror, ".address"),
+        `${mirror}: the replication account '${user}'@'${shown}' would accept replication logins from ` +
+          `${shown.trim() === "" || shown.includes("%") ? "any host" : "a host pattern"}; bind it to the mirror's own address`,
+      );
     }
-    // SQL in scripts and files that grants to '%'.
-    const grantToAny = /(?:IDENTIFIED|GRANT|CREATE\s+USER|ALTER\s+USER)[^;\n]*@\s*(?:'%'|"%"|`%`|%(?=[\s;]|$))/i;
-    for (const r of resources) {
-      const kind = kindOf(r.type);
-      const texts: [string, unknown][] =
-        kind === "RemoteCommand"
-          ? [["create", r.props.create], ["update", r.props.update]]
-          : kind === "HostFile" && !r.secretKeys.has("content")
-            ? [["content", r.props.content]]
-            : [];
-      for (const [prop, t] of texts) {
-        if (typeof t !== "string" || hasUnknown(t) || isSecretValue(t) || !grantToAny.test(t)) continue;
-        const host = targetHost(r);
-        out.push({
-          policy: this.name,
-          host,
-          key: "database.replicationUser",
-          message: `${host}: ${kind === "HostFile" ? String(r.props.path) : `${r.name} (${prop})`} creates or grants an account with host '%'`,
-          urn: r.urn,
-        });
-      }
+  }
+  // SQL in scripts and files that grants to '%'.
+  const grantToAny = /(?:IDENTIFIED|GRANT|CREATE\s+USER|ALTER\s+USER)[^;\n]*@\s*(?:'%'|"%"|`%`|%(?=[\s;]|$))/i;
+  for (const r of resources) {
+    const kind = kindOf(r.type);
+    const texts: [string, unknown][] =
+      kind === "RemoteCommand"
+        ? [["create", r.props.create], ["update", r.props.update]]
+        : kind === "HostFile" && !r.secretKeys.has("content")
+          ? [["content", r.props.content]]
+          : [];
+    for (const [prop, t] of texts) {
+      if (typeof t !== "string" || hasUnknown(t) || isSecretValue(t) || !grantToAny.test(t)) continue;
+      const host = targetHost(r);
+      report(r.urn, host, "database.replicationUser",
+        `${host}: ${kind === "HostFile" ? String(r.props.path) : `${r.name} (${prop})`} creates or grants an account with host '%'`,
+      );
     }
-    return out;
-  },
-};
+  }
+});
 
 /** The sync account's keys may only run the forced command, from their mirror's address, with no forwarding. */
-const syncKeyRestricted: Rule = {
-  name: "sync-key-restricted",
-  description: "Every key in an authorized_keys file mirrorstack writes has restrict, command=\"...\" and from=\"...\".",
-  check(resources, ctx) {
-    const out: Violation[] = [];
-    for (const r of files(resources)) {
-      const path = str(r.props.path);
-      if (!path || !/authorized_keys/.test(path)) continue;
-      const content = knownContent(r);
-      if (content === undefined) continue;
-      const host = targetHost(r);
-      const account = path.split("/").pop() === "authorized_keys" ? ctx.syncUser : path.split("/").pop()!;
-      for (const k of keysInText(content)) {
-        const optionsWord = k.before.join(" ");
-        const opts = splitOptions(optionsWord);
-        const names = new Set(opts.map((o) => o.name));
-        const missing = ["restrict", "command", "from"].filter((n) => !names.has(n) || (n !== "restrict" && !opts.find((o) => o.name === n)?.value));
-        if (missing.length === 0) continue;
-        const from = opts.find((o) => o.name === "from")?.value;
-        out.push({
-          policy: this.name,
-          host,
-          key: "files.syncUser",
-          message:
-            `${host}: ${path} line ${k.line} (a ${k.key.type} key of the sync account ${account}` +
-            `${from ? `, from ${from}` : ""}) lacks ${missing.map((m) => (m === "restrict" ? "restrict" : `${m}="..."`)).join(", ")}`,
-          urn: r.urn,
-        });
-      }
+const syncKeyRestricted = rule("sync-key-restricted", "Every key in an authorized_keys file mirrorstack writes has restrict, command=\"...\" and from=\"...\".", (resources, ctx, report) => {
+  for (const { r, path, content, host } of readableFiles(resources, (path) => /authorized_keys/.test(path))) {
+    const account = path.split("/").pop() === "authorized_keys" ? ctx.syncUser : path.split("/").pop()!;
+    for (const k of keysInText(content)) {
+      const optionsWord = k.before.join(" ");
+      const opts = splitOptions(optionsWord);
+      const names = new Set(opts.map((o) => o.name));
+      const missing = ["restrict", "command", "from"].filter((n) => !names.has(n) || (n !== "restrict" && !opts.find((o) => o.name === n)?.value));
+      if (missing.length === 0) continue;
+      const from = opts.find((o) => o.name === "from")?.value;
+      report(r.urn, host, "files.syncUser",
+        `${host}: ${path} line ${k.line} (a ${k.key.type} key of the sync account ${account}` +
+          `${from ? `, from ${from}` : ""}) lacks ${missing.map((m) => (m === "restrict" ? "restrict" : `${m}="..."`)).join(", ")}`,
+      );
     }
-    return out;
-  },
-};
-
-/** authorized_keys options: `name` or `name="value"`, comma-separated, values may hold commas inside quotes. */
-export function splitOptions(word: string): { name: string; value?: string }[] {
-  const out: { name: string; value?: string }[] = [];
-  let cur = "";
-  let quoted = false;
-  const flush = () => {
-    if (cur === "") return;
-    const eq = cur.indexOf("=");
-    if (eq < 0) out.push({ name: cur.toLowerCase() });
-    else out.push({ name: cur.slice(0, eq).toLowerCase(), value: cur.slice(eq + 1).replace(/^"(.*)"$/s, "$1") });
-    cur = "";
-  };
-  for (let i = 0; i < word.length; i++) {
-    const c = word[i]!;
-    if (c === '"' && word[i - 1] !== "\\") quoted = !quoted;
-    if (c === "," && !quoted) flush();
-    else cur += c;
   }
-  flush();
-  return out;
+});
+
+/** authorized_keys options as sshd reads them (ssh/keys.ts): names in lower case, values unquoted. */
+export function splitOptions(word: string): { name: string; value?: string }[] {
+  return splitOptionField(word).map(parseOption);
 }
 
 /** No DSA keys, no RSA keys under 3072 bits: in the files written to hosts and in the operator's key. */
-const keyStrength: Rule = {
-  name: "ssh-key-strength",
-  description: "SSH keys are not DSA, and RSA keys have at least 3072 bits (files written to hosts and the deploying key).",
-  check(resources, ctx) {
-    const out: Violation[] = [];
-    for (const r of files(resources)) {
-      const path = str(r.props.path);
-      if (!path || !/(authorized_keys|known_hosts|\.pub$)/.test(path)) continue;
-      const content = knownContent(r);
-      if (content === undefined) continue;
-      const host = targetHost(r);
-      const key = /authorized_keys/.test(path) ? "files.syncUser" : /known_hosts/.test(path) ? masterKey(ctx, ctx.master ?? "master", ".address") : mirrorKey(ctx, host);
-      for (const k of keysInText(content)) {
-        const why = weakKeyReason(k.key);
-        if (why) out.push({ policy: this.name, host, key, message: `${host}: ${path} line ${k.line} ${why}`, urn: r.urn });
-      }
+const keyStrength = rule("ssh-key-strength", "SSH keys are not DSA, and RSA keys have at least 3072 bits (files written to hosts and the deploying key).", (resources, ctx, report) => {
+  for (const { r, path, content, host } of readableFiles(resources, (path) => /(authorized_keys|known_hosts|\.pub$)/.test(path))) {
+    const key = /authorized_keys/.test(path) ? "files.syncUser" : /known_hosts/.test(path) ? masterKey(ctx, ctx.master ?? "master", ".address") : mirrorKey(ctx, host);
+    for (const k of keysInText(content)) {
+      const why = weakKeyReason(k.key);
+      if (why) report(r.urn, host, key, `${host}: ${path} line ${k.line} ${why}`);
     }
-    // The deploying key: once per key file (or inline key), naming the hosts it reaches.
-    const seen = new Map<string, { hosts: Set<string>; urn: string; key: string; info?: KeyInfo }>();
-    for (const r of resources) {
-      const t = r.props.target;
-      if (t === null || typeof t !== "object" || hasUnknown(t)) continue;
-      const tt = t as { host?: unknown; privateKeyPath?: unknown; privateKey?: unknown };
-      const entries: [string, string, () => KeyInfo | undefined][] = [];
-      // An inline key is visible to the policy pack (it sees real values), never in preview JSON ("[secret]").
-      if (typeof tt.privateKey === "string" && !isSecretValue(tt.privateKey) && tt.privateKey.includes("PRIVATE KEY")) {
-        const pk = tt.privateKey;
-        entries.push(["inline", "sshPrivateKey", () => keyInfoFromPrivateKey(pk)]);
-      }
-      if (typeof tt.privateKeyPath === "string" && ctx.readLocalFile) {
-        const p = tt.privateKeyPath;
-        const read = ctx.readLocalFile;
-        entries.push([`file:${p}`, "ssh.privateKeyPath", () => {
-          const pub = read(`${p}.pub`);
-          const fromPub = pub !== undefined ? keysInText(pub)[0]?.key : undefined;
-          if (fromPub) return fromPub;
-          const priv = read(p);
-          return priv !== undefined ? keyInfoFromPrivateKey(priv) : undefined;
-        }]);
-      }
-      for (const [id, key, info] of entries) {
-        let e = seen.get(id);
-        if (!e) {
-          e = { hosts: new Set(), urn: r.urn, key };
-          const i = info();
-          if (i) e.info = i;
-          seen.set(id, e);
-        }
-        if (typeof tt.host === "string") e.hosts.add(tt.host);
-      }
+  }
+  // The deploying key: once per key file (or inline key), naming the hosts it reaches.
+  const seen = new Map<string, { hosts: Set<string>; urn: string; key: string; info?: KeyInfo }>();
+  for (const r of resources) {
+    const t = r.props.target;
+    if (t === null || typeof t !== "object" || hasUnknown(t)) continue;
+    const tt = t as { host?: unknown; privateKeyPath?: unknown; privateKey?: unknown };
+    const entries: [string, string, () => KeyInfo | undefined][] = [];
+    // An inline key is visible to the policy pack (it sees real values), never in preview JSON ("[secret]").
+    if (typeof tt.privateKey === "string" && !isSecretValue(tt.privateKey) && tt.privateKey.includes("PRIVATE KEY")) {
+      const pk = tt.privateKey;
+      entries.push(["inline", "sshPrivateKey", () => keyInfoFromPrivateKey(pk)]);
     }
-    for (const [id, e] of seen) {
-      const why = e.info ? weakKeyReason(e.info) : undefined;
-      if (!why) continue;
-      const hosts = [...e.hosts].sort();
-      const what = id === "inline" ? "the deploying SSH key (sshPrivateKey)" : `the deploying SSH key ${id.slice(5)}`;
-      out.push({ policy: this.name, host: hosts.join(", "), key: e.key, message: `${hosts.join(", ")}: ${what} ${why}`, urn: e.urn });
+    if (typeof tt.privateKeyPath === "string" && ctx.readLocalFile) {
+      const p = tt.privateKeyPath;
+      const read = ctx.readLocalFile;
+      entries.push([`file:${p}`, "ssh.privateKeyPath", () => {
+        const pub = read(`${p}.pub`);
+        const fromPub = pub !== undefined ? keysInText(pub)[0]?.key : undefined;
+        if (fromPub) return fromPub;
+        const priv = read(p);
+        return priv !== undefined ? keyInfoFromPrivateKey(priv) : undefined;
+      }]);
     }
-    return out;
-  },
-};
+    for (const [id, key, info] of entries) {
+      let e = seen.get(id);
+      if (!e) {
+        e = { hosts: new Set(), urn: r.urn, key };
+        const i = info();
+        if (i) e.info = i;
+        seen.set(id, e);
+      }
+      if (typeof tt.host === "string") e.hosts.add(tt.host);
+    }
+  }
+  for (const [id, e] of seen) {
+    const why = e.info ? weakKeyReason(e.info) : undefined;
+    if (!why) continue;
+    const hosts = [...e.hosts].sort();
+    const what = id === "inline" ? "the deploying SSH key (sshPrivateKey)" : `the deploying SSH key ${id.slice(5)}`;
+    report(e.urn, hosts.join(", "), e.key, `${hosts.join(", ")}: ${what} ${why}`);
+  }
+});
 
 /** binlog_format other than ROW only with database.allowUnsafeBinlogFormat. */
-const binlogRow: Rule = {
-  name: "binlog-format-row",
-  description: "Database servers log binlog_format=ROW unless database.allowUnsafeBinlogFormat is set.",
-  check(resources, ctx) {
-    if (ctx.allowUnsafeBinlogFormat) return [];
-    const out: Violation[] = [];
-    for (const r of files(resources)) {
-      const path = str(r.props.path);
-      if (!path || !isMyCnf(path)) continue;
-      const content = knownContent(r);
-      if (content === undefined) continue;
-      const fmt = serverOptions(content).get("binlog_format");
-      if (fmt === undefined || fmt.toUpperCase() === "ROW") continue;
-      const host = targetHost(r);
-      out.push({
-        policy: this.name,
-        host,
-        key: "database.binlogFormat",
-        message:
-          `${host}: ${path} sets binlog_format = ${fmt.toUpperCase()}; mirrors can diverge from the master. Use ROW, ` +
-          "or set database.allowUnsafeBinlogFormat: true to accept it",
-        urn: r.urn,
-      });
-    }
-    return out;
-  },
-};
+const binlogRow = rule("binlog-format-row", "Database servers log binlog_format=ROW unless database.allowUnsafeBinlogFormat is set.", (resources, ctx, report) => {
+  if (ctx.allowUnsafeBinlogFormat) return;
+  for (const { r, path, content, host } of readableFiles(resources, isMyCnf)) {
+    const fmt = serverOptions(content).get("binlog_format");
+    if (fmt === undefined || fmt.toUpperCase() === "ROW") continue;
+    report(r.urn, host, "database.binlogFormat",
+      `${host}: ${path} sets binlog_format = ${fmt.toUpperCase()}; mirrors can diverge from the master. Use ROW, ` +
+        "or set database.allowUnsafeBinlogFormat: true to accept it",
+    );
+  }
+});
 
 interface ExportLine {
   readonly line: number;
@@ -317,7 +272,7 @@ export function parseExports(text: string): ExportLine[] {
   lines.forEach((raw, idx) => {
     const line = raw.replace(/#.*$/, "").trim();
     if (line === "") return;
-    const words = shellishWords(line).map((w) => w.replace(/^"(.*)"$/, "$1"));
+    const words = splitUnquoted(line, " \t").map((w) => w.replace(/^"(.*)"$/, "$1"));
     const path = words.shift()!;
     let defaults: string[] = [];
     const clients: { host: string; options: string[] }[] = [];
@@ -348,55 +303,32 @@ function lastOf(options: readonly string[], a: string, b: string): string | unde
 }
 
 /** NFS exports are read-only, to named clients, with root squashed, unless the export's override says otherwise. */
-const nfsExports: Rule = {
-  name: "nfs-export-safety",
-  description: "NFS exports are ro, to listed clients (no '*'), with root_squash; rw / wildcards / no_root_squash need nfs.exports[i].allow*.",
-  check(resources, ctx) {
-    const out: Violation[] = [];
-    for (const r of files(resources)) {
-      const path = str(r.props.path);
-      if (path !== "/etc/exports" && !(path && /^\/etc\/exports\.d\/.+\.exports$/.test(path))) continue;
-      const content = knownContent(r);
-      if (content === undefined) continue;
-      const host = targetHost(r);
-      for (const e of parseExports(content)) {
-        const o = ctx.nfsExports.find((x) => x.path === e.path);
-        const key = (k: string) => (o ? `nfs.exports[${o.index}].${k}` : `nfs.exports (${e.path}).${k}`);
-        const rw = e.clients.filter((c) => lastOf(c.options, "rw", "ro") === "rw");
-        if (rw.length > 0 && !o?.allowReadWrite) {
-          out.push({
-            policy: this.name,
-            host,
-            key: key("access"),
-            message: `${host}: ${path} line ${e.line} exports ${e.path} read-write to ${rw.map((c) => c.host || "everyone").join(" ")}; set ${key("allowReadWrite")}: true if that is intended`,
-            urn: r.urn,
-          });
-        }
-        const wild = e.clients.filter((c) => isWildcardClient(c.host));
-        if (wild.length > 0 && !o?.allowWildcard) {
-          out.push({
-            policy: this.name,
-            host,
-            key: key("clients"),
-            message: `${host}: ${path} line ${e.line} exports ${e.path} to ${wild.map((c) => (c.host === "" ? "everyone (no client named)" : c.host)).join(" ")}; list the mirrors, or set ${key("allowWildcard")}: true`,
-            urn: r.urn,
-          });
-        }
-        const noSquash = e.clients.filter((c) => lastOf(c.options, "no_root_squash", "root_squash") === "no_root_squash");
-        if (noSquash.length > 0 && !o?.allowNoRootSquash) {
-          out.push({
-            policy: this.name,
-            host,
-            key: key("rootSquash"),
-            message: `${host}: ${path} line ${e.line} exports ${e.path} with no_root_squash; set ${key("allowNoRootSquash")}: true if that is intended`,
-            urn: r.urn,
-          });
-        }
+const nfsExports = rule("nfs-export-safety", "NFS exports are ro, to listed clients (no '*'), with root_squash; rw / wildcards / no_root_squash need nfs.exports[i].allow*.", (resources, ctx, report) => {
+  for (const { r, path, content, host } of readableFiles(resources, (path) => path === "/etc/exports" || /^\/etc\/exports\.d\/.+\.exports$/.test(path))) {
+    for (const e of parseExports(content)) {
+      const o = ctx.nfsExports.find((x) => x.path === e.path);
+      const key = (k: string) => (o ? `nfs.exports[${o.index}].${k}` : `nfs.exports (${e.path}).${k}`);
+      const rw = e.clients.filter((c) => lastOf(c.options, "rw", "ro") === "rw");
+      if (rw.length > 0 && !o?.allowReadWrite) {
+        report(r.urn, host, key("access"),
+          `${host}: ${path} line ${e.line} exports ${e.path} read-write to ${rw.map((c) => c.host || "everyone").join(" ")}; set ${key("allowReadWrite")}: true if that is intended`,
+        );
+      }
+      const wild = e.clients.filter((c) => isWildcardClient(c.host));
+      if (wild.length > 0 && !o?.allowWildcard) {
+        report(r.urn, host, key("clients"),
+          `${host}: ${path} line ${e.line} exports ${e.path} to ${wild.map((c) => (c.host === "" ? "everyone (no client named)" : c.host)).join(" ")}; list the mirrors, or set ${key("allowWildcard")}: true`,
+        );
+      }
+      const noSquash = e.clients.filter((c) => lastOf(c.options, "no_root_squash", "root_squash") === "no_root_squash");
+      if (noSquash.length > 0 && !o?.allowNoRootSquash) {
+        report(r.urn, host, key("rootSquash"),
+          `${host}: ${path} line ${e.line} exports ${e.path} with no_root_squash; set ${key("allowNoRootSquash")}: true if that is intended`,
+        );
       }
     }
-    return out;
-  },
-};
+  }
+});
 
 /** Where each secret goes, for naming the key of a secret file. */
 const SECRET_FILES: Record<string, string> = {
@@ -404,73 +336,53 @@ const SECRET_FILES: Record<string, string> = {
 };
 
 /** A file whose content is secret is not readable by other users. */
-const secretFileMode: Rule = {
-  name: "secret-file-not-world-readable",
-  description: "Files that hold secrets (secret content, or private key material) have no permissions for others.",
-  check(resources) {
-    const out: Violation[] = [];
-    for (const r of files(resources)) {
-      const path = str(r.props.path) ?? r.name;
-      const c = r.props.content;
-      const secret =
-        r.secretKeys.has("content") ||
-        isSecretValue(c) ||
-        (typeof c === "string" && /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(c));
-      if (!secret) continue;
-      const mode = str(r.props.mode);
-      if (!mode || !/^[0-7]{3,4}$/.test(mode)) continue;
-      const bits = parseInt(mode, 8);
-      if ((bits & 0o007) === 0) continue;
-      const host = targetHost(r);
-      out.push({
-        policy: this.name,
-        host,
-        key: SECRET_FILES[path] ?? "backupPassphrase / replicationPassword / sshPrivateKey",
-        message: `${host}: ${path} holds a secret but has mode ${mode.padStart(4, "0")} (others may ${bits & 0o004 ? "read" : "use"} it); it must be 0600 or stricter`,
-        urn: r.urn,
-      });
-    }
-    return out;
-  },
-};
+const secretFileMode = rule("secret-file-not-world-readable", "Files that hold secrets (secret content, or private key material) have no permissions for others.", (resources, _ctx, report) => {
+  for (const r of files(resources)) {
+    const path = str(r.props.path) ?? r.name;
+    const c = r.props.content;
+    const secret =
+      r.secretKeys.has("content") ||
+      isSecretValue(c) ||
+      (typeof c === "string" && /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(c));
+    if (!secret) continue;
+    const mode = str(r.props.mode);
+    if (!mode || !/^[0-7]{3,4}$/.test(mode)) continue;
+    const bits = parseInt(mode, 8);
+    if ((bits & 0o007) === 0) continue;
+    const host = targetHost(r);
+    report(r.urn, host, SECRET_FILES[path] ?? "backupPassphrase / replicationPassword / sshPrivateKey",
+      `${host}: ${path} holds a secret but has mode ${mode.padStart(4, "0")} (others may ${bits & 0o004 ? "read" : "use"} it); it must be 0600 or stricter`,
+    );
+  }
+});
 
 /** Every mirror's database server is read-only. */
-const mirrorReadOnly: Rule = {
-  name: "mirror-read-only",
-  description: "Each mirror's my.cnf sets read_only = ON (only replication writes there).",
-  check(resources, ctx) {
-    const out: Violation[] = [];
-    const mirrors = mirrorHosts(resources, ctx);
-    const byHost = new Map<string, PolicyResource[]>();
-    for (const r of files(resources)) {
-      const h = targetHost(r);
-      if (!mirrors.has(h)) continue;
-      byHost.set(h, [...(byHost.get(h) ?? []), r]);
-    }
-    for (const [host, fs] of byHost) {
-      const cnfs = fs.filter((r) => {
-        const p = str(r.props.path);
-        return p !== undefined && isMyCnf(p);
-      });
-      const known = cnfs.map((r) => ({ r, text: knownContent(r) })).filter((x) => x.text !== undefined);
-      if (cnfs.length > known.length) continue; // some content known only during up: judged then
-      const values = known.map((x) => ({ r: x.r, v: serverOptions(x.text!).get("read_only") }));
-      const on = values.some((x) => isOn(x.v));
-      const off = values.filter((x) => x.v !== undefined && !isOn(x.v));
-      if (on && off.length === 0) continue;
-      const r = off[0]?.r ?? cnfs[0] ?? fs[0]!;
-      const where = cnfs.length === 0 ? "no managed my.cnf sets read_only" : `${String(r.props.path)} ${off.length > 0 ? `sets read_only = ${off[0]!.v}` : "does not set read_only = ON"}`;
-      out.push({
-        policy: this.name,
-        host,
-        key: mirrorKey(ctx, host),
-        message: `${host} is a mirror but ${where}: clients could write to it and replication would break`,
-        urn: r.urn,
-      });
-    }
-    return out;
-  },
-};
+const mirrorReadOnly = rule("mirror-read-only", "Each mirror's my.cnf sets read_only = ON (only replication writes there).", (resources, ctx, report) => {
+  const mirrors = mirrorHosts(resources, ctx);
+  const byHost = new Map<string, PolicyResource[]>();
+  for (const r of files(resources)) {
+    const h = targetHost(r);
+    if (!mirrors.has(h)) continue;
+    byHost.set(h, [...(byHost.get(h) ?? []), r]);
+  }
+  for (const [host, fs] of byHost) {
+    const cnfs = fs.filter((r) => {
+      const p = str(r.props.path);
+      return p !== undefined && isMyCnf(p);
+    });
+    const known = cnfs.map((r) => ({ r, text: knownContent(r) })).filter((x) => x.text !== undefined);
+    if (cnfs.length > known.length) continue; // some content known only during up: judged then
+    const values = known.map((x) => ({ r: x.r, v: serverOptions(x.text!).get("read_only") }));
+    const on = values.some((x) => isOn(x.v));
+    const off = values.filter((x) => x.v !== undefined && !isOn(x.v));
+    if (on && off.length === 0) continue;
+    const r = off[0]?.r ?? cnfs[0] ?? fs[0]!;
+    const where = cnfs.length === 0 ? "no managed my.cnf sets read_only" : `${String(r.props.path)} ${off.length > 0 ? `sets read_only = ${off[0]!.v}` : "does not set read_only = ON"}`;
+    report(r.urn, host, mirrorKey(ctx, host),
+      `${host} is a mirror but ${where}: clients could write to it and replication would break`,
+    );
+  }
+});
 
 /** Every rule, in report order. */
 export const RULES: readonly Rule[] = [replicationHost, syncKeyRestricted, keyStrength, binlogRow, nfsExports, secretFileMode, mirrorReadOnly];

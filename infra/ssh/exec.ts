@@ -1,6 +1,9 @@
-// Runs one script on one host over OpenSSH. Used inside dynamic providers, so this module must stay
-// self-contained: node built-ins are required inside the functions (closure serialization captures
-// these functions as source text and nothing else from this file).
+// Runs one script on one host over OpenSSH. Used inside dynamic providers: node built-ins are required inside
+// the functions (closure serialization captures these functions as source text, and the functions they call
+// from other project modules, such as shq, by value).
+import { shq } from "../shell";
+
+export { shq };
 
 /** How to reach a host. Plain data: it is stored in Pulumi state (a private key here is a secret input). */
 export interface SshTarget {
@@ -25,11 +28,6 @@ export interface SshResult {
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
-}
-
-/** Quotes a string for a POSIX shell. */
-export function shq(s: string): string {
-  return "'" + s.replace(/'/g, "'\\''") + "'";
 }
 
 /** Where the shared SSH control socket of a target lives: one TCP/SSH handshake per host per run. */
@@ -115,9 +113,8 @@ export function classifySshFailure(code: number | null, stderr: string): SshFail
  */
 export async function sshRun(target: SshTarget, script: string, stdin?: string): Promise<SshResult> {
   const cp = require("child_process") as typeof import("child_process");
-  const q = (s: string) => "'" + s.replace(/'/g, "'\\''") + "'";
   return withKeyFile(target, async (keyPath) => {
-    const args = [...sshArgs(target, keyPath, { path: controlPathFor(target), start: true }), `bash -c ${q(script)}`];
+    const args = [...sshArgs(target, keyPath, { path: controlPathFor(target), start: true }), `bash -c ${shq(script)}`];
     const once = () =>
       new Promise<SshResult>((resolve, reject) => {
         const child = cp.spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"] });

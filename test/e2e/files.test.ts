@@ -3,7 +3,7 @@
 // else; a change of sync settings touches only the sync files; destroy removes the account and the key.
 import { execFileSync, spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { syncAccountScript } from "../../infra/components/files";
+import { syncAccountScript } from "../../infra/render/scripts";
 import { acceptedSessions, inventory, freshStack, isRoot, LAB_ID, onHost, pulumi, skipReason, writeTestStack, useLab } from "./lab";
 
 const STACK = "e2e-files";

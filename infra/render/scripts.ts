@@ -1,0 +1,210 @@
+// The scripts the deployment runs on hosts once per change (RemoteCommand create/delete, HostProbe script), as
+// opposed to the files it leaves there: templates/steps/*.sh.hbs, with the fragments several of them share in
+// templates/partials/. Pure: no Pulumi, no SSH. The components (files.ts, backupPush.ts, mirrorHost.ts) pass the
+// text on; it is a resource input kept in state, so a changed byte runs the step again on every host.
+
+import { createHash } from "node:crypto";
+import { posix } from "node:path";
+import type { SoftwareNeeds } from "../components/software";
+import type { BackupPushConfig, OsFamily } from "../config/types";
+import { PATHS } from "./common";
+import { renderTemplate } from "./templates";
+
+/** Oldest rsync the master may run without files.allowOldRsync (3.4.0 fixed CVE-2024-12084/12085). */
+export const MIN_RSYNC = "3.4.0";
+
+/** Comment (GECOS) of the sync account; destroy removes only an account carrying it. */
+export const SYNC_ACCOUNT_COMMENT = "mirrorstack file sync (forced command, read-only)";
+
+/** Comment (GECOS) of the receiving account; destroy removes only an account carrying it. */
+export const BACKUP_ACCOUNT_COMMENT = "mirrorstack backup receiver (forced command, store only)";
+
+/** Home of a mirrorstack account (sync or backup receiver): root-owned, empty, not writable by it (so it cannot add keys of its own). */
+export function accountHome(user: string): string {
+  return `/var/lib/${user}`;
+}
+
+/**
+ * Services of the NFS server, per OS family. FileMirroring starts and checks them once their files are in place
+ * (so the host's software step leaves them alone, and a server that cannot run is reported as such).
+ */
+export function nfsServerServices(os: OsFamily): { rpcbind: string; server: string; idmapd: string } {
+  return os === "rhel"
+    ? { rpcbind: "rpcbind", server: "nfs-server", idmapd: "nfs-idmapd" }
+    : { rpcbind: "rpcbind", server: "nfs-kernel-server", idmapd: "nfs-idmapd" };
+}
+
+/** The line a step prints first so that its text (and so the resource) changes whenever `stamp` does. */
+function stampHash(stamp: string): string {
+  return createHash("sha256").update(stamp).digest("hex");
+}
+
+/**
+ * Master (nfs): makes the NFS server serve the written files (templates/steps/nfs-server.sh.hbs). `stamp` (the
+ * files' contents) makes it run again whenever one of them changes.
+ */
+export function nfsServerScript(opts: {
+  host: string;
+  os: OsFamily;
+  exports: readonly string[];
+  filesystem?: string;
+  stamp: string;
+}): string {
+  return renderTemplate("steps/nfs-server.sh.hbs", {
+    ...nfsServerServices(opts.os),
+    host: opts.host,
+    exports: opts.exports,
+    filesystem: opts.filesystem ?? "",
+    stampHash: stampHash(opts.stamp),
+  });
+}
+
+/** Mirror (nfs): each export mounted where fstab says, as NFS, after the master serves it. */
+export function nfsMountScript(opts: { host: string; mounts: readonly { source: string; target: string }[]; stamp: string }): string {
+  return renderTemplate("steps/nfs-mount.sh.hbs", {
+    host: opts.host,
+    mounts: opts.mounts,
+    targets: opts.mounts.map((m) => m.target),
+    stampHash: stampHash(opts.stamp),
+  });
+}
+
+/** Master: refuse an old rsync (unless allowed), then make the locked sync account with read access to the trees. */
+export function syncAccountScript(opts: {
+  host: string;
+  user: string;
+  rsyncPath: string;
+  allowOldRsync: boolean;
+  trees: readonly string[];
+}): string {
+  return renderTemplate("steps/sync-account.sh.hbs", {
+    host: opts.host,
+    user: opts.user,
+    rsyncPath: opts.rsyncPath,
+    home: accountHome(opts.user),
+    allowOldRsync: opts.allowOldRsync,
+    trees: opts.trees,
+    minRsync: MIN_RSYNC,
+    comment: SYNC_ACCOUNT_COMMENT,
+    authorizedKeysDir: PATHS.authorizedKeysDir,
+    validateRsyncDir: posix.dirname(PATHS.validateRsync),
+  });
+}
+
+/** Destroy: remove the sync account if mirrorstack made it (its comment says so), and its empty home. */
+export function removeSyncAccountScript(user: string): string {
+  return renderTemplate("steps/sync-account-remove.sh.hbs", {
+    user,
+    comment: SYNC_ACCOUNT_COMMENT,
+    home: accountHome(user),
+    authorizedKeysDir: PATHS.authorizedKeysDir,
+    validateRsyncDir: posix.dirname(PATHS.validateRsync),
+  });
+}
+
+/**
+ * Master, after its sync files are in place: what sshd will really do for the account from each mirror. `stamp`
+ * (the authorized_keys content) makes it run again whenever the keys change.
+ */
+export function syncCheckScript(opts: { host: string; user: string; mirrors: readonly { name: string; address: string }[]; stamp: string }): string {
+  return renderTemplate("steps/sync-check.sh.hbs", {
+    host: opts.host,
+    user: opts.user,
+    keys: `${PATHS.authorizedKeysDir}/${opts.user}`,
+    home: accountHome(opts.user),
+    mirrors: opts.mirrors,
+    mirrorNames: opts.mirrors.map((m) => m.name),
+    authorizedKeysDir: PATHS.authorizedKeysDir,
+    sshdDropIn: PATHS.sshdDropIn,
+    validateRsync: PATHS.validateRsync,
+    stampHash: stampHash(opts.stamp),
+  });
+}
+
+/**
+ * A host's own ed25519 key pair at `key`; prints the public key, `<type> <base64> <comment>@<host>`. `accounts`
+ * (the sync key only) adds the check that files.owner / files.group exist on the host.
+ */
+export function keyPairScript(opts: {
+  host: string;
+  key: string;
+  comment: string;
+  accounts?: { owner?: string | undefined; group?: string | undefined };
+}): string {
+  const a = opts.accounts;
+  return renderTemplate("steps/key-pair.sh.hbs", {
+    host: opts.host,
+    key: opts.key,
+    comment: opts.comment,
+    checkAccounts: a !== undefined,
+    checkOwner: a?.owner !== undefined,
+    owner: a?.owner ?? "",
+    checkGroup: a?.group !== undefined,
+    group: a?.group ?? "",
+  });
+}
+
+/** Mirror: its own sync key pair, and the check that the configured owner/group of mirrored files exist there. */
+export function syncKeyScript(opts: { host: string; owner?: string | undefined; group?: string | undefined }): string {
+  return keyPairScript({ host: opts.host, key: PATHS.syncKey, comment: "mirrorstack-sync", accounts: { owner: opts.owner, group: opts.group } });
+}
+
+/** Destroy of a key-pair probe: the key pair at `key` goes. */
+export function removeKeyPairScript(key: string): string {
+  return renderTemplate("steps/key-pair-remove.sh.hbs", { key, publicKey: `${key}.pub` });
+}
+
+/** The public host keys sshd really serves, one per line (read over the pinned deployment connection). */
+export function hostKeysScript(): string {
+  return renderTemplate("steps/host-keys.sh.hbs", {});
+}
+
+/** Backup host: the receiving account (locked, key only) owning the backup directory, nobody else reading it. */
+export function backupAccountScript(push: BackupPushConfig): string {
+  return renderTemplate("steps/backup-account.sh.hbs", {
+    host: push.name,
+    user: push.user,
+    home: accountHome(push.user),
+    directory: push.directory,
+    comment: BACKUP_ACCOUNT_COMMENT,
+    authorizedKeysDir: PATHS.authorizedKeysDir,
+    receiveDir: posix.dirname(PATHS.backupReceive),
+  });
+}
+
+/** Destroy on the backup host: the account goes; the backups stay, handed to root. */
+export function removeBackupAccountScript(push: BackupPushConfig): string {
+  return renderTemplate("steps/backup-account-remove.sh.hbs", {
+    user: push.user,
+    directory: push.directory,
+    comment: BACKUP_ACCOUNT_COMMENT,
+    home: accountHome(push.user),
+  });
+}
+
+/** Taker, once everything is in place: the real key, through the real forced command, lists the backups. */
+export function pushCheckScript(push: BackupPushConfig, taker: string, stamp: string): string {
+  return renderTemplate("steps/push-check.sh.hbs", {
+    taker,
+    name: push.name,
+    user: push.user,
+    port: push.sshPort,
+    login: `${push.user}@${push.address}`,
+    pushKey: PATHS.backupPushKey,
+    knownHosts: PATHS.backupKnownHosts,
+    stampHash: stampHash(stamp),
+  });
+}
+
+/**
+ * Idempotent script: installs what is missing (nothing when all is there), then makes sure each service is
+ * enabled and running, through systemctl where the host runs systemd and `service` where it does not.
+ */
+export function ensureSoftwareScript(needs: SoftwareNeeds, os: OsFamily): string {
+  return renderTemplate("steps/ensure-software.sh.hbs", {
+    debian: os === "debian",
+    packages: needs.packages,
+    services: needs.services,
+    directories: needs.directories,
+  });
+}

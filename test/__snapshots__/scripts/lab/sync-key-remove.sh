@@ -1,0 +1,1 @@
+rm -f '/root/.ssh/mirrorstack_sync' '/root/.ssh/mirrorstack_sync.pub'

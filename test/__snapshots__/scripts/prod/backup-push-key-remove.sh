@@ -1,0 +1,1 @@
+rm -f '/root/.ssh/mirrorstack_backup_push' '/root/.ssh/mirrorstack_backup_push.pub'

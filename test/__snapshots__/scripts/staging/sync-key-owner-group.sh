@@ -1,0 +1,14 @@
+set -euo pipefail
+host='stg-db2' key='/root/.ssh/mirrorstack_sync'
+umask 077
+install -d -m 0700 "${key%/*}"
+if [ ! -s "$key" ] || ! ssh-keygen -y -f "$key" >/dev/null 2>&1; then
+  rm -f "$key" "$key.pub"
+  ssh-keygen -q -t ed25519 -N '' -C "mirrorstack-sync@$host" -f "$key" >/dev/null
+fi
+chown root:root "$key"; chmod 0600 "$key"
+pub="$(ssh-keygen -y -f "$key" | cut -d' ' -f1,2) mirrorstack-sync@$host"
+printf '%s\n' "$pub" > "$key.pub"; chmod 0644 "$key.pub"
+getent passwd 'www-data' >/dev/null || { echo "[$host] files.owner www-data is not a user on $host" >&2; exit 1; }
+getent group 'www-data' >/dev/null || { echo "[$host] files.group www-data is not a group on $host" >&2; exit 1; }
+printf '%s\n' "$pub"
