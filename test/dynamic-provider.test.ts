@@ -48,3 +48,12 @@ describe("the four providers, serialized and packed", () => {
     }, 60_000);
   }
 });
+
+describe("MirrorReplication serialized", () => {
+  it("carries one ReplicationNotConfiguredError class, so read's instanceof sees the one normalizeReplicaStatus throws", async () => {
+    const code = unpackProviderCode(await serializeProvider("MirrorReplication", PROVIDERS.MirrorReplication));
+    expect(code.match(/this\.name = "ReplicationNotConfiguredError"/g)).toHaveLength(1);
+    expect(code).toMatch(/instanceof (\w+\.)?ReplicationNotConfiguredError\b/);
+    expect(code).not.toMatch(/not configured\/i/);
+  }, 60_000);
+});

@@ -20,7 +20,9 @@ import { comparePositions, describeDifferences } from "../infra/ops/verify";
 import { decidePurge } from "../infra/replication/purge";
 import type { ReplicaStatus } from "../infra/replication/status";
 import type { FileBody } from "../infra/render/types";
-import { loadStack } from "./render-stacks";
+import { renderStack } from "../infra/render";
+import { PATHS } from "../infra/render/common";
+import { loadStack, MIRROR_KEYS } from "./render-stacks";
 import { dsaKeyLine, ed25519Line, rsaKeyLine } from "./fixtures/ssh-keys";
 
 function usage(argv: string[]): string {
@@ -47,6 +49,8 @@ describe("mirrorctl arguments", () => {
     expect(parseArgs(["verify", "--stack", "p", "--chunk-size", "500", "--timeout", "60"])).toMatchObject({ chunkSize: 500, timeoutSeconds: 60 });
     expect(parseArgs(["restore", "--stack", "p", "--host", "db2", "--to", "scratch_1", "--keep"])).toMatchObject({ host: "db2", to: "scratch_1", keep: true });
     expect(parseArgs(["purge-binlogs", "--stack", "p", "--dry-run"]).dryRun).toBe(true);
+    expect(parseArgs(["purge-binlogs", "--stack", "p", "--record-only"])).toMatchObject({ recordOnly: true, dryRun: false });
+    expect(parseArgs(["purge-binlogs", "--stack", "p"])).toMatchObject({ recordOnly: false, dryRun: false });
     expect(parseArgs(["reseed", "--stack", "p", "--host", "db2", "--yes"]).yes).toBe(true);
   });
 
@@ -70,6 +74,8 @@ describe("mirrorctl arguments", () => {
     expect(usage(["verify", "--stack", "p", "--chunk-size"])).toMatch(/needs a value/);
     expect(usage(["status", "--stack", "p", "--stack", "q"])).toMatch(/given twice/);
     expect(usage(["keys", "--stack", "p", "--json=1"])).toMatch(/takes no value/);
+    expect(usage(["purge-binlogs", "--stack", "p", "--dry-run", "--record-only"])).toMatch(/give one of them/);
+    expect(usage(["status", "--stack", "p", "--record-only"])).toMatch(/status does not take --record-only/);
   });
 
   it("builds the remote command line: one word as a shell line, several quoted word by word", () => {
@@ -385,5 +391,33 @@ describe("verify, purge, repair, skip-event helpers", () => {
     const ev = (type: string, info: string) => ({ pos: 1, type, endPos: 2, info });
     expect(oneGroup([ev("Gtid", "BEGIN GTID 0-1-5"), ev("Table_map", "t"), ev("Write_rows_v1", "w"), ev("Xid", "COMMIT /* xid=1 */"), ev("Gtid", "BEGIN GTID 0-1-6")]).length).toBe(4);
     expect(oneGroup([ev("Gtid", "GTID 0-1-7"), ev("Query", "ALTER TABLE t ADD c INT"), ev("Gtid", "BEGIN GTID 0-1-8")]).length).toBe(2);
+  });
+});
+
+describe("sync-now tells its own skip by the exit status", () => {
+  // The rendered sync script, its log, status and lock moved into a temporary directory; another holder of the
+  // lock (flock around the run) makes it skip.
+  const plans = renderStack(loadStack("lab"), { stack: "lab", secrets: { replicationPassword: "x", backupPassphrase: "y" }, mirrorKeys: MIRROR_KEYS.lab });
+  const script = plans.find((p) => p.host === "mirror1")!.files.find((f) => f.path === PATHS.syncScript)!.content;
+  const skipRun = (env: Record<string, string>) => {
+    const dir = mkdtempSync(join(tmpdir(), "mirrorstack-sync-"));
+    try {
+      const moved = script
+        .split(PATHS.syncLock).join(join(dir, "lock"))
+        .split(PATHS.syncStatus).join(join(dir, "status"))
+        .split(`${PATHS.logDir}/sync.log`).join(join(dir, "sync.log"));
+      writeFileSync(join(dir, "sync"), moved);
+      const r = spawnSync("flock", [join(dir, "lock"), "bash", join(dir, "sync")], { encoding: "utf8", env: { ...process.env, ...env } });
+      return { code: r.status, log: spawnSync("cat", [join(dir, "sync.log")], { encoding: "utf8" }).stdout };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it("exits 0 for cron, and the status sync-now asks for (a number only) when it skipped", () => {
+    expect(script).toContain(PATHS.syncLock);
+    expect(skipRun({})).toMatchObject({ code: 0, log: expect.stringMatching(/previous sync still running; skipped\n$/) });
+    expect(skipRun({ MIRRORSTACK_SKIP_STATUS: "75" }).code).toBe(75);
+    expect(skipRun({ MIRRORSTACK_SKIP_STATUS: "1; rm -rf /" }).code).toBe(0);
   });
 });

@@ -175,10 +175,20 @@ describe("change source", () => {
       expect(render(stmts[0], { redact: true })).toContain("PASSWORD = '<redacted>'");
     }
   });
+  it("changes only the password (the rotation seed.ts runs), the statement seed.ts used to write inline", () => {
+    // The raw SQL and value are pinned, not just the rendering: seed.ts sent exactly `CHANGE ... <PREFIX>PASSWORD = ?`.
+    expect(maria.changeSourcePassword("new'pw")).toEqual({ sql: "CHANGE MASTER TO MASTER_PASSWORD = ?", values: ["new'pw"], secret: [0] });
+    expect(my80.changeSourcePassword("new'pw")).toEqual({ sql: "CHANGE REPLICATION SOURCE TO SOURCE_PASSWORD = ?", values: ["new'pw"], secret: [0] });
+    expect(show(my84.changeSourcePassword(source.password))).toMatchInlineSnapshot(`"CHANGE REPLICATION SOURCE TO SOURCE_PASSWORD = 'pw\\'with\\"quotes\\\\'"`);
+    expect(render(maria.changeSourcePassword("new'pw"), { redact: true })).toBe("CHANGE MASTER TO MASTER_PASSWORD = '<redacted>'");
+    expect(() => my80.changeSourcePassword("x".repeat(33))).toThrow(/at most 32/);
+    expect(() => maria.changeSourcePassword("a\nb")).toThrow(/control characters/);
+  });
   it("never uses MASTER/SLAVE spellings on MySQL 8.4", () => {
     const all: Stmt[] = [
       ...my84.changeSource({ ...source, position: file }),
       ...my84.changeSource({ ...source, position: { kind: "gtid" } }),
+      my84.changeSourcePassword(source.password),
       my84.startReplica(),
       my84.stopReplica(),
       ...my84.fullReset(),

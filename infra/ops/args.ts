@@ -38,7 +38,7 @@ const PER_COMMAND: Record<Command, readonly string[]> = {
   "sync-now": ["--hosts"],
   exec: ["--hosts", "--yes"],
   keys: ["--hosts"],
-  "purge-binlogs": ["--dry-run"],
+  "purge-binlogs": ["--dry-run", "--record-only"],
   drift: ["--hosts"],
   repair: ["--host", "--yes"],
   "skip-event": ["--host", "--yes"],
@@ -47,7 +47,7 @@ const PER_COMMAND: Record<Command, readonly string[]> = {
   restore: ["--host", "--to", "--backup", "--db", "--keep"],
 };
 
-const FLAGS = new Set(["--json", "--yes", "--dry-run", "--keep"]);
+const FLAGS = new Set(["--json", "--yes", "--dry-run", "--record-only", "--keep"]);
 
 export interface Request {
   readonly command: Command;
@@ -59,6 +59,8 @@ export interface Request {
   readonly host?: string;
   readonly yes: boolean;
   readonly dryRun: boolean;
+  /** purge-binlogs: only record each mirror's position on the master for its purge job; purge nothing. */
+  readonly recordOnly: boolean;
   readonly keep: boolean;
   readonly to?: string;
   readonly backup?: string;
@@ -77,7 +79,11 @@ commands:
   sync-now [--hosts m1,m2]                 one file pull on each mirror now
   exec [--hosts a,b] [--yes] -- <command>  run one command on every host (--yes needed when the master is included)
   keys [--hosts a,b]                       every authorized SSH key on every host; flags weak and unrestricted ones
-  purge-binlogs [--dry-run]                purge the master's binary logs no mirror still needs
+  purge-binlogs [--dry-run | --record-only]
+                                           purge the master's binary logs no mirror still needs, and record each
+                                           mirror's position on the master for its cron purge job (the only
+                                           writer of those reports); --record-only: record, purge nothing
+                                           (schedule it, e.g. hourly); --dry-run: change nothing
   drift [--hosts a,b]                      managed files that differ from what mirrorstack renders
   repair --host <h> [--yes]                mariadb-check --check --auto-repair of the replicated databases (--yes on the master)
   skip-event --host <mirror> [--yes]       show the failing replication event; --yes skips exactly that one event group
@@ -152,6 +158,7 @@ export function parseArgs(argv: readonly string[]): Request {
 
   if (["repair", "skip-event", "reseed", "restore"].includes(command) && !host) throw new UsageError(`${command} needs --host <host>`);
   if (command === "restore" && !to) throw new UsageError("restore needs --to <scratch database>");
+  if (flags.has("--dry-run") && flags.has("--record-only")) throw new UsageError("--dry-run changes nothing and --record-only writes the position reports: give one of them");
   if (command === "reseed" && !flags.has("--yes")) throw new UsageError("reseed replaces the mirror's copy of the databases: add --yes to confirm");
   if (command === "exec") {
     if (!sawDashDash || words.length === 0) throw new UsageError("exec needs a command after -- (e.g. mirrorctl exec --stack prod -- uptime)");
@@ -167,6 +174,7 @@ export function parseArgs(argv: readonly string[]): Request {
     ...(host ? { host } : {}),
     yes: flags.has("--yes"),
     dryRun: flags.has("--dry-run"),
+    recordOnly: flags.has("--record-only"),
     keep: flags.has("--keep"),
     ...(to ? { to } : {}),
     ...(backup ? { backup } : {}),

@@ -2,6 +2,7 @@
 // `pulumi up` does: infra/index.ts targetFor), and the stack's secrets when a command needs them.
 
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigError, loadStackConfig, stackFilePath } from "../config";
 import type { HostConfig, StackConfig } from "../config/types";
@@ -86,12 +87,13 @@ export function readSecrets(stack: string, root = PROJECT_ROOT): StackSecrets {
 export async function loadContext(stack: string, opts: { root?: string; secrets?: () => StackSecrets } = {}): Promise<OpsContext> {
   const root = opts.root ?? PROJECT_ROOT;
   const file = stackFilePath(root, stack);
+  // Asked of the file system, not read from the config error's message: a missing file is a bad --stack (exit 2).
+  if (!existsSync(file)) throw new UsageError(`stack ${stack}: no stack file ${file}`);
   let cfg: StackConfig;
   try {
     cfg = loadStackConfig(file, stack);
   } catch (e) {
     if (e instanceof ConfigError) {
-      if (/cannot be read/.test(e.issues[0]?.message ?? "")) throw new UsageError(`stack ${stack}: no stack file ${file}`);
       throw new StackConfigError(`stack ${stack}: ${e.issues.length} configuration problem(s) in ${file}`, e.lines());
     }
     throw e;

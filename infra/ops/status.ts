@@ -1,6 +1,7 @@
 // mirrorctl status: per host, replication (threads, lag, errors, executed position), the last file sync and the
 // free disk space of the datadir and the mirrored trees, judged with the stack's health thresholds. Output and exit
-// status work as a monitoring check: 0 OK, 1 WARNING, 2 CRITICAL.
+// status work as a monitoring check: 0 OK, 1 WARNING, 2 CRITICAL. Read only: it writes nothing on any host (the
+// binlog purge job's position reports are only read here, for their age; positions.ts says who writes them).
 
 import type { HostConfig, StackConfig } from "../config/types";
 import { PATHS } from "../render/common";
@@ -11,7 +12,7 @@ import type { Request } from "./args";
 import type { OpsContext } from "./context";
 import { dfScript, parseDf, parseKeyValues, run, section, withDb, type DiskFree } from "./hosts";
 import { age, bytes, errMsg, levelExit, mapLimit, table, worst, type CommandResult } from "./output";
-import { writePositionReports } from "./positions";
+import { describeReports, parseReportAges, readReportsScript, type ReportAge } from "./positions";
 
 /** Free space (percent of the filesystem) below which a disk is WARNING / CRITICAL. */
 export const DISK_WARN_PERCENT = 10;
@@ -42,6 +43,8 @@ export interface HostStatus {
   readonly binlog?: { readonly file: string; readonly pos: number } | null;
   readonly sync: SyncState;
   readonly disks: readonly DiskFree[];
+  /** Master: the age of each mirror's position report for the binlog purge job (read, never written, here). */
+  readonly positionReports?: readonly ReportAge[];
 }
 
 /** The lag thresholds: WARNING from half of health.maxReplicationLagSeconds, CRITICAL from the maximum itself. */
@@ -159,21 +162,25 @@ async function probeHost(ctx: OpsContext, h: HostConfig): Promise<HostStatus> {
 
   const paths = diskPaths(cfg, h, datadir);
   const pulls = h.role === "mirror" && pullsFiles(cfg);
+  const mirrorNames = cfg.mirrors.map((m) => m.name);
   const script = `set -u
 echo "@@BEGIN df"
 ${dfScript([...paths.keys()])}
 echo "@@END df"
 ${pulls ? `echo "@@BEGIN sync"; cat ${PATHS.syncStatus} 2>/dev/null; echo "now=$(date +%s)"; echo "@@END sync"` : ""}
+${h.role === "master" ? `echo "@@BEGIN positions"\n${readReportsScript(mirrorNames)}\necho "@@END positions"` : ""}
 true`;
   const r = await run(target, script);
   let disks: DiskFree[] = [];
   let sync: SyncState = { configured: false, note: h.role === "master" ? "master (source of the files)" : syncNote(cfg) ?? "not configured" };
+  let positionReports: ReportAge[] | undefined;
   if (r.unreachable || r.code !== 0) {
     reachable = false;
     levels.push("CRITICAL");
     reasons.push(r.unreachable ? r.stderr.replace(/^\[[^\]]*\] /, "") : `status script failed (exit ${r.code}): ${r.stderr.trim().slice(0, 300)}`);
   } else {
     disks = parseDf(section(r.stdout, "df") ?? "", paths);
+    if (h.role === "master") positionReports = parseReportAges(section(r.stdout, "positions") ?? "", mirrorNames);
     const dj = judgeDisks(disks);
     levels.push(dj.level);
     reasons.push(...dj.reasons);
@@ -194,7 +201,7 @@ true`;
       reasons.push(...sj.reasons);
     }
   }
-  return { host: h.name, role: h.role, address: h.address, level: worst(levels), reasons, reachable, replication, ...(binlog !== undefined ? { binlog } : {}), sync, disks };
+  return { host: h.name, role: h.role, address: h.address, level: worst(levels), reasons, reachable, replication, ...(binlog !== undefined ? { binlog } : {}), sync, disks, ...(positionReports ? { positionReports } : {}) };
 }
 
 /** Collects every host's status (hosts in parallel, at most `parallel` at a time). */
@@ -255,14 +262,15 @@ export function formatStatus(stack: string, hosts: readonly HostStatus[]): strin
       for (const reason of h.reasons) if (!(r?.lastSqlError && reason.includes(r.lastSqlError)) && !(r?.lastIoError && reason.includes(r.lastIoError))) out.push(`${h.host}: ${reason}`);
     }
   }
+  for (const h of hosts) {
+    const reports = h.role === "master" && h.positionReports ? describeReports(stack, h.host, h.positionReports) : undefined;
+    if (reports) out.push("", reports);
+  }
   return out.join("\n");
 }
 
 export async function statusCommand(ctx: OpsContext, req: Request): Promise<CommandResult> {
   const hosts = await collectStatus(ctx, req.parallel);
   const level = worst(hosts.map((h) => h.level));
-  // The master's binlog purge job reads the mirrors' applied positions from these reports (see positions.ts).
-  const reportError = await writePositionReports(ctx, hosts);
-  const text = formatStatus(ctx.stack, hosts) + (reportError ? `\nnote: ${reportError}` : "");
-  return { exitCode: levelExit(level), text, json: { stack: ctx.stack, level, exitCode: levelExit(level), hosts } };
+  return { exitCode: levelExit(level), text: formatStatus(ctx.stack, hosts), json: { stack: ctx.stack, level, exitCode: levelExit(level), hosts } };
 }

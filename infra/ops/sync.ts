@@ -9,6 +9,9 @@ import { parseKeyValues, run, section, shq } from "./hosts";
 import { indent, mapLimit, type CommandResult } from "./output";
 import { syncNote } from "./status";
 
+/** The exit status sync-now asks the sync script for when it skipped (EX_TEMPFAIL; rsync's and the script's own codes differ). */
+const SKIP_STATUS = 75;
+
 export interface SyncRun {
   readonly host: string;
   readonly exitCode: number | null;
@@ -38,7 +41,7 @@ export async function syncNowCommand(ctx: OpsContext, req: Request, progress: (l
       `log=${shq(log)}
 s=$(stat -c %s "$log" 2>/dev/null || echo 0)
 [ -x ${shq(PATHS.syncScript)} ] || { echo "${PATHS.syncScript} is not installed on $(hostname): run pulumi up for this stack" >&2; exit 3; }
-${shq(PATHS.syncScript)}; rc=$?
+MIRRORSTACK_SKIP_STATUS=${SKIP_STATUS} ${shq(PATHS.syncScript)}; rc=$?
 echo "@@BEGIN log"; tail -c +$((s + 1)) "$log"; echo "@@END log"
 echo "@@BEGIN status"; cat ${shq(PATHS.syncStatus)} 2>/dev/null; echo "@@END status"
 exit $rc`,
@@ -49,9 +52,10 @@ exit $rc`,
       return { host: m.name, exitCode: null, skipped: false, seconds, log: "", status: {}, error: r.stderr };
     }
     const logText = section(r.stdout, "log") ?? "";
-    const skipped = /previous sync still running; skipped/.test(logText);
+    // By exit status: the log section may also hold a cron run's skip while this one ran.
+    const skipped = r.code === SKIP_STATUS;
     progress(`${m.name}: ${skipped ? "skipped (a sync is already running)" : r.code === 0 ? "done" : `FAILED (exit ${r.code})`} in ${seconds.toFixed(1)}s`);
-    return { host: m.name, exitCode: r.code, skipped, seconds, log: logText, status: parseKeyValues(section(r.stdout, "status") ?? ""), ...(r.code !== 0 && !logText ? { error: r.stderr.trim() } : {}) };
+    return { host: m.name, exitCode: skipped ? 0 : r.code, skipped, seconds, log: logText, status: parseKeyValues(section(r.stdout, "status") ?? ""), ...(r.code !== 0 && !logText ? { error: r.stderr.trim() } : {}) };
   });
   const out: string[] = [];
   for (const s of results) {

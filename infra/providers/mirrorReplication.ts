@@ -1,5 +1,6 @@
 import * as pulumi from "../pulumi";
 import { mirrorStatus, rotatePassword, seedMirror, unseedMirror, type SeedPlan } from "../replication/seed";
+import { ReplicationNotConfiguredError } from "../replication/status";
 import { MirrorstackDynamicResource } from "./dynamic";
 
 // One mirror's replication as a resource: create = account + consistent copy + start + caught-up check;
@@ -56,7 +57,9 @@ export const replicationProvider: pulumi.dynamic.ResourceProvider = {
       const status = await mirrorStatus(props.mirror, props.engine);
       return { id, props: { ...props, status: summary(status) } };
     } catch (e) {
-      if ((e as Error).name === "ReplicationNotConfiguredError" || /not configured/i.test((e as Error).message)) return {};
+      // Only the typed error drops the mirror: any other failure (ssh, a lost session) must not read as "gone".
+      // One class: the serialized provider carries status.ts once, so normalizeReplicaStatus throws this very class.
+      if (e instanceof ReplicationNotConfiguredError) return {};
       throw e;
     }
   },

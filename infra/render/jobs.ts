@@ -8,7 +8,7 @@ import { retentionSetting } from "./mysql";
 import { pulledExports, pullsFiles } from "./sync";
 import { renderTemplate } from "./templates";
 
-/** Where `mirrorctl status` / `purge-binlogs` leave each mirror's applied position for the master's purge job. */
+/** Where `mirrorctl purge-binlogs` (the only writer; `--record-only` to just record) leaves each mirror's applied position for the master's purge job. */
 export const POSITIONS_DIR = `${PATHS.stateDir}/replica-positions`;
 
 function clients(cfg: StackConfig): string {
@@ -38,6 +38,7 @@ function binlogPurgeFiles(cfg: StackConfig, host: HostConfig): FileBody[] {
       PATHS.binlogPurgeScript,
       renderTemplate("mirrorstack-binlog-purge.sh.hbs", {
         header: header(cfg.stack),
+        stack: cfg.stack,
         host: host.name,
         retentionDays: cfg.database.binlogRetentionDays,
         retentionOption: r.option,

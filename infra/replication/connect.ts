@@ -9,7 +9,7 @@
 // Like infra/ssh/exec.ts, node built-ins and mysql2 are required inside the functions so the functions
 // survive Pulumi's closure serialization inside dynamic providers.
 
-import { controlPathFor, sshArgs, type SshTarget } from "../ssh/exec";
+import { classifySshFailure, controlPathFor, sshArgs, type SshTarget } from "../ssh/exec";
 import { render, type RunOptions, type SqlRunner, type Stmt } from "./dialect";
 
 /** An open session: runs statements, exposes the mysql2 connection, and closes cleanly. */
@@ -213,9 +213,10 @@ export async function connectViaSsh(target: SshTarget, opts: SshConnectOptions =
     await cleanup();
     const err = (Buffer.concat(stderr).toString("utf8").trim() || "").slice(-2000);
     let hint = "";
-    if (/command not found|No such file or directory.*(socat|nc)|socat: not found|nc: not found/.test(err) || exitCode === 127) {
+    const kind = classifySshFailure(exitCode, err);
+    if (kind === "command-missing") {
       hint = ` (is ${relay} installed on the host? apt-get install ${relay === "socat" ? "socat" : "netcat-openbsd"})`;
-    } else if (/sudo: .*password is required|a terminal is required/.test(err)) {
+    } else if (kind === "sudo-password") {
       hint = ` (${target.user} needs passwordless sudo for ${relay}, or connect as root)`;
     }
     throw new Error(

@@ -311,6 +311,8 @@ export interface Dialect {
 
   /** Points the replica at the source: [SET GLOBAL gtid_slave_pos/gtid_purged,] CHANGE ... in one statement. Run while the replica is stopped. */
   changeSource(opts: ChangeSourceOptions): Stmt[];
+  /** CHANGE ... TO MASTER_PASSWORD / SOURCE_PASSWORD only: new credentials, the replica keeps its position. Run while the replica is stopped. */
+  changeSourcePassword(password: string): Stmt;
   startReplica(): Stmt;
   stopReplica(): Stmt;
   /** RESET SLAVE ALL / RESET REPLICA ALL (forgets the source and the credentials). Needs the replica stopped. */
@@ -418,6 +420,11 @@ export function dialect(engine: DbEngine): Dialect {
         values.push(o.connectRetrySeconds);
       }
       return [...pre, stmt(`${f.changeSource} ${parts.join(", ")}`, values, secret)];
+    },
+
+    changeSourcePassword(password) {
+      checkPassword(password, f.maxPasswordLength);
+      return stmt(`${f.changeSource} ${P}PASSWORD = ?`, [password], [0]);
     },
 
     startReplica: () => stmt(`START ${W}`),

@@ -276,9 +276,7 @@ export async function rotatePassword(plan: SeedPlan): Promise<ReplicaStatus> {
   await ensureReplicationUser(plan);
   return withSessions(plan, async (master, mirror) => {
     await mirror.query(d.stopReplica());
-    const kw = plan.engine.flavour === "mariadb" ? "MASTER" : "SOURCE";
-    const cmd = plan.engine.flavour === "mariadb" ? "CHANGE MASTER TO" : "CHANGE REPLICATION SOURCE TO";
-    await mirror.query(stmt(`${cmd} ${kw}_PASSWORD = ?`, [plan.password], [0]));
+    await mirror.query(d.changeSourcePassword(plan.password));
     await mirror.query(d.startReplica());
     return waitCaughtUp(plan, master, mirror);
   });

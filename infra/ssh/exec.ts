@@ -87,6 +87,26 @@ export async function withKeyFile<T>(target: SshTarget, fn: (keyPath: string | u
   }
 }
 
+/** Why an ssh run failed, as far as mirrorstack cares. */
+export type SshFailure = "host-key" | "auth" | "unreachable" | "command-missing" | "sudo-password" | "other";
+
+/**
+ * Classifies a failed ssh run (or a command run through it) from its exit status and stderr. The codes say
+ * what they can: 255 is ssh's own failure, 127 the remote shell's "command not found". Neither ssh nor sudo
+ * gives a finer code (a bad host key and a refused login are both 255; sudo exits 1 for a missing program and
+ * for a password prompt), so their message text is matched here and nowhere else.
+ */
+export function classifySshFailure(code: number | null, stderr: string): SshFailure {
+  if (code === 255) {
+    if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/.test(stderr)) return "host-key";
+    if (/Permission denied/.test(stderr)) return "auth";
+    return "unreachable";
+  }
+  if (code === 127 || /command not found/.test(stderr)) return "command-missing";
+  if (/sudo: .*password is required|a terminal is required/.test(stderr)) return "sudo-password";
+  return "other";
+}
+
 /**
  * Runs `script` with bash on the target, feeding `stdin`. Connection failures (ssh exit 255 before the
  * script ran) are retried a bounded number of times; the final error names the host and address.
@@ -115,7 +135,9 @@ export async function sshRun(target: SshTarget, script: string, stdin?: string):
       last = await once();
       // 255 is ssh's own failure (connect, auth, host key); the script itself never exits 255 by our convention.
       if (last.code !== 255) return last;
-      if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|Permission denied/.test(last.stderr)) break;
+      // A wrong host key or a refused login fails the same way every time: not retried.
+      const kind = classifySshFailure(last.code, last.stderr);
+      if (kind === "host-key" || kind === "auth") break;
       if (i < attempts) await new Promise((r) => setTimeout(r, 1000 * i));
     }
     throw new Error(`[${target.host}] cannot reach ${target.user}@${target.address}:${target.port} over SSH: ${(last?.stderr ?? "").trim()}`);

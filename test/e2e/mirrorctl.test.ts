@@ -1,6 +1,7 @@
 // End-to-end (root + lab): mirrorctl against a stack applied with the real engine - status as a monitoring check,
 // a replication conflict and skip-event, verify under writes and after a hand edit, exec, keys, purge-binlogs
-// (command and cron job), drift and its repair by `up --refresh`, repair, reseed, and refusals that change nothing.
+// (command and cron job, and who writes the job's position reports), drift and its repair by `up --refresh`, repair,
+// reseed, refusals that change nothing, and read-only commands that write nothing.
 import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,6 +25,16 @@ function ctl(...args: string[]): Run {
 }
 const show = (r: Run) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
 
+const REPORTS = "/var/lib/mirrorstack/replica-positions";
+/** The master's position reports, each with its size and modification time ("" when there are none). */
+const reportsOn = (master: string) => onHost(master, `find ${REPORTS} -printf '%p %s %T@\\n' 2>/dev/null | sort`).stdout;
+/**
+ * Files a mirrorctl command could leave on a host: what changed since MARKER under the state directory, the
+ * managed scripts and the cron files. The cron jobs' own status files (health check, file sync) are left out.
+ */
+const MARKER = "/tmp/mirrorctl-e2e-marker";
+const changedSince = (host: string) =>
+  onHost(host, `find /var/lib/mirrorstack /usr/local /etc/cron.d -xdev ! -type d -newer ${MARKER} ! -name 'health-status*' ! -name 'sync-status*' 2>/dev/null | sort`).stdout;
 
 describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
   let master = "master";
@@ -49,14 +60,24 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
     await pulumi(["stack", "rm", "--yes", "--force", STACK]);
   });
 
-  it("status: healthy after up (exit 0), as a table and as JSON", async () => {
+  it("status: healthy after up (exit 0), as a table and as JSON; it and the other read-only commands write nothing on any host", async () => {
+    const hosts = [master, mirror];
+    for (const h of hosts) onHost(h, `touch ${MARKER}; sleep 1`);
     const r = ctl("status", "--stack", STACK);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout.split("\n")[0]).toMatch(/^MIRRORSTACK OK - stack /);
     expect(r.stdout).toMatch(new RegExp(`${mirror} +mirror +OK +Yes +Yes +\\d+s +mysql-bin\\.\\d+:\\d+ +not configured`));
+    // No report yet (status never writes one): status says so and names the command that records them.
+    expect(r.stdout).toContain(`binlog purge job on ${master}: mirror positions as recorded by mirrorctl purge-binlogs: ${mirror} none`);
+    expect(r.stdout).toContain(`mirrorctl purge-binlogs --record-only --stack ${STACK}`);
     const j = JSON.parse(ctl("status", "--stack", STACK, "--json").stdout);
     expect(j.level).toBe("OK");
     expect(j.hosts.find((h: { host: string }) => h.host === mirror).replication).toMatchObject({ ioRunning: true, sqlRunning: true });
+    expect(j.hosts.find((h: { host: string }) => h.host === master).positionReports).toEqual([{ mirror, ageSeconds: null }]);
+    expect(ctl("keys", "--stack", STACK).code).toBe(0);
+    expect(ctl("drift", "--stack", STACK).code).toBe(0);
+    for (const h of hosts) expect(changedSince(h), `${h}: written by a read-only command`).toBe("");
+    expect(reportsOn(master)).toBe("");
   });
 
   it("bad arguments get a clear error, exit 2 and change nothing (no SSH session, no write)", async () => {
@@ -177,7 +198,7 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
     expect(ctl("keys", "--stack", STACK).code).toBe(0);
   });
 
-  it("purge-binlogs: dry run, safe purge, refusal when a mirror is stopped; the cron job does the same", async () => {
+  it("purge-binlogs: dry run, safe purge, refusal when a mirror is stopped; the cron job does the same from the reports purge-binlogs (or --record-only) writes", async () => {
     sql(master, "FLUSH BINARY LOGS");
     sql(master, "INSERT INTO wiki.pages VALUES (20001, 'p', 'b', NULL)");
     sql(master, "FLUSH BINARY LOGS");
@@ -187,10 +208,12 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
     const before = logs();
     expect(before.length).toBeGreaterThan(2);
 
+    const reportsBefore = reportsOn(master);
     const dry = ctl("purge-binlogs", "--stack", STACK, "--dry-run");
     expect(dry.code, show(dry)).toBe(0);
     expect(dry.stdout).toMatch(/dry run: would run PURGE BINARY LOGS TO 'mysql-bin\.\d+'/);
     expect(logs()).toEqual(before);
+    expect(reportsOn(master), "a dry run writes no report").toBe(reportsBefore);
 
     // A stopped mirror: refused, nothing purged.
     sql(mirror, "STOP SLAVE");
@@ -216,12 +239,30 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
     expect(after.length).toBeLessThan(before.length);
     expect(after[after.length - 1]).toBe(before[before.length - 1]);
 
-    // Cron job without reports: refuses. After `status` recorded the positions: runs (nothing is past the retention).
-    onHost(master, "rm -rf /var/lib/mirrorstack/replica-positions");
+    // purge-binlogs recorded the positions it read (one report per mirror).
+    expect(reportsOn(master)).toMatch(new RegExp(`^${REPORTS}/${mirror} \\d+ `, "m"));
+
+    // Cron job without reports: refuses, naming the command that records them. `status` writes none (the job still
+    // refuses); `purge-binlogs --record-only` records them and purges nothing; then the job runs (nothing is past
+    // the retention).
+    onHost(master, `rm -rf ${REPORTS}`);
     const none = onHost(master, "/usr/local/sbin/mirrorstack-binlog-purge; echo rc=$?; tail -n 1 /var/log/mirrorstack/binlog-purge.log");
     expect(none.stdout).toMatch(/rc=1/);
-    expect(none.stdout).toMatch(/no position report for mirror/);
-    expect(ctl("status", "--stack", STACK).code).toBe(0);
+    expect(none.stdout).toMatch(/no position report for mirror .*; record one with: mirrorctl purge-binlogs --record-only --stack /);
+    const st = ctl("status", "--stack", STACK);
+    expect(st.code, show(st)).toBe(0);
+    expect(st.stdout).toContain(`${mirror} none`);
+    expect(reportsOn(master)).toBe("");
+    const still = onHost(master, "/usr/local/sbin/mirrorstack-binlog-purge; echo rc=$?");
+    expect(still.stdout).toMatch(/rc=1/);
+    const logsBeforeRecord = logs();
+    const rec = ctl("purge-binlogs", "--stack", STACK, "--record-only");
+    expect(rec.code, show(rec)).toBe(0);
+    expect(rec.stdout).toMatch(new RegExp(`^recorded on ${master} for the binlog purge job: ${mirror} mysql-bin\\.\\d+:\\d+$`, "m"));
+    expect(rec.stdout).toMatch(/nothing purged \(--record-only\)/);
+    expect(logs()).toEqual(logsBeforeRecord);
+    expect(onHost(master, `cat ${REPORTS}/${mirror}`).stdout).toMatch(/^reported=\d+\nmirror=\S+\nio_running=Yes\nsql_running=Yes\nexec_file=mysql-bin\.\d+\n/);
+    expect(ctl("status", "--stack", STACK).stdout).toMatch(new RegExp(`${mirror} \\d+s ago`));
     const ok = onHost(master, "/usr/local/sbin/mirrorstack-binlog-purge; echo rc=$?; tail -n 2 /var/log/mirrorstack/binlog-purge.log");
     expect(ok.stdout, ok.stdout).toMatch(/rc=0/);
     expect(ok.stdout).toMatch(/binary log rotated|nothing to purge|purged/);

@@ -1,0 +1,67 @@
+// infra/ssh/exec.ts: how a failed ssh run is classified (exit status first, message text only where ssh and sudo
+// give no code), and that sshRun retries a connection failure but not a bad host key or a refused login.
+// A stand-in `ssh` on PATH plays the failures; no sshd is needed.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { classifySshFailure, sshRun } from "../infra/ssh/exec";
+
+describe("classifySshFailure", () => {
+  it("reads ssh's 255 by its message: host key, login refused, otherwise unreachable", () => {
+    expect(classifySshFailure(255, "Host key verification failed.\r\n")).toBe("host-key");
+    expect(classifySshFailure(255, "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@")).toBe("host-key");
+    expect(classifySshFailure(255, "root@10.0.0.5: Permission denied (publickey).")).toBe("auth");
+    expect(classifySshFailure(255, "ssh: connect to host 10.0.0.5 port 22: Connection refused")).toBe("unreachable");
+  });
+  it("a missing relay program: the shell's 127, or sudo's message (sudo exits 1)", () => {
+    expect(classifySshFailure(127, "bash: line 1: exec: socat: not found")).toBe("command-missing");
+    expect(classifySshFailure(1, "sudo: socat: command not found")).toBe("command-missing");
+    expect(classifySshFailure(1, "sudo: a password is required")).toBe("sudo-password");
+  });
+  it("does not read a code's meaning into other text", () => {
+    // The same words under another exit status are not ssh's failure; a missing socket is not a missing program.
+    expect(classifySshFailure(1, "Permission denied")).toBe("other");
+    expect(classifySshFailure(1, 'socat[9] E connect(5, AF=1 "/run/mysqld/mysqld.sock", 27): No such file or directory')).toBe("other");
+    expect(classifySshFailure(0, "")).toBe("other");
+  });
+});
+
+describe("sshRun retries", () => {
+  let dir: string;
+  const savedPath = process.env.PATH;
+  const target = { host: "db1", address: "192.0.2.10", user: "root", port: 22 };
+  /** The stand-in ssh counts its calls in $dir/calls and fails with `code` and `stderr`. */
+  const standIn = (code: number, stderr: string) => {
+    fs.writeFileSync(path.join(dir, "calls"), "");
+    fs.writeFileSync(path.join(dir, "ssh"), `#!/bin/sh\necho x >> '${dir}/calls'\nprintf '%s\\n' '${stderr}' >&2\nexit ${code}\n`, { mode: 0o755 });
+  };
+  const calls = () => fs.readFileSync(path.join(dir, "calls"), "utf8").split("\n").filter(Boolean).length;
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "mirrorstack-sshrun-"));
+    process.env.PATH = `${dir}:${savedPath}`;
+  });
+  afterAll(() => {
+    process.env.PATH = savedPath;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("gives up at once on a bad host key and on a refused login, naming the host", async () => {
+    standIn(255, "Host key verification failed.");
+    await expect(sshRun(target, "true")).rejects.toThrow(/\[db1\] cannot reach root@192.0.2.10:22 over SSH: Host key verification failed/);
+    expect(calls()).toBe(1);
+    standIn(255, "root@192.0.2.10: Permission denied (publickey).");
+    await expect(sshRun(target, "true")).rejects.toThrow(/Permission denied/);
+    expect(calls()).toBe(1);
+  });
+
+  it("retries a connection failure (three attempts), and returns a script's own failure as its exit status", async () => {
+    standIn(255, "ssh: connect to host 192.0.2.10 port 22: Connection refused");
+    await expect(sshRun(target, "true")).rejects.toThrow(/Connection refused/);
+    expect(calls()).toBe(3);
+    standIn(3, "Permission denied");
+    await expect(sshRun(target, "true")).resolves.toMatchObject({ code: 3, stderr: "Permission denied\n" });
+    expect(calls()).toBe(1);
+  }, 20_000);
+});
