@@ -310,14 +310,17 @@ describe("readStackFile", () => {
   });
 });
 
+/** A small valid stack (one mirror, no backups) for the cases below. */
+const MINIMAL = {
+  master: { name: "db1", address: "192.0.2.10" },
+  mirrors: [{ name: "db2", address: "192.0.2.11" }],
+  database: { databases: ["wiki"] },
+  backups: { enabled: false },
+  replicationPassword: "a-long-enough-password",
+};
+
 describe("one home for defaults: the rules that span keys read the schema's defaults", () => {
-  const base = {
-    master: { name: "db1", address: "192.0.2.10" },
-    mirrors: [{ name: "db2", address: "192.0.2.11" }],
-    database: { databases: ["wiki"] },
-    backups: { enabled: false },
-    replicationPassword: "a-long-enough-password",
-  };
+  const base = MINIMAL;
 
   it("lenientParse fills defaults, leaves failed values out and names them", () => {
     const failed = new Set<string>();
@@ -360,13 +363,7 @@ describe("one home for defaults: the rules that span keys read the schema's defa
 });
 
 describe("a mirrored tree whose name holds a space", () => {
-  const base = {
-    master: { name: "db1", address: "192.0.2.10" },
-    mirrors: [{ name: "db2", address: "192.0.2.11" }],
-    database: { databases: ["wiki"] },
-    backups: { enabled: false },
-    replicationPassword: "a-long-enough-password",
-  };
+  const base = MINIMAL;
 
   it("is accepted with rsync-ssh, and the mirror's pull names it as validate-rsync takes it", () => {
     const cfg = parseStackConfig({ ...base, files: { trees: ["/srv/my photos"] } }, { stack: "s", secretKeys: SECRETS });
