@@ -6,8 +6,10 @@ MS_CACHE=${MIRRORSTACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mirrorstack}
 # The last part is the layout of the folder (2: the language host behind a wrapper, see setup.sh).
 MS_ENGINE_DIR=$MS_CACHE/engine/v$MS_PULUMI_VERSION-lang$MS_LANGHOST_VERSION-2
 MS_ENGINE_BIN=$MS_ENGINE_DIR/bin
+# Tools the tests run that the machine does not install (setup.sh: promtool).
+MS_TOOLS_BIN=$MS_CACHE/tools/bin
 MS_AMBIENT_PATH=${MS_AMBIENT_PATH:-$PATH}
-export PATH="$MS_ENGINE_BIN:$ROOT/node_modules/.bin:$MS_AMBIENT_PATH"
+export PATH="$MS_ENGINE_BIN:$MS_TOOLS_BIN:$ROOT/node_modules/.bin:$MS_AMBIENT_PATH"
 export PULUMI_HOME=${PULUMI_HOME:-$MS_CACHE/pulumi-home}
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true

@@ -32,6 +32,19 @@ else
   log "not root: lab tools and images not checked (lab tests will be skipped)"
 fi
 
+# --- tools the tests run: promtool (checks metrics, alert rules) -------------------------------------------
+# Taken out of Debian's prometheus package without installing it: the machine gets no Prometheus server (and no
+# service), only the one binary, cached by package version.
+if [ ! -x "$MS_TOOLS_BIN/promtool" ] && command -v apt-get >/dev/null; then
+  log "fetching promtool (Debian package prometheus, extracted, not installed)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1) || { rm -rf "$tmp"; log "could not download the prometheus package"; exit 1; }
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x"
+  mkdir -p "$MS_TOOLS_BIN"
+  mv -f "$tmp/x/usr/bin/promtool" "$MS_TOOLS_BIN/promtool.tmp" && mv -f "$MS_TOOLS_BIN/promtool.tmp" "$MS_TOOLS_BIN/promtool"
+  rm -rf "$tmp"
+fi
+
 # --- the engine -------------------------------------------------------------------------------------
 have_ambient() {
   # An engine already on PATH is used when it is the version we pin and has the language host beside it.

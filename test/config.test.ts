@@ -52,7 +52,7 @@ describe("parseStackConfig: a lab-like stack", () => {
     expect(cfg.nfs).toBeUndefined();
     expect(cfg.cron).toEqual({ sync: "17 * * * *", backup: "40 3 * * *", binlogPurge: "10 4 * * *", healthCheck: "*/5 * * * *" });
     expect(cfg.backups).toEqual({ enabled: true, schedule: "40 3 * * *", retention: 7, destination: "/var/backups/mirrorstack", host: "mirror1" });
-    expect(cfg.health).toEqual({ maxReplicationLagSeconds: 300, maxSyncAgeMinutes: 180 });
+    expect(cfg.health).toEqual({ maxReplicationLagSeconds: 300, maxSyncAgeMinutes: 180, diskWarnPercent: 10, diskCritPercent: 5 });
     expect(cfg.ssh).toEqual({ user: "root", port: 22, privateKeyPath: ".lab/id_ed25519", knownHostsPath: ".lab/known_hosts", privateKeyInline: false });
     expect(cfg.warnings).toEqual([]);
   });

@@ -167,7 +167,7 @@ describe("status", () => {
     expect(judgeSync({ configured: true, lastRun: 100, lastRunExit: 0, lastSuccess: 100, ageSeconds: 3601 }, 60).level).toBe("CRITICAL");
     const disks = parseDf("DF\t/var/lib/mysql\t1000\t40\nDF\t/srv/www\t1000\t90\nDFMISSING\t/var/backups/x\n", new Map([["/var/lib/mysql", "datadir"], ["/srv/www", "tree"], ["/var/backups/x", "backups"]]));
     expect(disks.map((d) => d.freePercent)).toEqual([4, 9, -1]);
-    const j = judgeDisks(disks);
+    const j = judgeDisks(disks, { diskWarnPercent: 10, diskCritPercent: 5 });
     expect(j.level).toBe("CRITICAL");
     expect(j.reasons).toEqual(["datadir /var/lib/mysql: only 4% free", "tree /srv/www: only 9% free"]);
   });

@@ -236,6 +236,21 @@ export function checkDomain(v: string): string | undefined {
   return charsetMessage(v, "a DNS domain like example.org (letters, digits, '-' and '.')");
 }
 
+/** A command line for a root job: an absolute program path, then plain words (no quotes or shell syntax). */
+export function checkVendorCommand(v: string): string | undefined {
+  if (!/^\/[A-Za-z0-9._/+-]+( [A-Za-z0-9._/+:=,@%-]+)*$/.test(v)) {
+    return `${show(v)} must be an absolute program path followed by plain words (letters, digits and . _ / + : = , @ % -), one space apart`;
+  }
+  return v.length > 512 ? `${show(v.slice(0, 40))}... is longer than 512 characters` : undefined;
+}
+
+/** A mail address for sendmail's command line: local@domain, nothing a shell or sendmail would read as an option. */
+export function checkMailAddress(v: string): string | undefined {
+  const m = /^([A-Za-z0-9._%+-]+)@(.+)$/.exec(v);
+  if (!m || m[1]!.startsWith("-") || !isDnsName(m[2]!)) return `${show(v)} is not a mail address like ops@example.org`;
+  return undefined;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Cron
 

@@ -292,6 +292,12 @@ export function crossCheck(view: View, { raw, failed, secretKeys }: CrossInput):
     }
   }
 
+  // ----- health
+  const h = view.health;
+  if (h?.diskWarnPercent !== undefined && h.diskCritPercent !== undefined && h.diskCritPercent >= h.diskWarnPercent) {
+    add(["health", "diskCritPercent"], `${h.diskCritPercent} must be below health.diskWarnPercent (${h.diskWarnPercent})`);
+  }
+
   // ----- secrets (as given: whether a key was set, and how, is not a schema default)
   for (const key of SECRET_KEYS) {
     const v = raw[key];

@@ -21,7 +21,9 @@ import {
   checkRsyncOptionList,
   checkSqlUser,
   checkTreePath,
+  checkMailAddress,
   checkUnixName,
+  checkVendorCommand,
   show,
   unsafeCharacter,
 } from "./checks";
@@ -412,6 +414,21 @@ export const backupsSchema = z.strictObject({
 export const healthSchema = z.strictObject({
   maxReplicationLagSeconds: int(1, 86400).default(300).describe("Replication lag above which a mirror reports unhealthy"),
   maxSyncAgeMinutes: int(1, 100000).default(180).describe("Age of the last successful file sync above which a mirror reports unhealthy"),
+  diskWarnPercent: int(1, 99)
+    .default(10)
+    .describe("Free space (percent) of the database, binary log and mirrored-tree filesystems below which a host reports WARNING"),
+  diskCritPercent: int(1, 99)
+    .default(5)
+    .describe("Free space (percent) below which a host reports CRITICAL (unhealthy); below diskWarnPercent"),
+  vendorCommand: text(checkVendorCommand)
+    .optional()
+    .describe("RAID vendor status command run by each health check, e.g. \"/usr/sbin/tw_cli /c0 show\"; every port it lists must say OK"),
+  alertMail: text(checkMailAddress)
+    .optional()
+    .describe("Mail address told (through the host's sendmail) when a host's health result changes; no repeat while it stays"),
+  alertCommand: text(checkVendorCommand)
+    .optional()
+    .describe("Command run (e.g. a webhook call) when a host's health result changes, with the new result on stdin; no repeat while it stays"),
 });
 
 /** The secrets: plain top-level keys that must be set with `pulumi config set --secret`. */

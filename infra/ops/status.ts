@@ -14,9 +14,11 @@ import { dfScript, parseDf, parseKeyValues, run, section, withDb, type DiskFree 
 import { age, bytes, errMsg, levelExit, mapLimit, table, worst, type CommandResult } from "./output";
 import { describeReports, parseReportAges, readReportsScript, type ReportAge } from "./positions";
 
-/** Free space (percent of the filesystem) below which a disk is WARNING / CRITICAL. */
-export const DISK_WARN_PERCENT = 10;
-export const DISK_CRIT_PERCENT = 5;
+/** Free space (percent of the filesystem) below which a disk is WARNING / CRITICAL: health.diskWarnPercent / diskCritPercent. */
+export interface DiskThresholds {
+  readonly diskWarnPercent: number;
+  readonly diskCritPercent: number;
+}
 
 export interface SyncState {
   /** false: this host has no file mirroring to pull (no trees, or NFS). */
@@ -74,7 +76,7 @@ export function judgeSync(s: SyncState, maxAgeMinutes: number): { level: HealthL
 }
 
 /** Judges free disk space. */
-export function judgeDisks(disks: readonly DiskFree[]): { level: HealthLevel; reasons: string[] } {
+export function judgeDisks(disks: readonly DiskFree[], t: DiskThresholds): { level: HealthLevel; reasons: string[] } {
   const reasons: string[] = [];
   const levels: HealthLevel[] = [];
   for (const d of disks) {
@@ -85,10 +87,10 @@ export function judgeDisks(disks: readonly DiskFree[]): { level: HealthLevel; re
       else if (d.what === "source tree" || d.what === "export") levels.push("WARNING");
       else continue;
       reasons.push(`${d.what} ${d.path} is missing`);
-    } else if (d.freePercent < DISK_CRIT_PERCENT) {
+    } else if (d.freePercent < t.diskCritPercent) {
       levels.push("CRITICAL");
       reasons.push(`${d.what} ${d.path}: only ${d.freePercent}% free`);
-    } else if (d.freePercent < DISK_WARN_PERCENT) {
+    } else if (d.freePercent < t.diskWarnPercent) {
       levels.push("WARNING");
       reasons.push(`${d.what} ${d.path}: only ${d.freePercent}% free`);
     }
@@ -181,7 +183,7 @@ true`;
   } else {
     disks = parseDf(section(r.stdout, "df") ?? "", paths);
     if (h.role === "master") positionReports = parseReportAges(section(r.stdout, "positions") ?? "", mirrorNames);
-    const dj = judgeDisks(disks);
+    const dj = judgeDisks(disks, ctx.cfg.health);
     levels.push(dj.level);
     reasons.push(...dj.reasons);
     if (pulls) {
