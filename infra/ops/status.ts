@@ -1,7 +1,8 @@
 // mirrorctl status: per host, replication (threads, lag, errors, executed position), the last file sync and the
 // free disk space of the datadir and the mirrored trees, judged with the stack's health thresholds. Output and exit
-// status work as a monitoring check: 0 OK, 1 WARNING, 2 CRITICAL; `--format prometheus` prints the same as metrics. Read only: it writes nothing on any host (the
-// binlog purge job's position reports are only read here, for their age; positions.ts says who writes them).
+// status work as a monitoring check: 0 OK, 1 WARNING, 2 CRITICAL (`--format prometheus` prints the same as metrics).
+// Read only: it writes nothing on any host (the binlog purge job's position reports are only read here, for their
+// age; positions.ts says who writes them).
 
 import type { HostConfig, StackConfig } from "../config/types";
 import { PATHS } from "../render/common";
