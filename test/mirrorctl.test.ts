@@ -15,7 +15,7 @@ import { positionReport } from "../infra/ops/positions";
 import { formatDecision } from "../infra/ops/purge";
 import { parseCheckOutput } from "../infra/ops/repair";
 import { oneGroup } from "../infra/ops/skip";
-import { formatStatus, judgeDisks, judgeSync, lagThresholds, type HostStatus } from "../infra/ops/status";
+import { formatStatus, formatStatusMetrics, judgeDisks, judgeSync, lagThresholds, type HostStatus } from "../infra/ops/status";
 import { comparePositions, describeDifferences } from "../infra/ops/verify";
 import { decidePurge } from "../infra/replication/purge";
 import type { ReplicaStatus } from "../infra/replication/status";
@@ -24,6 +24,7 @@ import { renderStack } from "../infra/render";
 import { PATHS } from "../infra/render/common";
 import { loadStack, MIRROR_KEYS } from "./render-stacks";
 import { dsaKeyLine, ed25519Line, rsaKeyLine } from "./fixtures/ssh-keys";
+import { toolPath } from "./tools";
 
 function usage(argv: string[]): string {
   try {
@@ -52,6 +53,9 @@ describe("mirrorctl arguments", () => {
     expect(parseArgs(["purge-binlogs", "--stack", "p", "--record-only"])).toMatchObject({ recordOnly: true, dryRun: false });
     expect(parseArgs(["purge-binlogs", "--stack", "p"])).toMatchObject({ recordOnly: false, dryRun: false });
     expect(parseArgs(["reseed", "--stack", "p", "--host", "db2", "--yes"]).yes).toBe(true);
+    expect(parseArgs(["status", "--stack", "p"]).format).toBe("text");
+    expect(parseArgs(["status", "--stack", "p", "--format", "prometheus"]).format).toBe("prometheus");
+    expect(parseArgs(["status", "--stack", "p", "--format=text", "--json"])).toMatchObject({ format: "text", json: true });
   });
 
   it("refuses bad arguments with a clear message", () => {
@@ -76,6 +80,9 @@ describe("mirrorctl arguments", () => {
     expect(usage(["keys", "--stack", "p", "--json=1"])).toMatch(/takes no value/);
     expect(usage(["purge-binlogs", "--stack", "p", "--dry-run", "--record-only"])).toMatch(/give one of them/);
     expect(usage(["status", "--stack", "p", "--record-only"])).toMatch(/status does not take --record-only/);
+    expect(usage(["status", "--stack", "p", "--format", "json"])).toMatch(/--format "json": give one of text, prometheus/);
+    expect(usage(["status", "--stack", "p", "--format", "prometheus", "--json"])).toMatch(/--json and --format prometheus are two outputs/);
+    expect(usage(["verify", "--stack", "p", "--format", "prometheus"])).toMatch(/verify does not take --format/);
   });
 
   it("builds the remote command line: one word as a shell line, several quoted word by word", () => {
@@ -95,6 +102,7 @@ describe("mirrorctl arguments", () => {
     expect(await main(["status", "--stack", "does-not-exist-either", "--json"], io)).toBe(2);
     expect(JSON.parse(out[out.length - 1]!)).toMatchObject({ command: "status", exitCode: 2 });
     expect(await main(["--help"], io)).toBe(0);
+    expect(out[out.length - 1]).toMatch(/status \[--format text\|prometheus\]/);
   });
 });
 
@@ -192,6 +200,63 @@ describe("status", () => {
     expect(text).toMatch(/db2 +mirror +CRITICAL +Yes +No +NULL +mysql-bin\.000002:500 +ok, 1m 5s ago/);
     expect(text).toContain("db2: last SQL error 1062: Duplicate entry '7'");
     expect(formatStatus("s", [hosts[0]!]).split("\n")[0]).toBe("MIRRORSTACK OK - stack s: 0 mirror(s) replicating, 1 host(s) healthy");
+  });
+
+  it("--format prometheus: the metric families of infra/render/metrics.ts per host, as promtool accepts them", () => {
+    const hosts: HostStatus[] = [
+      {
+        host: "db1",
+        role: "master",
+        address: "10.0.0.10",
+        level: "WARNING",
+        reasons: ["datadir /var/lib/mysql: only 8% free"],
+        reachable: true,
+        replication: null,
+        binlog: { file: "mysql-bin.000002", pos: 900 },
+        sync: { configured: false },
+        disks: parseDf("DF\t/var/lib/mysql\t1000\t80\nDFMISSING\t/var/backups/mirrorstack\n", new Map([["/var/lib/mysql", "datadir"], ["/var/backups/mirrorstack", "backups"]])),
+      },
+      {
+        host: "db2",
+        role: "mirror",
+        address: "10.0.0.11",
+        level: "CRITICAL",
+        reasons: ["SQL thread is not running: error 1062: Duplicate entry '7'", "no successful file sync recorded"],
+        reachable: true,
+        replication: replica({ sqlRunning: false, secondsBehind: null }),
+        sync: { configured: true, lastRun: 100, lastRunExit: 23, lastSuccess: null, ageSeconds: null },
+        disks: parseDf('DF\t/srv/my "photos"\t2000\t1500\n', new Map([['/srv/my "photos"', "tree"]])),
+      },
+      { host: "db3", role: "mirror", address: "10.0.0.12", level: "OK", reasons: [], reachable: true, replication: replica({ secondsBehind: 3 }), sync: { configured: true, lastRun: 100, lastRunExit: 0, lastSuccess: 100, ageSeconds: 65 }, disks: [] },
+      { host: "db4", role: "mirror", address: "10.0.0.13", level: "CRITICAL", reasons: ["database not reachable: timeout"], reachable: false, replication: null, sync: { configured: false }, disks: [] },
+    ];
+    const text = formatStatusMetrics("staging", hosts);
+    const samples = text.split("\n").filter((l) => l !== "" && !l.startsWith("#"));
+    expect(samples).toEqual([
+      'mirrorstack_health_ok{stack="staging",host="db1"} 0',
+      'mirrorstack_health_ok{stack="staging",host="db2"} 0',
+      'mirrorstack_health_ok{stack="staging",host="db3"} 1',
+      'mirrorstack_health_ok{stack="staging",host="db4"} 0',
+      'mirrorstack_health_problems{stack="staging",host="db1"} 1',
+      'mirrorstack_health_problems{stack="staging",host="db2"} 2',
+      'mirrorstack_health_problems{stack="staging",host="db3"} 0',
+      'mirrorstack_health_problems{stack="staging",host="db4"} 1',
+      // An unreadable replica status (db4) gives no thread samples; a NULL lag (db2) no lag sample.
+      'mirrorstack_replication_io_running{stack="staging",host="db2"} 1',
+      'mirrorstack_replication_io_running{stack="staging",host="db3"} 1',
+      'mirrorstack_replication_sql_running{stack="staging",host="db2"} 0',
+      'mirrorstack_replication_sql_running{stack="staging",host="db3"} 1',
+      'mirrorstack_replication_lag_seconds{stack="staging",host="db3"} 3',
+      'mirrorstack_file_sync_age_seconds{stack="staging",host="db3"} 65',
+      'mirrorstack_filesystem_avail_bytes{stack="staging",host="db1",purpose="datadir",path="/var/lib/mysql"} 80',
+      'mirrorstack_filesystem_avail_bytes{stack="staging",host="db2",purpose="tree",path="/srv/my \\"photos\\""} 1500',
+      'mirrorstack_filesystem_size_bytes{stack="staging",host="db1",purpose="datadir",path="/var/lib/mysql"} 1000',
+      'mirrorstack_filesystem_size_bytes{stack="staging",host="db2",purpose="tree",path="/srv/my \\"photos\\""} 2000',
+    ]);
+    expect(text).toContain("# TYPE mirrorstack_replication_sql_running gauge\n");
+    const r = spawnSync(toolPath("promtool"), ["check", "metrics"], { input: text, encoding: "utf8" });
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.status).toBe(0);
   });
 
   it("writes position reports for the purge job that understate nothing", () => {

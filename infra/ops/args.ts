@@ -33,7 +33,7 @@ const COMMON = ["--stack", "--json", "--parallel"] as const;
 
 /** Extra options per command (flags without a value are listed in FLAGS). */
 const PER_COMMAND: Record<Command, readonly string[]> = {
-  status: [],
+  status: ["--format"],
   verify: ["--chunk-size", "--timeout", "--hosts"],
   "sync-now": ["--hosts"],
   exec: ["--hosts", "--yes"],
@@ -48,6 +48,10 @@ const PER_COMMAND: Record<Command, readonly string[]> = {
 };
 
 const FLAGS = new Set(["--json", "--yes", "--dry-run", "--record-only", "--keep"]);
+
+/** Output formats of `status --format` (--json stays the JSON document of every command). */
+export const FORMATS = ["text", "prometheus"] as const;
+export type OutputFormat = (typeof FORMATS)[number];
 
 export interface Request {
   readonly command: Command;
@@ -67,13 +71,16 @@ export interface Request {
   readonly db?: string;
   readonly chunkSize?: number;
   readonly timeoutSeconds?: number;
+  /** status: the table for people (text) or the Prometheus text format (prometheus). */
+  readonly format: OutputFormat;
   /** exec: the words after `--`. */
   readonly commandWords: readonly string[];
 }
 
 export const USAGE = `usage: mirrorctl <command> --stack <stack> [--json] [--parallel N] [options]
 commands:
-  status                                   replication, file sync and disk per host (exit 0/1/2 = OK/WARNING/CRITICAL)
+  status [--format text|prometheus]        replication, file sync and disk per host (exit 0/1/2 = OK/WARNING/CRITICAL);
+                                           --format prometheus: the same as metrics in the Prometheus text format
   verify [--hosts m1,m2] [--chunk-size N] [--timeout S]
                                            checksums of every replicated table, master vs each mirror, at one position
   sync-now [--hosts m1,m2]                 one file pull on each mirror now
@@ -156,6 +163,10 @@ export function parseArgs(argv: readonly string[]): Request {
   const backup = values.get("--backup");
   if (backup !== undefined && !/^mirrorstack-\d{8}T\d{6}Z$/.test(backup)) throw new UsageError(`--backup ${JSON.stringify(backup)} is not a backup name like mirrorstack-20250101T034000Z`);
 
+  const format = values.get("--format") ?? "text";
+  if (!(FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format ${JSON.stringify(format)}: give one of ${FORMATS.join(", ")}`);
+  if (format !== "text" && flags.has("--json")) throw new UsageError(`--json and --format ${format} are two outputs: give one of them`);
+
   if (["repair", "skip-event", "reseed", "restore"].includes(command) && !host) throw new UsageError(`${command} needs --host <host>`);
   if (command === "restore" && !to) throw new UsageError("restore needs --to <scratch database>");
   if (flags.has("--dry-run") && flags.has("--record-only")) throw new UsageError("--dry-run changes nothing and --record-only writes the position reports: give one of them");
@@ -181,6 +192,7 @@ export function parseArgs(argv: readonly string[]): Request {
     ...(db ? { db } : {}),
     ...(values.has("--chunk-size") ? { chunkSize: positiveInt("--chunk-size", values.get("--chunk-size")!, 1_000_000) } : {}),
     ...(values.has("--timeout") ? { timeoutSeconds: positiveInt("--timeout", values.get("--timeout")!, 86_400) } : {}),
+    format: format as OutputFormat,
     commandWords: words,
   };
 }

@@ -1,11 +1,13 @@
 // mirrorctl status: per host, replication (threads, lag, errors, executed position), the last file sync and the
 // free disk space of the datadir and the mirrored trees, judged with the stack's health thresholds. Output and exit
-// status work as a monitoring check: 0 OK, 1 WARNING, 2 CRITICAL. Read only: it writes nothing on any host (the
-// binlog purge job's position reports are only read here, for their age; positions.ts says who writes them).
+// status work as a monitoring check: 0 OK, 1 WARNING, 2 CRITICAL (`--format prometheus` prints the same as metrics).
+// Read only: it writes nothing on any host (the binlog purge job's position reports are only read here, for their
+// age; positions.ts says who writes them).
 
 import type { HostConfig, StackConfig } from "../config/types";
 import { PATHS } from "../render/common";
 import { pullsFiles } from "../render/sync";
+import { formatMetrics, METRICS, type Sample } from "../render/metrics";
 import { dialect, stmt } from "../replication/dialect";
 import { health, normalizeReplicaStatus, normalizeSourceStatus, type HealthLevel, type ReplicaStatus } from "../replication/status";
 import type { Request } from "./args";
@@ -271,8 +273,41 @@ export function formatStatus(stack: string, hosts: readonly HostStatus[]): strin
   return out.join("\n");
 }
 
+/**
+ * What status found, as samples of the families in infra/render/metrics.ts (the names the health job's textfile
+ * uses too). What status could not read is left out rather than guessed (an unreadable replica status gives no
+ * thread or lag samples, a lag of NULL no lag sample, a sync that never succeeded no age): health_ok 0 says it.
+ */
+export function statusSamples(hosts: readonly HostStatus[]): (Sample & { readonly host: string })[] {
+  const out: (Sample & { readonly host: string })[] = [];
+  for (const h of hosts) {
+    const add = (family: Sample["family"], value: number, labels?: Record<string, string>) => out.push({ family, host: h.host, value, ...(labels ? { labels } : {}) });
+    add(METRICS.healthOk, h.level === "OK" ? 1 : 0);
+    add(METRICS.healthProblems, h.reasons.length);
+    const r = h.replication;
+    if (h.role === "mirror" && r) {
+      add(METRICS.replicationIoRunning, r.ioRunning ? 1 : 0);
+      add(METRICS.replicationSqlRunning, r.sqlRunning ? 1 : 0);
+      if (r.secondsBehind !== null) add(METRICS.replicationLag, r.secondsBehind);
+    }
+    if (h.sync.configured && h.sync.ageSeconds !== null && h.sync.ageSeconds !== undefined) add(METRICS.fileSyncAge, h.sync.ageSeconds);
+    for (const d of h.disks) {
+      if (!d.present) continue;
+      add(METRICS.filesystemAvail, d.freeBytes, { purpose: d.what, path: d.path });
+      add(METRICS.filesystemSize, d.totalBytes, { purpose: d.what, path: d.path });
+    }
+  }
+  return out;
+}
+
+/** Renders statuses in the Prometheus text format (`status --format prometheus`). */
+export function formatStatusMetrics(stack: string, hosts: readonly HostStatus[]): string {
+  return formatMetrics(stack, statusSamples(hosts));
+}
+
 export async function statusCommand(ctx: OpsContext, req: Request): Promise<CommandResult> {
   const hosts = await collectStatus(ctx, req.parallel);
   const level = worst(hosts.map((h) => h.level));
-  return { exitCode: levelExit(level), text: formatStatus(ctx.stack, hosts), json: { stack: ctx.stack, level, exitCode: levelExit(level), hosts } };
+  const text = req.format === "prometheus" ? formatStatusMetrics(ctx.stack, hosts) : formatStatus(ctx.stack, hosts);
+  return { exitCode: levelExit(level), text, json: { stack: ctx.stack, level, exitCode: levelExit(level), hosts } };
 }

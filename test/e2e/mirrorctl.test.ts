@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { acceptedSessions, inventory, freshStack, isRoot, onHost, pulumi, ROOT, skipReason, sql, writeTestStack, useLab } from "./lab";
 import { dsaKeyLine } from "../fixtures/ssh-keys";
+import { toolPath } from "../tools";
 
 const STACK = "e2e-mirrorctl";
 useLab("mirrorctl", { mirrors: 1, image: "prepared" });
@@ -24,6 +25,11 @@ function ctl(...args: string[]): Run {
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 const show = (r: Run) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
+/** promtool's verdict on a text in the Prometheus format ("" when it finds nothing wrong). */
+function promtoolCheck(text: string): string {
+  const r = spawnSync(toolPath("promtool"), ["check", "metrics"], { input: text, encoding: "utf8" });
+  return `${r.stdout}${r.stderr}${r.status === 0 ? "" : `promtool exit ${r.status}`}`;
+}
 
 const REPORTS = "/var/lib/mirrorstack/replica-positions";
 /** The master's position reports, each with its size and modification time ("" when there are none). */
@@ -74,6 +80,12 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
     expect(j.level).toBe("OK");
     expect(j.hosts.find((h: { host: string }) => h.host === mirror).replication).toMatchObject({ ioRunning: true, sqlRunning: true });
     expect(j.hosts.find((h: { host: string }) => h.host === master).positionReports).toEqual([{ mirror, ageSeconds: null }]);
+    const prom = ctl("status", "--stack", STACK, "--format", "prometheus");
+    expect(prom.code, show(prom)).toBe(0);
+    expect(promtoolCheck(prom.stdout)).toBe("");
+    expect(prom.stdout).toContain(`mirrorstack_replication_sql_running{stack="${STACK}",host="${mirror}"} 1\n`);
+    expect(prom.stdout).toContain(`mirrorstack_health_ok{stack="${STACK}",host="${master}"} 1\n`);
+    expect(prom.stdout).toMatch(new RegExp(`^mirrorstack_filesystem_avail_bytes\\{stack="${STACK}",host="${master}",purpose="datadir",path="/var/lib/mysql/?"\\} [1-9]\\d*$`, "m"));
     expect(ctl("keys", "--stack", STACK).code).toBe(0);
     expect(ctl("drift", "--stack", STACK).code).toBe(0);
     for (const h of hosts) expect(changedSince(h), `${h}: written by a read-only command`).toBe("");
@@ -153,6 +165,11 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
     expect(r.code, show(r)).toBe(2);
     expect(r.stdout.split("\n")[0]).toMatch(/^MIRRORSTACK CRITICAL - .*SQL thread is not running: error 1062: .*Duplicate entry/);
     expect(r.stdout).toMatch(new RegExp(`${mirror}: last SQL error 1062: .*Duplicate entry '${next}' for key 'PRIMARY'`));
+    const prom = ctl("status", "--stack", STACK, "--format", "prometheus");
+    expect(prom.code, show(prom)).toBe(2);
+    expect(promtoolCheck(prom.stdout)).toBe("");
+    expect(prom.stdout).toContain(`mirrorstack_replication_sql_running{stack="${STACK}",host="${mirror}"} 0\n`);
+    expect(prom.stdout).toContain(`mirrorstack_health_ok{stack="${STACK}",host="${mirror}"} 0\n`);
 
     const look = ctl("skip-event", "--stack", STACK, "--host", mirror);
     expect(look.code, show(look)).toBe(2);
