@@ -9,9 +9,8 @@
 
 import * as path from "path";
 import * as pulumi from "../pulumi";
-import { ConfigError, type ConfigIssue, parseStackConfig, SECRET_KEYS, SECRET_PLACEHOLDER, type SecretKey, type StackConfig } from "../config";
+import { ConfigError, type ConfigIssue, NAMESPACE, parseStackConfig, SECRET_KEYS, SECRET_PLACEHOLDER, type SecretKey, type StackConfig } from "../config";
 import type { StackInput } from "../config/schema";
-import { PROJECT_ROOT } from "../paths";
 import { MirrorReplication } from "../providers/mirrorReplication";
 import { renderStack } from "../render";
 import { nfsServerServices } from "../render/scripts";
@@ -94,9 +93,11 @@ function parseInput(args: SiteMirrorArgs): Record<string, unknown> {
   return raw;
 }
 
+/** The args' problems, one line each, named by key path (`database.databases`, `mirrors[0].name`). */
 function invalid(name: string, stack: string, issues: readonly ConfigIssue[]): pulumi.RunError {
+  const key = (p: string) => (p.startsWith(`${NAMESPACE}:`) ? p.slice(NAMESPACE.length + 1) : p);
   return new pulumi.RunError(
-    `site mirror ${name} (stack ${stack}) has an invalid config:\n  ${issues.map((i) => `${i.path}: ${i.message}`).join("\n  ")}`,
+    `site mirror ${name} (stack ${stack}) has invalid args:\n  ${issues.map((i) => `${key(i.path)}: ${i.message}`).join("\n  ")}`,
   );
 }
 
@@ -115,9 +116,9 @@ export function validateSiteMirrorArgs(name: string, args: SiteMirrorArgs, stack
 
 /**
  * The secrets as secret Outputs. One given as an Output is checked by value (the same rules) once it resolves;
- * each on its own, so one not known in a preview leaves the others known.
+ * each on its own, so one not known in a preview leaves the others known. (Exported for its test.)
  */
-function checkedSecrets(name: string, args: SiteMirrorArgs, stack: string): Partial<Record<SecretKey, pulumi.Output<string>>> {
+export function checkedSecrets(name: string, args: SiteMirrorArgs, stack: string): Partial<Record<SecretKey, pulumi.Output<string>>> {
   const out: Partial<Record<SecretKey, pulumi.Output<string>>> = {};
   for (const k of SECRET_KEYS) {
     const v = args[k];
@@ -180,8 +181,10 @@ export class SiteMirror extends pulumi.ComponentResource {
     const targetFor = (host: string): pulumi.Input<SshTarget> => {
       const h = cfg.hosts.find((x) => x.name === host) ?? (cfg.backups.push?.name === host ? cfg.backups.push : undefined);
       if (!h) throw new Error(`internal: no host ${host}`);
-      // Relative paths in a stack config are relative to the project root (where Pulumi.yaml is), whatever the cwd.
-      const abs = (p?: string) => (p ? path.resolve(PROJECT_ROOT, p) : undefined);
+      // Relative paths are relative to the Pulumi project of the running program (where its Pulumi.yaml is): the
+      // engine runs a program there, so for mirrorstack's own stacks that is this repository, and for another
+      // program its own directory, not wherever mirrorstack is installed.
+      const abs = (p?: string) => (p ? path.resolve(process.cwd(), p) : undefined);
       const base: SshTarget = {
         host: h.name,
         address: h.address,
