@@ -2,7 +2,7 @@
 // Automation API and closure serializer, about 0.7 s of every `up` and `preview` that the program never needs.
 export { all, output, secret } from "@pulumi/pulumi/output";
 export type { Input, Inputs, Output } from "@pulumi/pulumi/output";
-export { ComponentResource, CustomResource, Resource } from "@pulumi/pulumi/resource";
+export { ComponentResource, CustomResource, Resource, rootStackResource } from "@pulumi/pulumi/resource";
 export type { ComponentResourceOptions, CustomResourceOptions } from "@pulumi/pulumi/resource";
 export { Config } from "@pulumi/pulumi/config";
 export { RunError } from "@pulumi/pulumi/errors";

@@ -36,6 +36,10 @@ export interface DocMeta {
 
 type Check = (v: string) => string | undefined;
 
+/** z.unknown() whose input type says what a value may be given as (the types SiteMirror's args take); the
+ * transform after it still checks every value at run time. */
+const given = <I>() => z.unknown() as z.ZodType<unknown, I>;
+
 /** A string checked by one or more value checks (all messages are reported). */
 function text(...checks: Check[]) {
   return z.string().superRefine((v, ctx) => {
@@ -51,8 +55,7 @@ function text(...checks: Check[]) {
 
 /** An integer in [min, max]; also accepts a string of digits (Pulumi passes top-level scalars as strings). */
 function int(min: number, max: number) {
-  return z
-    .unknown()
+  return given<number | string>()
     .transform((v, ctx) => {
       const n = typeof v === "number" ? v : typeof v === "string" && /^[0-9]+$/.test(v.trim()) ? Number(v) : NaN;
       if (!Number.isInteger(n) || n < min || n > max) {
@@ -66,8 +69,7 @@ function int(min: number, max: number) {
 
 /** A boolean; also accepts "true"/"false". */
 function bool() {
-  return z
-    .unknown()
+  return given<boolean | "true" | "false">()
     .transform((v, ctx) => {
       if (v === true || v === "true") return true;
       if (v === false || v === "false") return false;
@@ -79,7 +81,7 @@ function bool() {
 
 /** A list given either as a YAML array or as one string of space-separated items. */
 function wordList<T extends z.ZodType>(item: T) {
-  return z.preprocess((v) => (typeof v === "string" ? v.trim().split(/\s+/).filter((s) => s !== "") : v), z.array(item));
+  return z.preprocess((v: string | z.input<T>[]) => (typeof v === "string" ? v.trim().split(/\s+/).filter((s) => s !== "") : v), z.array(item));
 }
 
 const absolutePath = () => text((v) => checkAbsolutePath(v));
@@ -180,7 +182,7 @@ export const databaseSchema = z.strictObject({
 });
 
 const treeSchema = z.preprocess(
-  (v) => (typeof v === "string" ? { path: v } : v),
+  (v: string | { path: string; exclude?: string[] }) => (typeof v === "string" ? { path: v } : v),
   z.strictObject({
     path: text((v) => checkAbsolutePath(v, { spaces: true }), checkTreePath).describe(
       "Absolute directory to mirror, e.g. /srv/www; single spaces inside a name are allowed with rsync-ssh",
@@ -226,8 +228,7 @@ export const filesSchema = z.strictObject({
     (v) => (/^[A-Za-z0-9._/+-]+$/.test(v) ? undefined : `${show(v)} may only hold letters, digits and . _ / + -`),
   )
     .default("/usr/bin/rsync").describe("Path of the rsync binary on the master"),
-  confineRoot: z
-    .unknown()
+  confineRoot: given<boolean | "auto" | "true" | "false">()
     .transform((v, ctx) => {
       if (v === "auto") return "auto" as const;
       if (v === true || v === "true") return true;
