@@ -70,7 +70,7 @@ function replication(mirror: string, mirrorAddress: string, master = "db1"): Pol
   }, ["password"]);
 }
 
-/** The resources infra/index.ts and MirrorHost make of a stack config (HostFile and MirrorReplication inputs). */
+/** The resources SiteMirror (infra/components/siteMirror.ts) and MirrorHost make of a stack config (HostFile and MirrorReplication inputs). */
 function resourcesOf(cfg: StackConfig, mirrorKeys: Record<string, string> = {}): PolicyResource[] {
   const plans = renderStack(cfg, { stack: cfg.stack, secrets: { replicationPassword: "[secret]", backupPassphrase: "passphrase-of-the-test" }, mirrorKeys });
   const out: PolicyResource[] = [];
