@@ -40,6 +40,7 @@ export const LAB_INSTANCES = {
   backupPush: { id: "bp", subnet: "10.250.26" },
   review: { id: "rv", subnet: "10.250.27" },
   safety: { id: "sf", subnet: "10.250.28" },
+  health: { id: "hl", subnet: "10.250.29" },
 } as const;
 
 /** Lab instance of this test file (set by useLab; a live binding, so importers see it). */
