@@ -83,7 +83,7 @@ describe.skipIf(!isRoot)("health job: replication, sync, RAID and disk problems 
   afterAll(async () => {
     if (mounted) onHost(mirror, `umount ${TREE}`);
     expect(onHost(mirror, `mountpoint -q ${TREE}`).code).not.toBe(0);
-    onHost(mirror, `rm -f ${RECORDER} ${ALERTS} ${FIXTURE}`);
+    onHost(mirror, `rm -f ${RECORDER} ${ALERTS} ${FIXTURE}; rmdir /run/ms-realproc 2>/dev/null; true`);
     try {
       sql(mirror, "START SLAVE SQL_THREAD");
     } catch {
