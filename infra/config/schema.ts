@@ -423,13 +423,13 @@ export const healthSchema = z.strictObject({
     .describe("Free space (percent) below which a host reports CRITICAL (unhealthy); below diskWarnPercent"),
   vendorCommand: text(checkVendorCommand)
     .optional()
-    .describe("RAID vendor status command run by each health check, e.g. \"/usr/sbin/tw_cli /c0 show\"; every port it lists must say OK"),
+    .describe("RAID vendor status command each health check runs (with a timeout), e.g. \"/usr/sbin/tw_cli /c0 show\": a problem when it fails, or when a line whose first word names a port (p0, p1, ...) does not have OK as its second word (the ports are named; a port listed as NOT-PRESENT counts too)"),
   alertMail: text(checkMailAddress)
     .optional()
-    .describe("Mail address told (through the host's sendmail) when a host's health result changes; no repeat while it stays"),
+    .describe("Mail address told (through the host's /usr/sbin/sendmail -t; subject \"mirrorstack <stack> <host>: OK|FAIL\", the problems as body) when a host's health result changes; no repeat while it stays, a failed send is tried again on the next run"),
   alertCommand: text(checkVendorCommand)
     .optional()
-    .describe("Command run (e.g. a webhook call) when a host's health result changes, with the new result on stdin; no repeat while it stays"),
+    .describe("Command run (e.g. a webhook call; with a timeout) when a host's health result changes, with the new result on stdin (stack=, host=, checked=, status=ok|fail, problems= lines); no repeat while it stays, a failed run is tried again on the next check"),
 });
 
 /** The secrets: plain top-level keys that must be set with `pulumi config set --secret`. */

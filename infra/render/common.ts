@@ -31,6 +31,13 @@ export const PATHS = {
   stateDir: "/var/lib/mirrorstack",
   syncStatus: "/var/lib/mirrorstack/sync-status",
   healthStatus: "/var/lib/mirrorstack/health-status",
+  /** The health job's alert state: `<this>.mail` and `<this>.command`, the result each channel last told. */
+  healthAlertState: "/var/lib/mirrorstack/health-alert",
+  /** Where node_exporter's textfile collector (Debian's prometheus-node-exporter default) reads *.prom files. */
+  healthMetrics: "/var/lib/prometheus/node-exporter/mirrorstack.prom",
+  /** Software RAID state, read by the health job. */
+  mdstat: "/proc/mdstat",
+  sendmail: "/usr/sbin/sendmail",
   syncLock: "/run/lock/mirrorstack-sync.lock",
   backupLock: "/run/lock/mirrorstack-backup.lock",
   syncScript: "/usr/local/sbin/mirrorstack-sync",

@@ -3,7 +3,8 @@
 import { checkSecretText } from "../config/checks";
 import type { HostConfig, StackConfig } from "../config/types";
 import type { FileBody } from "./types";
-import { PATHS, VALIDATE_CRON, VALIDATE_LOGROTATE, header, rootScript } from "./common";
+import { PATHS, VALIDATE_CRON, VALIDATE_LOGROTATE, header, mysqlLogDir, rootScript } from "./common";
+import { METRICS } from "./metrics";
 import { retentionSetting } from "./mysql";
 import { pulledExports, pullsFiles } from "./sync";
 import { renderTemplate } from "./templates";
@@ -147,44 +148,100 @@ function backupFiles(cfg: StackConfig, host: HostConfig, passphrase: string): Fi
   ];
 }
 
-function healthFiles(cfg: StackConfig, host: HostConfig): FileBody[] {
-  const log = `${PATHS.logDir}/health.log`;
+/** The system PATH of the root jobs (the health job's is a template value, so the tests can put stand-ins first). */
+const JOB_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
+/** Seconds the health job waits for health.vendorCommand. */
+const VENDOR_TIMEOUT_SECONDS = 60;
+
+/** The mirrored trees whose filesystems the health job watches on this host (those present when it runs). */
+function healthTrees(cfg: StackConfig, host: HostConfig): string[] {
+  if (cfg.files.method === "nfs" && cfg.nfs) {
+    // The master exports its own trees; a mirror's mounts are the master's disks, its local copies its own.
+    return host.role === "master" ? cfg.nfs.exports.map((e) => e.path) : pulledExports(cfg).map((e) => e.copyTo);
+  }
+  return cfg.files.trees.map((t) => t.path);
+}
+
+/** The health script's template context (exported for the tests, which render it with stand-in paths). */
+export function healthContext(cfg: StackConfig, host: HostConfig) {
   const isMirror = host.role === "mirror";
   const checksSync = isMirror && pullsFiles(cfg);
   const mounts = isMirror && cfg.files.method === "nfs" && cfg.nfs ? cfg.nfs.exports.map((e) => e.mountPoint) : [];
   const rs = replicaStatus(cfg);
+  const h = cfg.health;
+  return {
+    header: header(cfg.stack),
+    stack: cfg.stack,
+    host: host.name,
+    role: host.role,
+    master: !isMirror,
+    mirror: isMirror,
+    searchPath: JOB_PATH,
+    logFile: `${PATHS.logDir}/health.log`,
+    status: PATHS.healthStatus,
+    metricsFile: PATHS.healthMetrics,
+    metrics: METRICS,
+    families: Object.values(METRICS),
+    clients: clients(cfg),
+    replicaStatusQuery: rs.query,
+    ioRunning: rs.io,
+    sqlRunning: rs.sql,
+    lagField: rs.lag,
+    maxLag: h.maxReplicationLagSeconds,
+    checksSync,
+    syncStatus: PATHS.syncStatus,
+    maxSyncAgeMinutes: h.maxSyncAgeMinutes,
+    checksMounts: mounts.length > 0,
+    mounts,
+    backupHost: cfg.backups.enabled && cfg.backups.host === host.name,
+    backupDestination: cfg.backups.destination,
+    // Asked of the server when it answers (SELECT @@datadir); this when it does not.
+    datadirDefault: "/var/lib/mysql",
+    binlogDir: mysqlLogDir(host.osFamily),
+    trees: healthTrees(cfg, host),
+    diskWarnPercent: h.diskWarnPercent,
+    diskCritPercent: h.diskCritPercent,
+    mdstat: PATHS.mdstat,
+    vendor: h.vendorCommand !== undefined,
+    vendorText: h.vendorCommand ?? "",
+    vendorWords: h.vendorCommand?.split(" ") ?? [],
+    vendorTimeout: VENDOR_TIMEOUT_SECONDS,
+    alerts: h.alertMail !== undefined || h.alertCommand !== undefined,
+    alertState: PATHS.healthAlertState,
+    alertMail: h.alertMail ?? "",
+    sendmail: PATHS.sendmail,
+    alertCommand: h.alertCommand !== undefined,
+    alertCommandText: h.alertCommand ?? "",
+    alertCommandWords: h.alertCommand?.split(" ") ?? [],
+  };
+}
+
+/** The health template's file name, rendered with healthContext. */
+export const HEALTH_TEMPLATE = "mirrorstack-health.sh.hbs";
+
+function healthFiles(cfg: StackConfig, host: HostConfig): FileBody[] {
+  const ctx = healthContext(cfg, host);
+  const extras = [
+    ctx.checksSync ? "file sync" : "",
+    ctx.checksMounts ? "NFS mounts" : "",
+    "disks",
+    "RAID",
+    ctx.vendor ? "vendor RAID" : "",
+    ctx.alerts ? "alerts" : "",
+  ].filter((x) => x !== "");
   return [
     rootScript(
       PATHS.healthScript,
-      renderTemplate("mirrorstack-health.sh.hbs", {
-        header: header(cfg.stack),
-        host: host.name,
-        role: host.role,
-        master: !isMirror,
-        mirror: isMirror,
-        logFile: log,
-        status: PATHS.healthStatus,
-        clients: clients(cfg),
-        replicaStatusQuery: rs.query,
-        ioRunning: rs.io,
-        sqlRunning: rs.sql,
-        lagField: rs.lag,
-        maxLag: cfg.health.maxReplicationLagSeconds,
-        checksSync,
-        syncStatus: PATHS.syncStatus,
-        maxSyncAgeMinutes: cfg.health.maxSyncAgeMinutes,
-        checksMounts: mounts.length > 0,
-        mounts,
-      }),
-      `health check of ${host.name} (${isMirror ? "replication" : "binary log"}${checksSync ? ", file sync" : ""}${mounts.length > 0 ? ", NFS mounts" : ""})`,
+      renderTemplate(HEALTH_TEMPLATE, ctx),
+      `health check of ${host.name} (${ctx.mirror ? "replication" : "binary log"}, ${extras.join(", ")}), metrics in ${PATHS.healthMetrics}`,
     ),
     cronFile(
       "mirrorstack-health",
       renderTemplate("cron-health.hbs", {
         header: header(cfg.stack),
         host: host.name,
-        checksSync,
-        checksMounts: mounts.length > 0,
+        checksSync: ctx.checksSync,
+        checksMounts: ctx.checksMounts,
         status: PATHS.healthStatus,
         schedule: cfg.cron.healthCheck,
         script: PATHS.healthScript,

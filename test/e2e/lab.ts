@@ -40,6 +40,7 @@ export const LAB_INSTANCES = {
   backupPush: { id: "bp", subnet: "10.250.26" },
   review: { id: "rv", subnet: "10.250.27" },
   safety: { id: "sf", subnet: "10.250.28" },
+  health: { id: "hl", subnet: "10.250.29" },
   example: { id: "ex", subnet: "10.250.30" },
 } as const;
 
