@@ -486,3 +486,42 @@ describe("sync-now tells its own skip by the exit status", () => {
     expect(skipRun({ MIRRORSTACK_SKIP_STATUS: "1; rm -rf /" }).code).toBe(0);
   });
 });
+
+describe("status: the RAID state the health job measured", () => {
+  it("reads md arrays and the vendor verdict from the health job's metrics file: degraded CRITICAL, resync WARNING", async () => {
+    const { parseHealthJob, judgeHealthJob } = await import("../infra/ops/status");
+    const { formatMetrics, METRICS } = await import("../infra/render/metrics");
+    const file = formatMetrics("prod", [
+      { family: METRICS.healthChecked, host: "mirror1", value: 1000 },
+      { family: METRICS.mdDegraded, host: "mirror1", labels: { array: "md0" }, value: 1 },
+      { family: METRICS.mdResyncing, host: "mirror1", labels: { array: "md0" }, value: 0 },
+      { family: METRICS.mdDegraded, host: "mirror1", labels: { array: "md1" }, value: 0 },
+      { family: METRICS.mdResyncing, host: "mirror1", labels: { array: "md1" }, value: 1 },
+      { family: METRICS.vendorCheckOk, host: "mirror1", value: 0 },
+    ]);
+    const j = parseHealthJob(file, 1600);
+    expect(j).toEqual({
+      arrays: [
+        { array: "md0", degraded: true, resyncing: false },
+        { array: "md1", degraded: false, resyncing: true },
+      ],
+      vendorOk: false,
+      ageSeconds: 600,
+    });
+    const v = judgeHealthJob(j);
+    expect(v.level).toBe("CRITICAL");
+    expect(v.reasons).toEqual([
+      expect.stringMatching(/^RAID md0 is degraded \(health job, .+ ago\)$/),
+      expect.stringMatching(/^RAID md1 is resyncing \(health job, .+ ago\)$/),
+      expect.stringMatching(/^the RAID vendor command reports a problem \(health job, .+ ago; health\.vendorCommand\)$/),
+    ]);
+    // A clean array and no vendor command: nothing to say; no file (the job never ran): nothing either.
+    const clean = formatMetrics("prod", [
+      { family: METRICS.healthChecked, host: "m", value: 5 },
+      { family: METRICS.mdDegraded, host: "m", labels: { array: "md0" }, value: 0 },
+    ]);
+    expect(judgeHealthJob(parseHealthJob(clean, 6))).toEqual({ level: "OK", reasons: [] });
+    expect(parseHealthJob("", 6)).toBeUndefined();
+    expect(judgeHealthJob(undefined)).toEqual({ level: "OK", reasons: [] });
+  });
+});

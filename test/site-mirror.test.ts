@@ -187,3 +187,17 @@ describe("another program imports it as mirrorstack", () => {
     expect(typeCheck(missing).join("\n")).toMatch(/Property 'database' is missing/);
   });
 });
+
+describe("projectDir: where relative ssh paths of a stack config resolve", () => {
+  it("is the nearest directory with a Pulumi.yaml at or above the working directory (the engine runs infra/main.js from infra/)", async () => {
+    const { projectDir } = await import("../infra/components/siteMirror");
+    const { mkdtempSync, mkdirSync, writeFileSync, realpathSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const root = realpathSync(mkdtempSync(join(tmpdir(), "ms-projdir-")));
+    writeFileSync(join(root, "Pulumi.yaml"), "name: x\nruntime: nodejs\nmain: infra/main.js\n");
+    mkdirSync(join(root, "infra"));
+    expect(projectDir(join(root, "infra"))).toBe(root);
+    expect(projectDir(root)).toBe(root);
+  });
+});

@@ -21,6 +21,19 @@ import { FileMirroring, sharesNfs } from "./files";
 import { MirrorHost } from "./mirrorHost";
 import type { OsFamily } from "./services";
 import { type SoftwareNeeds, softwareFor } from "./software";
+import * as fs from "fs";
+
+/**
+ * The running program's Pulumi project directory: the nearest directory at or above the working directory that
+ * holds a Pulumi.yaml. (The SDK's getRootDirectory() is no help here: under the language host this project builds
+ * it returns the placeholder "rootDirectory".)
+ */
+export function projectDir(start = process.cwd()): string {
+  for (let d = start; ; d = path.dirname(d)) {
+    if (fs.existsSync(path.join(d, "Pulumi.yaml")) || fs.existsSync(path.join(d, "Pulumi.yml"))) return d;
+    if (path.dirname(d) === d) return start;
+  }
+}
 
 /**
  * What a SiteMirror provisions: the keys of a mirrorstack stack config (the zod schema in infra/config/schema.ts;
@@ -181,10 +194,11 @@ export class SiteMirror extends pulumi.ComponentResource {
     const targetFor = (host: string): pulumi.Input<SshTarget> => {
       const h = cfg.hosts.find((x) => x.name === host) ?? (cfg.backups.push?.name === host ? cfg.backups.push : undefined);
       if (!h) throw new Error(`internal: no host ${host}`);
-      // Relative paths are relative to the Pulumi project of the running program (where its Pulumi.yaml is): the
-      // engine runs a program there, so for mirrorstack's own stacks that is this repository, and for another
-      // program its own directory, not wherever mirrorstack is installed.
-      const abs = (p?: string) => (p ? path.resolve(process.cwd(), p) : undefined);
+      // Relative paths are relative to the Pulumi project of the running program (where its Pulumi.yaml is): for
+      // mirrorstack's own stacks this repository, for another program its own directory, not wherever mirrorstack
+      // is installed. Not the working directory: the engine runs a program whose Pulumi.yaml names a `main` in a
+      // subdirectory (mirrorstack's infra/main.js) from that subdirectory.
+      const abs = (p?: string) => (p ? path.resolve(projectDir(), p) : undefined);
       const base: SshTarget = {
         host: h.name,
         address: h.address,

@@ -1,5 +1,6 @@
-// mirrorctl status: per host, replication (threads, lag, errors, executed position), the last file sync and the
-// free disk space of the datadir and the mirrored trees, judged with the stack's health thresholds. Output and exit
+// mirrorctl status: per host, replication (threads, lag, errors, executed position), the last file sync, the
+// free disk space of the datadir and the mirrored trees, judged with the stack's health thresholds, and the RAID
+// state the host's own health job measured last (md arrays, the vendor RAID command; from its metrics file). Output and exit
 // status work as a monitoring check: 0 OK, 1 WARNING, 2 CRITICAL (`--format prometheus` prints the same as metrics).
 // Read only: it writes nothing on any host (the binlog purge job's position reports are only read here, for their
 // age; positions.ts says who writes them).
@@ -49,6 +50,59 @@ export interface HostStatus {
   readonly disks: readonly DiskFree[];
   /** Master: the age of each mirror's position report for the binlog purge job (read, never written, here). */
   readonly positionReports?: readonly ReportAge[];
+  /** What the host's own health job measured that status does not (md arrays, the vendor RAID command). */
+  readonly healthJob?: HealthJobResult;
+}
+
+/** From the health job's metrics file (PATHS.healthMetrics, templates/mirrorstack-health.sh.hbs): the RAID state. */
+export interface HealthJobResult {
+  /** md arrays: degraded (a failed or missing member) and resyncing. */
+  readonly arrays: readonly { readonly array: string; readonly degraded: boolean; readonly resyncing: boolean }[];
+  /** The vendor RAID command's verdict; undefined when none is configured. */
+  readonly vendorOk?: boolean;
+  /** Seconds since the health job ran (host clock), null when unknown. */
+  readonly ageSeconds: number | null;
+}
+
+/** Reads the samples of the health job's metrics file that status uses (labels as formatMetrics writes them). */
+export function parseHealthJob(text: string, now: number | null): HealthJobResult | undefined {
+  const samples = text.split("\n").flatMap((l) => {
+    const m = /^(\w+)\{(.*)\} (\S+)$/.exec(l);
+    if (!m) return [];
+    const labels = Object.fromEntries([...m[2]!.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!.replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c))]));
+    return [{ name: m[1]!, labels, value: Number(m[3]) }];
+  });
+  const checked = samples.find((x) => x.name === METRICS.healthChecked.name)?.value;
+  if (checked === undefined) return undefined;
+  const arrays = new Map<string, { array: string; degraded: boolean; resyncing: boolean }>();
+  for (const x of samples) {
+    const array = x.labels["array"];
+    if (array === undefined || (x.name !== METRICS.mdDegraded.name && x.name !== METRICS.mdResyncing.name)) continue;
+    const a = arrays.get(array) ?? { array, degraded: false, resyncing: false };
+    if (x.name === METRICS.mdDegraded.name) a.degraded = x.value === 1;
+    else a.resyncing = x.value === 1;
+    arrays.set(array, a);
+  }
+  const vendor = samples.find((x) => x.name === METRICS.vendorCheckOk.name);
+  return {
+    arrays: [...arrays.values()],
+    ...(vendor ? { vendorOk: vendor.value === 1 } : {}),
+    ageSeconds: now !== null && Number.isFinite(checked) ? Math.max(0, now - checked) : null,
+  };
+}
+
+/** The RAID state the health job measured: a degraded array or a failing vendor check is CRITICAL, a resync WARNING. */
+export function judgeHealthJob(j: HealthJobResult | undefined): { level: HealthLevel; reasons: string[] } {
+  if (!j) return { level: "OK", reasons: [] };
+  const when = j.ageSeconds === null ? "health job" : `health job, ${age(j.ageSeconds)} ago`;
+  const levels: HealthLevel[] = [];
+  const reasons: string[] = [];
+  for (const a of j.arrays) {
+    if (a.degraded) (levels.push("CRITICAL"), reasons.push(`RAID ${a.array} is degraded (${when})`));
+    else if (a.resyncing) (levels.push("WARNING"), reasons.push(`RAID ${a.array} is resyncing (${when})`));
+  }
+  if (j.vendorOk === false) (levels.push("CRITICAL"), reasons.push(`the RAID vendor command reports a problem (${when}; health.vendorCommand)`));
+  return { level: worst(levels), reasons };
 }
 
 /** The lag thresholds: WARNING from half of health.maxReplicationLagSeconds, CRITICAL from the maximum itself. */
@@ -172,12 +226,15 @@ echo "@@BEGIN df"
 ${dfScript([...paths.keys()])}
 echo "@@END df"
 ${pulls ? `echo "@@BEGIN sync"; cat ${PATHS.syncStatus} 2>/dev/null; echo "now=$(date +%s)"; echo "@@END sync"` : ""}
+echo "@@BEGIN now"; date +%s; echo "@@END now"
+echo "@@BEGIN health"; cat ${PATHS.healthMetrics} 2>/dev/null; echo "@@END health"
 ${h.role === "master" ? `echo "@@BEGIN positions"\n${readReportsScript(mirrorNames)}\necho "@@END positions"` : ""}
 true`;
   const r = await run(target, script);
   let disks: DiskFree[] = [];
   let sync: SyncState = { configured: false, note: h.role === "master" ? "master (source of the files)" : syncNote(cfg) ?? "not configured" };
   let positionReports: ReportAge[] | undefined;
+  let healthJob: HealthJobResult | undefined;
   if (r.unreachable || r.code !== 0) {
     reachable = false;
     levels.push("CRITICAL");
@@ -185,6 +242,11 @@ true`;
   } else {
     disks = parseDf(section(r.stdout, "df") ?? "", paths);
     if (h.role === "master") positionReports = parseReportAges(section(r.stdout, "positions") ?? "", mirrorNames);
+    const hostNow = /^\d+$/.test((section(r.stdout, "now") ?? "").trim()) ? Number((section(r.stdout, "now") ?? "").trim()) : null;
+    healthJob = parseHealthJob(section(r.stdout, "health") ?? "", hostNow);
+    const hj = judgeHealthJob(healthJob);
+    levels.push(hj.level);
+    reasons.push(...hj.reasons);
     const dj = judgeDisks(disks, ctx.cfg.health);
     levels.push(dj.level);
     reasons.push(...dj.reasons);
@@ -205,7 +267,7 @@ true`;
       reasons.push(...sj.reasons);
     }
   }
-  return { host: h.name, role: h.role, address: h.address, level: worst(levels), reasons, reachable, replication, ...(binlog !== undefined ? { binlog } : {}), sync, disks, ...(positionReports ? { positionReports } : {}) };
+  return { host: h.name, role: h.role, address: h.address, level: worst(levels), reasons, reachable, replication, ...(binlog !== undefined ? { binlog } : {}), sync, disks, ...(positionReports ? { positionReports } : {}), ...(healthJob ? { healthJob } : {}) };
 }
 
 /** Collects every host's status (hosts in parallel, at most `parallel` at a time). */

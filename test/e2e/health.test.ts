@@ -148,5 +148,13 @@ describe.skipIf(!isRoot)("health job: replication, sync, RAID and disk problems 
     expect(again.code, again.out).toBe(1);
     expect(statusFile(mirror).problems).toBe(problems.join(";"));
     expect(alerts(mirror)).toHaveLength(1);
+
+    // mirrorctl status: its own live checks, and the RAID state the health job measured (status cannot see it).
+    const st = ctl("status", "--stack", STACK);
+    expect(st.code, st.stdout + st.stderr).toBe(2);
+    expect(st.stdout).toMatch(new RegExp(`${mirror}: RAID md0 is degraded \\(health job, .+ ago\\)`));
+    expect(st.stdout).toMatch(/SQL/);
+    expect(st.stdout).toMatch(new RegExp(`last successful file sync is .* old`));
+    expect(st.stdout).toMatch(new RegExp(`tree ${TREE}: only [0-4]% free`));
   });
 });
