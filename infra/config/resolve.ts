@@ -154,6 +154,7 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
               user: p.backups.push.user,
               directory: p.backups.push.directory,
               retention: p.backups.push.retention ?? p.backups.retention,
+              quotaMiB: p.backups.push.quotaMiB,
             },
           }
         : {}),

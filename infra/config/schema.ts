@@ -395,6 +395,11 @@ export const backupPushSchema = z.strictObject({
     .optional()
     .describe("Number of pushed backups the backup host keeps")
     .meta({ derivedDefault: "backups.retention" } satisfies DocMeta),
+  quotaMiB: int(1, 64 * 1024 * 1024)
+    .default(10240)
+    .describe(
+      "Most MiB the pushed backups (stored and being uploaded) may take in backups.push.directory; the backup host refuses a push that would go over, and never deletes a stored backup to make room",
+    ),
 });
 
 export const backupsSchema = z.strictObject({
