@@ -15,6 +15,7 @@ const LOCAL = "/var/backups/mirrorstack";
 const PUSHED = "/var/backups/mirrorstack-pushed";
 const USER = "mirrorbackup";
 const KEY = "/root/.ssh/mirrorstack_backup_push";
+const QUOTA_MIB = 64;
 const reason = skipReason();
 if (reason) console.warn(`[e2e] ${reason}`);
 
@@ -58,7 +59,7 @@ describe.skipIf(!isRoot)("backups pushed to a separate backup host (lab)", { shu
     writeTestStack(STACK, {
       mirrors: [{ name: taker, address: takerAddress }],
       files: { trees: [] },
-      backups: { host: taker, retention: 3, push: { name: "vault", address: vaultAddress, retention: 2 } },
+      backups: { host: taker, retention: 3, push: { name: "vault", address: vaultAddress, retention: 2, quotaMiB: QUOTA_MIB } },
     });
     onHost(taker, `rm -rf ${LOCAL}`);
     onHost(vault, `rm -rf ${PUSHED}`);
@@ -146,6 +147,48 @@ describe.skipIf(!isRoot)("backups pushed to a separate backup host (lab)", { shu
     }
     expect(backupsOn(taker, LOCAL)).toHaveLength(Math.min(localBefore + 1, 3));
     expect(backupsOn(vault, PUSHED)).toEqual(pushedBefore);
+  });
+
+  it("vault refuses a name in the far future and a push over its quota, logs both and every stored file, and keeps its backups", () => {
+    // No syslog inside a lab host: a datagram sink on /dev/log stands in (started here, stopped by PID below).
+    const sink = "/root/e2e-receive-syslog";
+    const pid = must(vault, `rm -f /dev/log ${sink}; setsid socat -u UNIX-RECV:/dev/log,mode=666 OPEN:${sink},creat,append </dev/null >/dev/null 2>&1 & echo $!`).trim();
+    try {
+      must(vault, "for i in $(seq 50); do [ -S /dev/log ] && exit 0; sleep 0.1; done; exit 1");
+      const before = backupsOn(vault, PUSHED);
+      const future = withPushKey(taker, "'commit mirrorstack-99991231T235959Z'");
+      expect(future.code).not.toBe(0);
+      expect(future.stderr).toContain("refused: mirrorstack-99991231T235959Z is not a real UTC time at most a day ahead");
+
+      // A sparse file as large as the quota fills the directory (du counts its apparent size).
+      must(vault, `truncate -s ${QUOTA_MIB}M ${PUSHED}/.e2e-filler`);
+      try {
+        const r = ctl("backup-now", "--stack", STACK);
+        expect(r.code, show(r)).not.toBe(0);
+        expect(r.stdout).toMatch(
+          new RegExp(`push to vault FAILED: put .*refused: ${PUSHED} is full: \\d+ bytes of its quota of ${QUOTA_MIB * 1024 * 1024} \\(backups.push.quotaMiB = ${QUOTA_MIB}\\)`),
+        );
+      } finally {
+        must(vault, `rm -f ${PUSHED}/.e2e-filler`);
+      }
+      expect(backupsOn(vault, PUSHED)).toEqual(before);
+      expect(must(vault, `ls -A ${PUSHED}`)).not.toContain(".partial");
+
+      // With room again the next backup lands; the oldest stored one goes, by retention only.
+      const ok = ctl("backup-now", "--stack", STACK);
+      expect(ok.code, show(ok)).toBe(0);
+      const stored = /stored (mirrorstack-\d{8}T\d{6}Z)/.exec(ok.stdout)?.[1];
+      expect(stored).toBeDefined();
+      expect(backupsOn(vault, PUSHED)).toEqual([before[before.length - 1]!, stored!]);
+
+      const log = must(vault, `cat ${sink}`);
+      expect(log).toContain(`refused (from ${takerAddress}): mirrorstack-99991231T235959Z is not a real UTC time`);
+      expect(log).toMatch(new RegExp(`refused \\(from ${takerAddress.replace(/\./g, "\\.")}\\): ${PUSHED} is full`));
+      expect(log).toContain(`received ${stored}/MANIFEST (`);
+      expect(log).toContain(`stored ${stored} from ${takerAddress}`);
+    } finally {
+      onHost(vault, `kill ${pid} 2>/dev/null; rm -f /dev/log ${sink}`);
+    }
   });
 
   it("destroy removes the account, its key file and the taker's key; the pushed backups stay", async () => {
