@@ -143,4 +143,22 @@ gpgconf --homedir "$g" --kill all; rm -rf "$g"`,
     expect(r.stderr).toMatch(/taken on .* \(backups.host\), not on /);
     expect(list()).toHaveLength(2);
   });
+
+  it("local retention: directories named in the far future neither count nor make the new backup be deleted", async () => {
+    // Two of them: sorted by name (before), they would take both places of the retention of 2.
+    const planted = ["mirrorstack-99991231T235958Z", "mirrorstack-99991231T235959Z"];
+    const before = list();
+    onHost(backupHost, planted.map((p) => `mkdir -p ${DEST}/${p}`).join("; "));
+    try {
+      const r = ctl("backup-now", "--stack", STACK);
+      expect(r.code, show(r)).toBe(0);
+      const name = /backup written: \S+\/(mirrorstack-\d{8}T\d{6}Z)/.exec(r.stdout)?.[1];
+      expect(name, r.stdout).toBeDefined();
+      expect(r.stdout).toContain(`removed old backup ${before[0]}`);
+      expect(r.stdout).not.toContain(`removed old backup ${name}`);
+      expect(list()).toEqual([before[1]!, name!, ...planted]);
+    } finally {
+      onHost(backupHost, `rm -rf ${planted.map((p) => `${DEST}/${p}`).join(" ")}`);
+    }
+  });
 });
