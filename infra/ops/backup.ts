@@ -5,6 +5,7 @@
 // The passphrase never leaves the host: decryption runs there with the 0600 passphrase file on a file descriptor.
 
 import { PATHS } from "../render/common";
+import { renderPartial } from "../render/templates";
 import { compareTables, listTablesSql, parseTableList, quoteIdent, type TableComparison } from "../replication/checksum";
 import { connectViaSsh } from "../replication/connect";
 import { stmt } from "../replication/dialect";
@@ -22,11 +23,15 @@ export interface BackupEntry {
   readonly manifest: Record<string, string>;
 }
 
-/** Shell that lists the backups in `dest` (newest first) with their sizes and manifests. */
+/** The backup-name rule and order the backup and receive scripts use (templates/partials/backup-names.sh.hbs). */
+const BACKUP_NAMES = () => `export LC_ALL=C\n${renderPartial("backup-names")}`;
+
+/** Shell that lists the backups in `dest` (newest first, by the time in their names) with their sizes and manifests. */
 export function listBackupsScript(dest: string): string {
-  return `d=${shq(dest)}
+  return `${BACKUP_NAMES()}
+d=${shq(dest)}
 [ -d "$d" ] || exit 0
-for b in $(ls -1 "$d" | grep -E '^mirrorstack-[0-9]{8}T[0-9]{6}Z$' | sort -r); do
+for b in $(backups_newest_first "$d"); do
   echo "@@BEGIN $b"; echo "bytes=$(du -sb "$d/$b" | cut -f1)"; cat "$d/$b/MANIFEST" 2>/dev/null; echo "@@END $b"
 done`;
 }
@@ -90,8 +95,9 @@ exit $rc`,
 export function restoreScript(o: { dest: string; backup?: string; db: string; to: string; client: string; passphraseFile: string }): string {
   return `set -euo pipefail
 umask 077
+${BACKUP_NAMES()}
 d=${shq(o.dest)}
-b=${o.backup ? shq(o.backup) : `$(ls -1 "$d" 2>/dev/null | grep -E '^mirrorstack-[0-9]{8}T[0-9]{6}Z$' | sort -r | head -n 1)`}
+b=${o.backup ? shq(o.backup) : `$(backups_newest_first "$d" | sed -n 1p)`}
 [ -n "$b" ] && [ -d "$d/$b" ] || { echo "no backup \${b:-(none)} in $d on $(hostname)" >&2; exit 3; }
 f="$d/$b/db-"${shq(o.db)}".sql.gz.gpg"
 [ -f "$f" ] || { echo "backup $b has no dump of database "${shq(o.db)} >&2; exit 3; }

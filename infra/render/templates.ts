@@ -80,6 +80,12 @@ function loadPartials(): void {
   partialsLoaded = true;
 }
 
+/** The text of templates/partials/<name>.sh.hbs, for a script built elsewhere that needs the same shell functions. */
+export function renderPartial(name: string): string {
+  loadPartials();
+  return hb.compile(`{{> ${name}}}`, { strict: true, noEscape: true })({});
+}
+
 /** Renders templates/<name> with the given context. */
 export function renderTemplate(name: string, context: object): string {
   let t = cache.get(name);
