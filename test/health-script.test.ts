@@ -118,6 +118,9 @@ echo "/dev/x $size $(( size - avail )) $avail 50% /"`,
   fs.mkdirSync(at("backups/mirrorstack-20240101T000000Z"));
   fs.mkdirSync(at("backups/mirrorstack-20240102T030405Z"));
   fs.writeFileSync(at("backups/mirrorstack-20240102T030405Z/MANIFEST"), "name=mirrorstack-20240102T030405Z\ncreated=2024-01-02T03:04:05Z\nhost=mirror1\n");
+  // Named in the far future (it sorts last): not a backup by the backup job's rule, so never taken for the newest.
+  fs.mkdirSync(at("backups/mirrorstack-29991231T000000Z"));
+  fs.writeFileSync(at("backups/mirrorstack-29991231T000000Z/MANIFEST"), "created=2999-12-31T00:00:00Z\n");
 });
 
 describe("the health job (rendered, run with stand-ins)", () => {
