@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
 import { inventory, LAB_DOT, LAB_ID, ROOT, run } from "./lab";
+import { stackFilePath } from "../../infra/config";
 
 export interface StackSettings {
   /** Mirror host names of the lab to put in the stack (the master is always the lab's master). */
@@ -15,7 +16,7 @@ export interface StackSettings {
 }
 
 export const stackName = (scenario: string) => `lab-${LAB_ID}-bench-${scenario}`;
-const stackFile = (stack: string) => path.join(ROOT, "stacks", `Pulumi.${stack}.yaml`);
+const stackFile = (stack: string) => stackFilePath(ROOT, stack);
 
 /** Writes stacks/Pulumi.<stack>.yaml. */
 export function writeStack(stack: string, s: StackSettings): void {

@@ -242,7 +242,8 @@ true`;
   } else {
     disks = parseDf(section(r.stdout, "df") ?? "", paths);
     if (h.role === "master") positionReports = parseReportAges(section(r.stdout, "positions") ?? "", mirrorNames);
-    const hostNow = /^\d+$/.test((section(r.stdout, "now") ?? "").trim()) ? Number((section(r.stdout, "now") ?? "").trim()) : null;
+    const nowText = (section(r.stdout, "now") ?? "").trim();
+    const hostNow = /^\d+$/.test(nowText) ? Number(nowText) : null;
     healthJob = parseHealthJob(section(r.stdout, "health") ?? "", hostNow);
     const hj = judgeHealthJob(healthJob);
     levels.push(hj.level);
