@@ -250,7 +250,10 @@ describe.skipIf(!isRoot)("file mirroring over rsync+ssh (lab)", { shuffle: false
     expect(hosts.map(acceptedSessions)).toEqual(sessions);
   });
 
-  it("destroy removes the account, its keys and the mirror's key pair", async () => {
+  it("destroy removes the account, its keys and the mirror's key pair, ending a session the account still has", async () => {
+    // A pull still running when destroy comes (here a long process of the account's own): userdel refuses a user
+    // with any process, so the removal must end it first and not race a dying one.
+    must(master, `setsid su -s /bin/sh -c 'exec sleep 600' ${USER} </dev/null >/dev/null 2>&1 & sleep 0.3; pgrep -u ${USER} >/dev/null`);
     const d = await pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
     expect(d.code, d.out).toBe(0);
     expect(onHost(master, `getent passwd ${USER}`).code).not.toBe(0);
