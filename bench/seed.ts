@@ -6,7 +6,8 @@
 //   2. the measured case: `up` adding a fresh mirror2 while the binary log is already on,
 // both under the rate-limited writer. The up returns only once the new mirror has caught up to a master
 // position taken after replication started. At the end every mirror is compared with the master.
-import { pipeBetweenHosts } from "../infra/replication/seed";
+import { seedScripts } from "../infra/render/scripts";
+import { copyFromMaster } from "../infra/replication/seed";
 import { DATABASE, datadirBytes, type Dataset } from "./lib/dataset";
 import { target } from "./lib/lab";
 import { coldLab, finishWriter, replicationOutputs, timedUp, writerFor, type Options, type SeedOutput, type TimedUp } from "./lib/scenario";
@@ -23,16 +24,20 @@ export interface RawCopy {
   load: [number, number, number];
 }
 
-/** tar of the master's /var/lib/mysql -> this machine -> `cat >/dev/null` on a mirror, uncompressed. */
+/**
+ * tar of the master's /var/lib/mysql -> `cat >/dev/null` on a mirror, uncompressed, over the path seeding takes:
+ * straight from the master to the mirror (copyFromMaster with the `raw` scripts), not through this machine.
+ */
 export async function rawCopy(from: string, to: string): Promise<RawCopy> {
   const t0 = performance.now();
-  // The server keeps running: files that change while read are expected (tar exit 1).
-  const r = await pipeBetweenHosts(
-    target(from),
-    "tar --warning=no-file-changed -C /var/lib -cf - mysql; rc=$?; [ $rc -le 1 ]",
-    target(to),
-    "cat >/dev/null",
-  );
+  const master = target(from);
+  const [r] = await copyFromMaster({
+    master,
+    masterAddress: master.address,
+    mirrors: [target(to)],
+    scripts: seedScripts({ kind: "raw", flavour: "mariadb", databases: [] }),
+  });
+  if (!r?.ok) throw r?.error ?? new Error("raw copy: no result");
   const seconds = (performance.now() - t0) / 1000;
   return { bytes: r.bytes, seconds: round(seconds, 2), mbPerSecond: round(r.bytes / MiB / seconds), load: load() };
 }

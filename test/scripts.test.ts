@@ -70,6 +70,17 @@ function stepScripts(cfg: StackConfig): Script[] {
     add("sync-key-remove", "key-pair-remove.sh.hbs", scripts.removeKeyPairScript(PATHS.syncKey));
     add("host-keys", "host-keys.sh.hbs", scripts.hostKeysScript());
   }
+  for (const kind of ["logical", "physical", "raw"] as const) {
+    if (kind === "physical" && cfg.database.flavour !== "mariadb") continue;
+    const seed = scripts.seedScripts({ kind, flavour: cfg.database.flavour, databases: cfg.database.databases });
+    if (kind === "logical") {
+      add("seed-key", "seed-key.sh.hbs", seed.key);
+      add("seed-authorize", "seed-authorize.sh.hbs", seed.authorize);
+      add("seed-cleanup", "seed-cleanup.sh.hbs", seed.cleanup);
+    }
+    add(`seed-send-${kind}`, "seed-send.sh.hbs", seed.send);
+    add(`seed-receive-${kind}`, "seed-receive.sh.hbs", seed.receive);
+  }
   const push = cfg.backups.push;
   if (cfg.backups.enabled && push) {
     add("backup-push-key", "key-pair.sh.hbs", scripts.keyPairScript({ host: cfg.backups.host, key: PATHS.backupPushKey, comment: "mirrorstack-backup" }));

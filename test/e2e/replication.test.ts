@@ -144,6 +144,31 @@ describe.skipIf(!isRoot)("replication (lab)", { shuffle: false }, () => {
     expect(await verifyAll(mirrors)).toEqual([]);
   });
 
+  it("the two mirrors added in one up took one copy, streamed from the master to them, not through this machine", async () => {
+    const out = await pulumi(["stack", "output", "replication", "--json", "--stack", STACK]);
+    expect(out.code, out.out).toBe(0);
+    const seeds = Object.fromEntries(
+      (JSON.parse(out.out) as { mirror: string; seed: { sharedWith: string[]; bytes: number; controllerBytes: number; startFile: string; startPos: number } }[]).map((r) => [r.mirror, r.seed]),
+    );
+    // mirror1 came alone in the first up; mirror2 and mirror3 shared one dump: the same copy, the same start.
+    expect(seeds.mirror1!.sharedWith).toEqual(["mirror1"]);
+    for (const m of ["mirror2", "mirror3"]) expect([...seeds[m]!.sharedWith].sort(), m).toEqual(["mirror2", "mirror3"]);
+    expect(seeds.mirror2!.startFile).toBe(seeds.mirror3!.startFile);
+    expect(seeds.mirror2!.startPos).toBe(seeds.mirror3!.startPos);
+    // The copy (20k rows) went host to host; this machine saw the scripts and their summaries only.
+    console.log(`[e2e] shared copy: ${seeds.mirror2!.bytes} bytes master -> each mirror, ${seeds.mirror2!.controllerBytes} bytes through this machine`);
+    expect(seeds.mirror2!.bytes).toBeGreaterThan(40_000);
+    expect(seeds.mirror2!.controllerBytes).toBeGreaterThan(0);
+    expect(seeds.mirror2!.controllerBytes).toBeLessThan(64 * 1024);
+    // The one-seed key and its authorized_keys entries are gone from every host.
+    for (const h of ["master", ...mirrors()]) {
+      const left = onHost(h, "ls -A /run/mirrorstack-seed 2>/dev/null; grep -c mirrorstack-seed /root/.ssh/authorized_keys || true");
+      expect(left.stdout.trim(), h).toBe("0");
+    }
+  });
+
+  const mirrors = () => inventory().hosts.filter((h) => h.role === "mirror").map((h) => h.name);
+
   it("the grants name each mirror's address, never %", async () => {
     const rows = sql("master", "SELECT host FROM mysql.user WHERE user='mirrorstack_repl' ORDER BY host").split("\n");
     const addrs = inventory().hosts.filter((h) => h.role === "mirror").map((h) => h.address).sort();
