@@ -5,6 +5,8 @@ import { connectViaSsh, type DbSession } from "../../infra/replication/connect";
 import { compareTables } from "../../infra/replication/checksum";
 import { dialect, stmt } from "../../infra/replication/dialect";
 import { normalizeReplicaStatus, normalizeSourceStatus } from "../../infra/replication/status";
+import { seedScripts } from "../../infra/render/scripts";
+import { sshRun } from "../../infra/ssh/exec";
 import { inventory, isRoot, labTarget, onHost, pulumi, freshStack, skipReason, sql, stackExportText, writeTestStack, useLab } from "./lab";
 
 const STACK = "e2e-replication";
@@ -168,6 +170,37 @@ describe.skipIf(!isRoot)("replication (lab)", { shuffle: false }, () => {
   });
 
   const mirrors = () => inventory().hosts.filter((h) => h.role === "mirror").map((h) => h.name);
+
+  it("the one-seed key runs the receiving script only, only from the master, and not after its cleanup", async () => {
+    const s = seedScripts({ kind: "raw", flavour: "mariadb", databases: [] });
+    const token = "0123456789abcdef";
+    const [m, r] = [target("master"), target("mirror2")];
+    const key = `/run/mirrorstack-seed/${token}/key`;
+    const k = await sshRun(m, s.key, `${token}\n`);
+    expect(k.code, k.stderr).toBe(0);
+    expect(k.stdout.trim()).toMatch(new RegExp(`^ssh-ed25519 \\S+ mirrorstack-seed-${token}$`));
+    const a = await sshRun(r, s.authorize, `${token} ${m.address}\n${k.stdout.trim()}\necho RECEIVED; cat >/dev/null\n`);
+    expect(a.code, a.stderr).toBe(0);
+    const entry = onHost("mirror2", `grep -F mirrorstack-seed-${token} /root/.ssh/authorized_keys`).stdout;
+    expect(entry).toMatch(new RegExp(`^restrict,from="${m.address.replace(/\./g, "\\.")}",expiry-time="\\d{12}",command="/bin/bash /run/mirrorstack-seed/${token}/receive" `));
+    const ssh = (host: string, keyPath: string) =>
+      onHost(host, `ssh -F none -T -i ${keyPath} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@${r.address} 'id; echo SHELL' </dev/null`);
+    // From the master, any command runs the receiving script instead.
+    const fromMaster = ssh("master", key);
+    expect(fromMaster.code, fromMaster.stderr).toBe(0);
+    expect(fromMaster.stdout.trim()).toBe("RECEIVED");
+    // The same key from another host is refused (from=).
+    const priv = onHost("master", `cat ${key}`).stdout;
+    expect(onHost("mirror3", `umask 077; printf '%s' '${priv}' > /tmp/stolen-seed-key`).code).toBe(0);
+    const stolen = ssh("mirror3", "/tmp/stolen-seed-key");
+    expect(stolen.code).toBe(255);
+    expect(stolen.stdout).not.toMatch(/RECEIVED|uid=/);
+    onHost("mirror3", "rm -f /tmp/stolen-seed-key");
+    // After the cleanup the master's own key is refused too, and nothing of the seed is left on either host.
+    for (const t of [m, r]) expect((await sshRun(t, s.cleanup, `${token}\n`)).code).toBe(0);
+    expect(onHost("master", `test -e ${key}`).code).not.toBe(0);
+    expect(onHost("mirror2", `grep -c mirrorstack-seed /root/.ssh/authorized_keys || true; ls -A /run/mirrorstack-seed 2>/dev/null`).stdout.trim()).toBe("0");
+  });
 
   it("the grants name each mirror's address, never %", async () => {
     const rows = sql("master", "SELECT host FROM mysql.user WHERE user='mirrorstack_repl' ORDER BY host").split("\n");
