@@ -80,6 +80,11 @@ function stepScripts(cfg: StackConfig): Script[] {
     }
     add(`seed-send-${kind}`, "seed-send.sh.hbs", seed.send);
     add(`seed-receive-${kind}`, "seed-receive.sh.hbs", seed.receive);
+    if (kind !== "raw") {
+      const plain = scripts.seedScripts({ kind, flavour: cfg.database.flavour, databases: cfg.database.databases, compression: "none" });
+      add(`seed-send-${kind}-uncompressed`, "seed-send.sh.hbs", plain.send);
+      add(`seed-receive-${kind}-uncompressed`, "seed-receive.sh.hbs", plain.receive);
+    }
   }
   const push = cfg.backups.push;
   if (cfg.backups.enabled && push) {

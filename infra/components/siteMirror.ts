@@ -263,7 +263,7 @@ export class SiteMirror extends pulumi.ComponentResource {
     // Every replication waits for every host, so mirrors new in this run start their seeds together and share one
     // copy of the master (the seed's batch); the copy goes from the master to the mirrors, not through this machine.
     const allHosts = Object.values(hostComponents);
-    const scripts = seedScripts({ kind: cfg.database.seedMethod, flavour: cfg.database.flavour, databases: cfg.database.databases });
+    const scripts = seedScripts({ kind: cfg.database.seedMethod, flavour: cfg.database.flavour, databases: cfg.database.databases, compression: cfg.database.seedCompression });
     const replication = cfg.mirrors.map((m) => {
       const r = new MirrorReplication(
         `${m.name}-replication`,

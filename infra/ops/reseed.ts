@@ -30,7 +30,7 @@ export function seedPlanFor(ctx: OpsContext, mirror: string, password: string): 
     databases: [...cfg.database.databases],
     method: cfg.database.seedMethod,
     catchUpTimeoutSeconds: cfg.database.catchUpTimeoutSeconds,
-    scripts: seedScripts({ kind: cfg.database.seedMethod, flavour: cfg.database.flavour, databases: cfg.database.databases }),
+    scripts: seedScripts({ kind: cfg.database.seedMethod, flavour: cfg.database.flavour, databases: cfg.database.databases, compression: cfg.database.seedCompression }),
   };
 }
 

@@ -228,9 +228,20 @@ export interface SeedScripts {
 }
 
 /** Renders the seed scripts for one kind of copy of `databases` (logical) or of the whole instance. */
-export function seedScripts(opts: { kind: SeedKind; flavour: "mariadb" | "mysql"; databases: readonly string[] }): SeedScripts {
+export function seedScripts(opts: {
+  kind: SeedKind;
+  flavour: "mariadb" | "mysql";
+  databases: readonly string[];
+  /** database.seedCompression; the raw copy is never compressed. */
+  compression?: "zstd" | "none";
+}): SeedScripts {
   const maria = opts.flavour === "mariadb";
-  const kinds = { logical: opts.kind === "logical", physical: opts.kind === "physical", raw: opts.kind === "raw" };
+  const kinds = {
+    logical: opts.kind === "logical",
+    physical: opts.kind === "physical",
+    raw: opts.kind === "raw",
+    compress: opts.kind !== "raw" && (opts.compression ?? "zstd") === "zstd",
+  };
   const runDir = PATHS.seedRunDir;
   return {
     key: renderTemplate("steps/seed-key.sh.hbs", { runDir }),

@@ -1,5 +1,5 @@
 set -euo pipefail
-# A logical copy: decompress and load with relaxed durability for speed; the setting is put back on exit.
+# A logical copy: load with relaxed durability for speed; the setting is put back on exit.
 old=$(mysql -N -B -e 'SELECT @@GLOBAL.innodb_flush_log_at_trx_commit')
 mysql -e 'SET GLOBAL innodb_flush_log_at_trx_commit=2'
 trap 'mysql -e "SET GLOBAL innodb_flush_log_at_trx_commit=$old"' EXIT
