@@ -63,7 +63,7 @@ async function seedRun(method: "logical" | "physical", run: number, o: Options):
   log(`raw copy: ${round(raw.bytes / MiB)} MiB in ${raw.seconds} s = ${raw.mbPerSecond} MiB/s`);
 
   const stack = stackName(`seed-${method}`);
-  const database = { databases: [DATABASE], seedMethod: method, catchUpTimeoutSeconds: 3600 };
+  const database = { databases: [DATABASE], seedMethod: method, catchUpTimeoutSeconds: 3600, ...(o.compression ? { seedCompression: o.compression } : {}) };
   await initStack(stack, { mirrors: ["mirror1"], database });
   try {
     log(`[${method} ${run}] cold up: master + mirror1 (binary log turned on), writer at ${o.rate}/s`);
@@ -125,6 +125,9 @@ function summarize(runs: SeedRun[], o: Options): string {
       m((r) => r.seed.seed?.seconds),
       m((r) => r.seed.mbPerSecond),
       m((r) => r.raw.mbPerSecond),
+      `${m((r) => (r.seed.mbPerSecond !== undefined ? (100 * r.seed.mbPerSecond) / r.raw.mbPerSecond : undefined))} %`,
+      m((r) => (r.seed.seed ? r.seed.seed.bytes / 1e6 : undefined)),
+      m((r) => r.seed.seed?.controllerBytes),
       m((r) => r.seed.writer?.latencyP99Ms),
       m((r) => r.seed.writer?.latencyMaxMs),
       `${m((r) => r.seed.probe?.latencyP99Ms)} / ${m((r) => r.seed.probe?.latencyMaxMs)}`,
@@ -135,7 +138,7 @@ function summarize(runs: SeedRun[], o: Options): string {
     ]);
   }
   const seedTable = table(
-    ["method", "dataset MiB", "up to caught-up s", "replication resource s", "seed s (output)", "seed MiB/s", "raw copy MiB/s", "writer p99 ms", "writer max ms", "TCP probe p99 / max ms", "zero-write seconds", "consistency", "load (1 min)", "runs"],
+    ["method", "dataset MiB", "up to caught-up s", "replication resource s", "seed s (output)", "seed MiB/s", "raw copy MiB/s (master -> mirror)", "seed / raw", "streamed MB (master -> mirror)", "bytes through this machine", "writer p99 ms", "writer max ms", "TCP probe p99 / max ms", "zero-write seconds", "consistency", "load (1 min)", "runs"],
     rows,
   );
   const coldRows = o.methods.flatMap((method) => {
