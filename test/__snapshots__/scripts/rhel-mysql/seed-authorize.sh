@@ -5,6 +5,14 @@ case $token in ''|*[!0-9a-f]*) echo "seed-authorize: bad seed token" >&2; exit 2
 case $from in ''|*[!0-9A-Za-z.:-]*) echo "seed-authorize: bad master address" >&2; exit 2 ;; esac
 printf '%s\n' "$key" | grep -qxE "ssh-ed25519 [A-Za-z0-9+/]+=* mirrorstack-seed-$token" \
   || { echo "seed-authorize: not a seed key for this token" >&2; exit 2; }
+# from= compares addresses (sshd looks no names up unless UseDNS): a master given by name is resolved here.
+case $from in
+  *:*) ;;
+  *[!0-9.]*)
+    addrs=$(getent ahosts "$from" | awk '{ print $1 }' | sort -u | paste -sd, -)
+    [ -n "$addrs" ] || { echo "seed-authorize: cannot resolve the master's address $from" >&2; exit 2; }
+    from=$addrs ;;
+esac
 umask 077
 run='/run/mirrorstack-seed'; dir="$run/$token"
 install -d -m 0700 "$run"
