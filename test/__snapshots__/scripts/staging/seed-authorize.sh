@@ -16,16 +16,27 @@ esac
 umask 077
 run='/run/mirrorstack-seed'; dir="$run/$token"
 install -d -m 0700 "$run"
+# A seed killed midway left its directory behind: any older than two hours goes.
+find "$run" -mindepth 1 -maxdepth 1 -mmin +120 -exec rm -rf {} +
 rm -rf "$dir"; mkdir "$dir"
 cat > "$dir/receive"
-# The lock is on ~/.ssh itself: seed-cleanup replaces the file, so a lock on the file would not hold.
-# expiry-time is read in the host's own time zone: the date comes from the host's clock.
+# expiry-time is read in the host's own time zone: the dates come from the host's clock.
+now=$(date +%Y%m%d%H%M)
 until=$(date -d '+60 min' +%Y%m%d%H%M)
 ak="$HOME/.ssh/authorized_keys"
 install -d -m 0700 "$HOME/.ssh"
 [ -e "$ak" ] || install -m 0600 /dev/null "$ak"
+# The file is replaced whole (temp file, then mv), under a lock on ~/.ssh itself, since the lock must outlive the
+# file. Entries of earlier seeds that expired (a seed killed midway) are dropped on the way.
 (
   flock 9
-  printf 'restrict,from="%s",expiry-time="%s",command="/bin/bash %s/receive" %s\n' "$from" "$until" "$dir" "$key" >> "$ak"
+  tmp=$(mktemp "$ak.XXXXXX")
+  awk -v now="$now" '
+    !/ mirrorstack-seed-[0-9a-f]+$/ { print; next }
+    match($0, /expiry-time="[0-9]+"/) && substr($0, RSTART + 13, RLENGTH - 14) + 0 > now + 0 { print }
+  ' "$ak" > "$tmp"
+  printf 'restrict,from="%s",expiry-time="%s",command="/bin/bash %s/receive" %s\n' "$from" "$until" "$dir" "$key" >> "$tmp"
+  chown --reference="$ak" "$tmp"; chmod --reference="$ak" "$tmp"
+  mv -f "$tmp" "$ak"
 ) 9<"$HOME/.ssh"
 cat /etc/ssh/ssh_host_*_key.pub
