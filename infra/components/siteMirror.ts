@@ -59,6 +59,8 @@ export interface SiteMirrorArgs {
   readonly backups?: StackInput["backups"];
   /** Health check thresholds. */
   readonly health?: StackInput["health"];
+  /** The site served from the hosts marked web: true. */
+  readonly web?: StackInput["web"];
   /** SECRET: password of the replication user, 16 to 32 characters. Kept secret whether given plain or as a secret Output. */
   readonly replicationPassword: pulumi.Input<string>;
   /** SECRET: passphrase that encrypts backups; required when backups.enabled. */

@@ -298,6 +298,28 @@ export function crossCheck(view: View, { raw, failed, secretKeys }: CrossInput):
     add(["health", "diskCritPercent"], `${h.diskCritPercent} must be below health.diskWarnPercent (${h.diskWarnPercent})`);
   }
 
+  // ----- web: a web host serves its own copy of the site, so the site lives in the trees rsync mirrors
+  const webHosts = [view.master, ...(view.mirrors ?? [])].filter((x) => x?.web === true);
+  const web = view.web;
+  if (webHosts.length > 0 && web) {
+    const trees = (view.files?.trees ?? []).map((t) => t?.path).filter((p): p is string => typeof p === "string");
+    const where = `a host has web: true (${webHosts.map((x) => x?.name).join(", ")})`;
+    if (view.files?.method !== undefined && view.files.method !== "rsync-ssh") {
+      add(["files", "method"], `must be rsync-ssh while ${where}: each web host serves its own synced copy of the site`);
+    }
+    if (web.documentRoot === undefined && !bad(["web", "documentRoot"])) add(["web", "documentRoot"], `is required while ${where}`);
+    for (const key of ["documentRoot", "uploadsPath"] as const) {
+      const p = web[key];
+      if (p !== undefined && !trees.some((t) => isWithin(p, t))) {
+        add(["web", key], `${show(p)} is not inside any of files.trees (${trees.map(show).join(", ") || "none"}): a mirror would have nothing to serve`);
+      }
+    }
+    const dbs = view.database?.databases ?? [];
+    if (web.database !== undefined && dbs.length > 0 && !dbs.includes(web.database)) {
+      add(["web", "database"], `${show(web.database)} is not one of database.databases (${dbs.map(show).join(", ")})`);
+    }
+  }
+
   // ----- secrets (as given: whether a key was set, and how, is not a schema default)
   for (const key of SECRET_KEYS) {
     const v = raw[key];

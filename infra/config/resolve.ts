@@ -22,6 +22,7 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
     osFamily: h.osFamily,
     bindAddress: h.bindAddress ?? p.database.bindAddress ?? h.address,
     reseed: ("reseed" in h ? h.reseed : undefined) ?? "",
+    web: h.web,
   });
   const master = host(p.master, "master", 0);
   const mirrors = p.mirrors.map((m, i) => host(m, "mirror", i));
@@ -161,6 +162,7 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
         : {}),
     },
     health: p.health,
+    web: { ...p.web, database: p.web.database ?? p.database.databases[0]! },
     warnings,
   };
 }

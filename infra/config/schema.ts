@@ -109,6 +109,9 @@ const hostFields = {
     .optional()
     .describe("bind_address of this host's database server (overrides database.bindAddress)")
     .meta({ derivedDefault: "database.bindAddress, else the host's address" } satisfies DocMeta),
+  web: bool()
+    .default(false)
+    .describe("Serve the site from this host (see web): web server and PHP, the site's virtual host on the mirrored tree, and a database account that is read-only on a mirror"),
 };
 
 /** A host's server_id: optional, derived from its role and position (cross.ts defaultServerId) when not set. */
@@ -441,6 +444,40 @@ export const healthSchema = z.strictObject({
     .describe("Command run (e.g. a webhook call; with a timeout) when a host's health result changes, with the new result on stdin (stack=, host=, checked=, status=ok|fail, problems= lines); no repeat while it stays, a failed run is tried again on the next check"),
 });
 
+/** A URL path: starts with "/", no spaces, quotes or control characters. */
+const urlPath = () =>
+  text((v) => (/^\/[A-Za-z0-9._~\/-]*$/.test(v) ? undefined : `${JSON.stringify(v)} is not a URL path like /index.php (letters, digits, . _ ~ - and /)`));
+
+export const webSchema = z.strictObject({
+  server: z.enum(["apache", "nginx"]).default("apache").describe("Web server on the web hosts: apache (with mod_php) or nginx (with PHP-FPM)"),
+  documentRoot: text((v) => checkAbsolutePath(v), checkTreePath)
+    .optional()
+    .describe("The site's document root; inside one of files.trees, so each mirror serves its own synced copy; required when a host has web: true"),
+  uploadsPath: text((v) => checkAbsolutePath(v), checkTreePath)
+    .optional()
+    .describe("Directory of the site's uploads (e.g. MediaWiki's images), served at uploadsUrl; inside one of files.trees"),
+  uploadsUrl: urlPath().default("/images").describe("URL path the uploads are served at"),
+  serverName: text(checkHostAddress)
+    .optional()
+    .describe("ServerName / server_name of the site's virtual host")
+    .meta({ derivedDefault: "each web host's address" } satisfies DocMeta),
+  database: text(checkDatabaseName)
+    .optional()
+    .describe("The site's database (one of database.databases); the web server's own system user gets a socket-authenticated account on it: all privileges on the master, SELECT only on a mirror")
+    .meta({ derivedDefault: "the first of database.databases" } satisfies DocMeta),
+  app: z
+    .enum(["mediawiki", "generic"])
+    .default("mediawiki")
+    .describe("What the rendered include (/etc/mirrorstack/site.php) tells the application: mediawiki also sets $wgReadOnly on a mirror"),
+  readOnlyMessage: text((v) => (/^[^'\\\n\r]{1,200}$/.test(v) ? undefined : "must be 1 to 200 characters without quotes, backslashes or line breaks"))
+    .default("This is a read-only mirror of the site; changes are made on the master.")
+    .describe("Message a mirror's application shows while it is read-only ($wgReadOnly for MediaWiki)"),
+  checkPath: urlPath().default("/").describe("Page mirrorctl status fetches from each web host (expects HTTP 200)"),
+  checkFile: urlPath()
+    .optional()
+    .describe("A mirrored file mirrorctl status fetches from each web host (expects HTTP 200 and the same bytes as on the master), e.g. /images/logo.png"),
+});
+
 /** The secrets: plain top-level keys that must be set with `pulumi config set --secret`. */
 export const SECRET_KEYS = ["replicationPassword", "backupPassphrase", "sshPrivateKey"] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
@@ -459,6 +496,7 @@ export const stackSchema = z.strictObject({
   cron: cronSchema.prefault({}).describe("Schedules of the jobs mirrorstack installs"),
   backups: backupsSchema.prefault({}).describe("Scheduled backups"),
   health: healthSchema.prefault({}).describe("Health check thresholds"),
+  web: webSchema.prefault({}).describe("The site served from the hosts marked web: true"),
   replicationPassword: z.string().describe("SECRET: password of the replication user, 16 to 32 characters (set with --secret)"),
   backupPassphrase: z
     .string()
@@ -475,5 +513,5 @@ export type StackParsed = z.output<typeof stackSchema>;
 
 /** Top-level keys whose value is an object or array (Pulumi may pass them as JSON strings). */
 export const STRUCTURED_KEYS: ReadonlySet<string> = new Set([
-  "master", "mirrors", "ssh", "database", "files", "nfs", "cron", "backups", "health",
+  "master", "mirrors", "ssh", "database", "files", "nfs", "cron", "backups", "health", "web",
 ]);

@@ -30,7 +30,15 @@ export interface HostConfig {
   readonly bindAddress: string;
   /** Re-seed token of a mirror ("" when not set): a new value copies the master again. */
   readonly reseed: string;
+  /** This host serves the site (web). */
+  readonly web: boolean;
 }
+
+/** web, with the site's database resolved; documentRoot is set whenever a host has web: true. */
+export type WebConfig = Omit<Parsed["web"], "database"> & {
+  /** The site's database (web.database, else the first replicated database). */
+  readonly database: string;
+};
 
 export interface SshConfig {
   readonly user: string;
@@ -115,6 +123,7 @@ export interface StackConfig {
   readonly cron: CronConfig;
   readonly backups: BackupsConfig;
   readonly health: HealthConfig;
+  readonly web: WebConfig;
   /** Accepted but risky settings, one sentence each (e.g. a non-ROW binlog format). */
   readonly warnings: readonly string[];
 }
