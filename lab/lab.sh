@@ -150,8 +150,8 @@ prepared_packages() {
   (cd "$REPO_ROOT" && node --import tsx -e '
     const { softwareFor } = require("./infra/components/software.ts");
     const all = new Set();
-    for (const role of ["master", "mirror"]) for (const m of ["rsync-ssh", "nfs", "none"])
-      for (const p of softwareFor(role, "debian", "mariadb", m).packages) all.add(p);
+    for (const role of ["master", "mirror"]) for (const m of ["rsync-ssh", "nfs", "none"]) for (const web of [undefined, "apache", "nginx"])
+      for (const p of softwareFor(role, "debian", "mariadb", m, web).packages) all.add(p);
     console.log([...all].sort().join(" "));')
 }
 
@@ -175,6 +175,11 @@ rm -f "$root"/etc/ssh/ssh_host_*
 rm -f "$root/var/lib/dbus/machine-id"
 # A container has no console login to offer anyone: keep the boot log quiet and fast.
 ln -sf /dev/null "$root/etc/systemd/system/console-getty.service"
+# The web servers are in the image for the web role (and the readers' tests); on a host they start only when
+# mirrorstack's software step enables them (apache2 and nginx would both want port 80).
+rm -f "$root"/etc/systemd/system/multi-user.target.wants/apache2.service \
+  "$root"/etc/systemd/system/multi-user.target.wants/nginx.service \
+  "$root"/etc/systemd/system/multi-user.target.wants/php*-fpm.service
 EOF
 }
 

@@ -16,7 +16,7 @@ describe("render CLI", () => {
     const out = join(mkdtempSync(join(tmpdir(), "mirrorstack-cli-")), "staging");
     const r = cli("--stack", "staging", "--out", out);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^rendered 24 files for 3 hosts of stack staging/);
+    expect(r.stdout).toMatch(/^rendered 28 files for 3 hosts of stack staging/);
     const plan = readFileSync(join(out, "PLAN.md"), "utf8");
     expect(plan).toContain("## stg-db1 (master, 192.0.2.10)");
     expect(plan).toContain("[`/etc/cron.d/mirrorstack-sync`](stg-db2/etc/cron.d/mirrorstack-sync)");

@@ -55,7 +55,8 @@ describe.each(STACKS)("stack %s", (stack) => {
     for (const p of plans) {
       for (const f of p.files) {
         const lines = f.content.split("\n");
-        const first = lines[0]!.startsWith("#!") ? lines[1]! : lines[0]!;
+        // A script's first line is its #!, a PHP file's its <?php: the header comes right after.
+        const first = lines[0]!.startsWith("#!") || lines[0] === "<?php" ? lines[1]! : lines[0]!;
         expect(first, `${p.host}:${f.path}`).toBe(
           `# This ${f.kind === "block" ? "block" : "file"} is managed by mirrorstack (stack: ${stack}). Do not edit: the next deployment overwrites it.`,
         );
@@ -151,6 +152,8 @@ describe("what each mode renders", () => {
       "/usr/local/sbin/mirrorstack-health",
       "/etc/cron.d/mirrorstack-health",
       "/etc/logrotate.d/mirrorstack",
+      "/etc/apache2/sites-enabled/00-mirrorstack.conf",
+      "/etc/mirrorstack/site.php",
     ]);
     expect(paths(plans, "stg-db2")).toEqual([
       "/etc/mysql/mariadb.conf.d/60-mirrorstack.cnf",
@@ -162,8 +165,11 @@ describe("what each mode renders", () => {
       "/usr/local/sbin/mirrorstack-health",
       "/etc/cron.d/mirrorstack-health",
       "/etc/logrotate.d/mirrorstack",
+      "/etc/apache2/sites-enabled/00-mirrorstack.conf",
+      "/etc/mirrorstack/site.php",
     ]);
     expect(paths(plans, "stg-db3")).not.toContain("/usr/local/sbin/mirrorstack-backup");
+    expect(paths(plans, "stg-db3"), "a host without web: true serves nothing").not.toContain("/etc/mirrorstack/site.php");
   });
 
   it("nfs (prod): exports, wrappers, idmapd, defaults and the export fstab block on the master; mounts on mirrors", () => {

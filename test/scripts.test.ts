@@ -86,6 +86,11 @@ function stepScripts(cfg: StackConfig): Script[] {
       add(`seed-receive-${kind}-uncompressed`, "seed-receive.sh.hbs", plain.receive);
     }
   }
+  for (const h of cfg.hosts.filter((x) => x.web)) {
+    const site = scripts.siteAccountScripts({ role: h.role, flavour: cfg.database.flavour, user: "www-data", database: cfg.web.database });
+    add(`site-account-${h.name}`, "site-account.sh.hbs", site.create);
+    add(`site-account-remove-${h.name}`, "site-account-remove.sh.hbs", site.delete);
+  }
   const push = cfg.backups.push;
   if (cfg.backups.enabled && push) {
     add("backup-push-key", "key-pair.sh.hbs", scripts.keyPairScript({ host: cfg.backups.host, key: PATHS.backupPushKey, comment: "mirrorstack-backup" }));

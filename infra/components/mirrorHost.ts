@@ -21,6 +21,8 @@ export interface MirrorHostArgs {
   readonly software: SoftwareNeeds;
   /** The secret values that complete the files rendered with placeholders (kept secret end to end). */
   readonly secrets: pulumi.Output<RenderSecrets>;
+  /** web: true: the site's database account (scripts from render/scripts.ts siteAccountScripts), made once the files are in place. */
+  readonly siteAccount?: { readonly create: string; readonly delete: string };
 }
 
 /** Turns an absolute path into a resource-name-safe suffix. */
@@ -56,6 +58,13 @@ export class MirrorHost extends pulumi.ComponentResource {
           actions: actionWords(f.onChange, args.osFamily),
         },
         { parent: this, dependsOn: [software], additionalSecretOutputs: f.secret ? ["content"] : [] },
+      );
+    }
+    if (args.siteAccount) {
+      new RemoteCommand(
+        `${name}-site-account`,
+        { target: args.target, create: args.siteAccount.create, delete: args.siteAccount.delete },
+        { parent: this, dependsOn: Object.values(this.files) },
       );
     }
     this.registerOutputs({});

@@ -12,6 +12,8 @@ const NAMES: Record<OsFamily, Record<ServiceAction["service"], string>> = {
     "nfs-server": "nfs-kernel-server",
     rpcbind: "rpcbind",
     idmapd: "nfs-idmapd",
+    apache: "apache2",
+    nginx: "nginx",
   },
   rhel: {
     mariadb: "mariadb",
@@ -21,6 +23,8 @@ const NAMES: Record<OsFamily, Record<ServiceAction["service"], string>> = {
     "nfs-server": "nfs-server",
     rpcbind: "rpcbind",
     idmapd: "nfs-idmapd",
+    apache: "httpd",
+    nginx: "nginx",
   },
 };
 

@@ -13,7 +13,8 @@ import { ConfigError, type ConfigIssue, NAMESPACE, parseStackConfig, SECRET_KEYS
 import type { StackInput } from "../config/schema";
 import { MirrorReplication } from "../providers/mirrorReplication";
 import { renderStack } from "../render";
-import { nfsServerServices, seedScripts } from "../render/scripts";
+import { nfsServerServices, seedScripts, siteAccountScripts } from "../render/scripts";
+import { webUser } from "../render/web";
 import type { RenderSecrets } from "../render/types";
 import type { SshTarget } from "../ssh/exec";
 import { BackupPush } from "./backupPush";
@@ -230,8 +231,11 @@ export class SiteMirror extends pulumi.ComponentResource {
           target: targetFor(plan.host),
           stack,
           osFamily: h.osFamily,
-          software: withoutNfsServices(softwareFor(plan.role, h.osFamily, cfg.database.flavour, fileMethod), h.osFamily),
+          software: withoutNfsServices(softwareFor(plan.role, h.osFamily, cfg.database.flavour, fileMethod, h.web ? cfg.web.server : undefined), h.osFamily),
           secrets,
+          ...(h.web
+            ? { siteAccount: siteAccountScripts({ role: h.role, flavour: cfg.database.flavour, user: webUser(h.osFamily, cfg.web.server), database: cfg.web.database }) }
+            : {}),
         },
         child,
       );

@@ -25,6 +25,8 @@ export function softwareFor(
   os: OsFamily,
   flavour: "mariadb" | "mysql",
   fileMethod: "rsync-ssh" | "nfs" | "none",
+  /** web.server when the host has web: true. */
+  web?: "apache" | "nginx",
 ): SoftwareNeeds {
   const deb = os === "debian";
   const db = flavour === "mariadb" ? ["mariadb-server", "mariadb-backup"] : deb ? ["mysql-server"] : ["mysql-server"];
@@ -45,6 +47,15 @@ export function softwareFor(
     } else {
       base.push(deb ? "nfs-common" : "nfs-utils");
     }
+  }
+  // The site (web: true): the server with PHP and its MySQL driver. php-fpm stands for the installed version's unit
+  // (php8.2-fpm on Debian 12); steps/ensure-software resolves it on the host.
+  if (web === "apache") {
+    base.push(...(deb ? ["apache2", "libapache2-mod-php", "php-mysql"] : ["httpd", "php", "php-mysqlnd"]));
+    services.push(deb ? "apache2" : "httpd");
+  } else if (web === "nginx") {
+    base.push(...(deb ? ["nginx", "php-fpm", "php-mysql"] : ["nginx", "php-fpm", "php-mysqlnd"]));
+    services.push("nginx", "php-fpm");
   }
   // The binary and relay logs live in the database log directory; Debian 12's MariaDB logs to the journal and
   // no longer creates /var/log/mysql, so the server would refuse to start with the master's my.cnf.

@@ -7,6 +7,7 @@ import { renderJobFiles } from "./jobs";
 import { renderMyCnf } from "./mysql";
 import { renderNfsFiles } from "./nfs";
 import { checkMirrorKeys, renderSyncFiles } from "./sync";
+import { renderWebFiles } from "./web";
 import type { AppliedBy, FileBody, HostPlan, RenderedFile, RenderSecrets } from "./types";
 
 export type { AppliedBy, Completion, FileBody, HostPlan, RenderedFile, RenderSecrets, ServiceAction } from "./types";
@@ -33,6 +34,7 @@ function filesFor(cfg: StackConfig, host: HostConfig, opts: RenderOptions): Rend
     // File mirroring's files wait for the mirrors' keys (rsync-ssh) or come before the NFS server starts.
     ...by("file-mirroring", [...renderNfsFiles(cfg, host), ...renderSyncFiles(cfg, host, opts.mirrorKeys ?? {})]),
     ...by("host", renderJobFiles(cfg, host, opts.secrets.backupPassphrase)),
+    ...by("host", renderWebFiles(cfg, host)),
   ];
   const seen = new Set<string>();
   for (const f of files) {

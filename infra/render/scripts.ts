@@ -257,3 +257,22 @@ export function seedScripts(opts: {
     cleanup: renderTemplate("steps/seed-cleanup.sh.hbs", { runDir }),
   };
 }
+
+/** The site's database account on a web host and its removal (templates/steps/site-account*.sh.hbs). */
+export function siteAccountScripts(opts: {
+  role: "master" | "mirror";
+  flavour: "mariadb" | "mysql";
+  user: string;
+  database: string;
+}): { create: string; delete: string } {
+  const ctx = {
+    role: opts.role,
+    mariadb: opts.flavour === "mariadb",
+    cli: opts.flavour === "mariadb" ? "mariadb" : "mysql",
+    user: opts.user,
+    database: opts.database,
+    // A mirror's site reads only: the server is read_only too, and the account could not write if it were not.
+    privileges: opts.role === "master" ? "ALL PRIVILEGES" : "SELECT",
+  };
+  return { create: renderTemplate("steps/site-account.sh.hbs", ctx), delete: renderTemplate("steps/site-account-remove.sh.hbs", ctx) };
+}

@@ -4,7 +4,7 @@
 /** A service action the apply layer runs on a host after a file's content changed. */
 export interface ServiceAction {
   /** Logical service name; the apply layer maps it to systemctl/service per host. */
-  readonly service: "mariadb" | "mysql" | "ssh" | "cron" | "nfs-server" | "rpcbind" | "idmapd";
+  readonly service: "mariadb" | "mysql" | "ssh" | "cron" | "nfs-server" | "rpcbind" | "idmapd" | "apache" | "nginx";
   /**
    * What to do when the file changed. `exportfs` runs `exportfs -ra`. `settings` (a database option file): the
    * changed options go live with SET GLOBAL when the server allows it (infra/render/live-settings.ts), else restart.

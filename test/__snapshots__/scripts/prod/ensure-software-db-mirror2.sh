@@ -4,6 +4,11 @@ for p in mariadb-server mariadb-backup rsync socat zstd gnupg logrotate cron ope
 if [ ${#missing[@]} -gt 0 ]; then echo "installing: ${missing[*]}"; DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; fi
 [ -d /var/log/mysql ] || install -d -o mysql -g adm -m 2750 /var/log/mysql
 for s in mariadb cron; do
+  # php-fpm: the unit of the PHP version the packages installed (php8.2-fpm on Debian 12, php-fpm on RHEL).
+  if [ "$s" = php-fpm ] && [ ! -e /lib/systemd/system/php-fpm.service ] && [ ! -e /etc/init.d/php-fpm ]; then
+    s=$(find /lib/systemd/system /etc/init.d -maxdepth 1 -name 'php*-fpm*' 2>/dev/null | sed -n '1{s#.*/##;s#\.service$##;p}')
+    [ -n "$s" ] || { echo "php-fpm is installed but has no service unit" >&2; exit 1; }
+  fi
   if [ -d /run/systemd/system ]; then systemctl enable --now "$s" >/dev/null
   else service "$s" status >/dev/null 2>&1 || service "$s" start; fi
 done
