@@ -175,16 +175,19 @@ rm -f "$root"/etc/ssh/ssh_host_*
 rm -f "$root/var/lib/dbus/machine-id"
 # A container has no console login to offer anyone: keep the boot log quiet and fast.
 ln -sf /dev/null "$root/etc/systemd/system/console-getty.service"
-# The web servers are in the image for the web role (and the readers' tests); on a host they start only when
-# mirrorstack's software step enables them (apache2 and nginx would both want port 80).
+EOF
+  # The prepared image carries the web servers for the web role (and the readers' tests); on a host they start
+  # only when mirrorstack's software step enables them (apache2 and nginx would both want port 80).
+  [ "${1:-}" = prepared ] && cat <<'EOF'
 rm -f "$root"/etc/systemd/system/multi-user.target.wants/apache2.service \
   "$root"/etc/systemd/system/multi-user.target.wants/nginx.service \
   "$root"/etc/systemd/system/multi-user.target.wants/php*-fpm.service
 EOF
+  return 0
 }
 
 image_key() { # flavour -> cache key
-  { echo "$DEBIAN_SUITE"; image_packages "$1"; image_customize; echo recipe-2; } | sha256sum | cut -c1-12
+  { echo "$DEBIAN_SUITE"; image_packages "$1"; image_customize "$1"; echo recipe-2; } | sha256sum | cut -c1-12
 }
 
 image_dir() { printf '%s/%s-%s' "$IMAGES" "$1" "$(image_key "$1")"; }
@@ -208,7 +211,7 @@ ensure_image() {
   # or rm -rf walks into them and the new build finds a root that is not empty.
   findmnt -rn -o TARGET | awk -v p="$tmp/" 'index($0, p) == 1' | sort -r | while read -r m; do umount -n -l "$m"; done
   rm -rf "$tmp" && mkdir -p "$tmp"
-  hook=$(mktemp) && image_customize >"$hook"
+  hook=$(mktemp) && image_customize "$flavour" >"$hook"
   if ! mmdebstrap --quiet --variant=minbase --include="${pkgs// /,}" \
     --customize-hook="sh $hook \"\$1\"" \
     "$DEBIAN_SUITE" "$tmp/root" \
