@@ -7,6 +7,7 @@ import { softwareFor } from "../infra/components/software";
 import { renderStack } from "../infra/render";
 import { siteAccountScripts } from "../infra/render/scripts";
 import { SITE_INCLUDE } from "../infra/render/web";
+import { judgeWeb, webCell } from "../infra/ops/web";
 import { ROOT } from "./render-stacks";
 
 const SECRETS = { replicationPassword: "[secret]", backupPassphrase: "[secret]" };
@@ -59,5 +60,22 @@ describe("web role", () => {
     expect(softwareFor("mirror", "debian", "mariadb", "rsync-ssh", "apache").packages).toEqual(expect.arrayContaining(["apache2", "libapache2-mod-php", "php-mysql"]));
     expect(softwareFor("mirror", "debian", "mariadb", "rsync-ssh", "nginx").services).toEqual(expect.arrayContaining(["nginx", "php-fpm"]));
     expect(softwareFor("mirror", "debian", "mariadb", "rsync-ssh").packages).not.toContain("apache2");
+  });
+
+  it("status judges what a web host answered: no answer or not 200 is critical, a file unlike the master's a warning", () => {
+    const page = { url: "http://192.0.2.11/index.php", status: 200 };
+    const file = { url: "http://192.0.2.11/images/logo.png", status: 200, sameAsMaster: true };
+    expect(judgeWeb({ page, file }, "mirror")).toEqual({ level: "OK", reasons: [] });
+    expect(webCell({ page, file })).toBe("200 /index.php\nfile ok");
+    const differs = judgeWeb({ page, file: { ...file, sameAsMaster: false } }, "mirror");
+    expect(differs.level).toBe("WARNING");
+    expect(differs.reasons).toEqual(["web: http://192.0.2.11/images/logo.png differs from the master's copy (file sync behind?)"]);
+    const down = judgeWeb({ page: { ...page, status: null, error: "connect ECONNREFUSED 192.0.2.11:80" } }, "mirror");
+    expect(down).toEqual({ level: "CRITICAL", reasons: ["web: page http://192.0.2.11/index.php did not answer (connect ECONNREFUSED 192.0.2.11:80)"] });
+    expect(judgeWeb({ page: { ...page, status: 500 }, file: { ...file, status: 404 } }, "master").reasons).toEqual([
+      "web: page http://192.0.2.11/index.php answered HTTP 500",
+      "web: mirrored file http://192.0.2.11/images/logo.png answered HTTP 404",
+    ]);
+    expect(webCell(undefined)).toBe("-");
   });
 });

@@ -14,6 +14,7 @@ import { health, normalizeReplicaStatus, normalizeSourceStatus, type HealthLevel
 import type { Request } from "./args";
 import type { OpsContext } from "./context";
 import { dfScript, parseDf, parseKeyValues, run, section, withDb, type DiskFree } from "./hosts";
+import { checkWebHosts, judgeWeb, webCell, type WebCheck } from "./web";
 import { age, bytes, errMsg, levelExit, mapLimit, table, worst, type CommandResult } from "./output";
 import { describeReports, parseReportAges, readReportsScript, type ReportAge } from "./positions";
 
@@ -52,6 +53,8 @@ export interface HostStatus {
   readonly positionReports?: readonly ReportAge[];
   /** What the host's own health job measured that status does not (md arrays, the vendor RAID command). */
   readonly healthJob?: HealthJobResult;
+  /** web: true: what the site answered over HTTP (infra/ops/web.ts). */
+  readonly web?: WebCheck;
 }
 
 /** From the health job's metrics file (PATHS.healthMetrics, templates/mirrorstack-health.sh.hbs): the RAID state. */
@@ -273,7 +276,13 @@ true`;
 
 /** Collects every host's status (hosts in parallel, at most `parallel` at a time). */
 export async function collectStatus(ctx: OpsContext, parallel: number): Promise<HostStatus[]> {
-  return mapLimit(ctx.cfg.hosts, parallel, (h) => probeHost(ctx, h));
+  const [hosts, web] = await Promise.all([mapLimit(ctx.cfg.hosts, parallel, (h) => probeHost(ctx, h)), checkWebHosts(ctx.cfg)]);
+  return hosts.map((h) => {
+    const c = web.get(h.host);
+    if (!c) return h;
+    const j = judgeWeb(c, h.role);
+    return { ...h, web: c, level: worst([h.level, j.level]), reasons: [...h.reasons, ...j.reasons] };
+  });
 }
 
 function position(s: HostStatus): string {
@@ -303,6 +312,7 @@ export function formatStatus(stack: string, hosts: readonly HostStatus[]): strin
     level === "OK"
       ? `MIRRORSTACK ${level} - stack ${stack}: ${hosts.filter((h) => h.role === "mirror").length} mirror(s) replicating, ${hosts.length} host(s) healthy`
       : `MIRRORSTACK ${level} - stack ${stack}: ${bad.map((h) => `${h.host}: ${h.reasons.join("; ")}`).join(" | ")}`;
+  const anyWeb = hosts.some((h) => h.web !== undefined);
   const rows = hosts.map((h) => {
     const r = h.replication;
     const yn = (b: boolean | undefined, connecting = false) => (b === undefined ? "-" : connecting ? "Connecting" : b ? "Yes" : "No");
@@ -316,9 +326,11 @@ export function formatStatus(stack: string, hosts: readonly HostStatus[]): strin
       position(h),
       syncCell(h),
       diskCell(h),
+      ...(anyWeb ? [webCell(h.web)] : []),
     ];
   });
-  const out = [summary, "", table(["HOST", "ROLE", "LEVEL", "IO", "SQL", "BEHIND", "EXECUTED / BINLOG", "FILE SYNC", "DISK FREE"], rows)];
+  const headers = ["HOST", "ROLE", "LEVEL", "IO", "SQL", "BEHIND", "EXECUTED / BINLOG", "FILE SYNC", "DISK FREE", ...(anyWeb ? ["WEB"] : [])];
+  const out = [summary, "", table(headers, rows)];
   const errors = hosts.filter((h) => h.reasons.length > 0 || h.replication?.lastIoError || h.replication?.lastSqlError);
   if (errors.length > 0) {
     out.push("");

@@ -2,9 +2,16 @@
 // of the mirrored tree: a page that reads a row through the site's socket-authenticated account and links an image
 // from the uploads. On the mirror the page says read-only and a write through the site's account is refused (SELECT
 // only, and the server is read_only); on the master the same write goes through and reaches the mirror.
+import { spawnSync } from "node:child_process";
 import * as http from "node:http";
+import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freshStack, inventory, isRoot, onHost, pulumi, skipReason, sql, useLab, writeTestStack } from "./lab";
+import { freshStack, inventory, isRoot, onHost, pulumi, ROOT, skipReason, sql, useLab, writeTestStack } from "./lab";
+
+function ctl(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync("node", ["--import", "tsx", path.join(ROOT, "infra/cli/mirrorctl.ts"), ...args], { cwd: ROOT, encoding: "utf8" });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
 
 const STACK = "e2e-web";
 useLab("web", { mirrors: 1, image: "bare" });
@@ -117,6 +124,32 @@ describe.skipIf(!isRoot)("web role (lab)", { shuffle: false }, () => {
     const evil = await get(addr("mirror1"), "/images/evil.php");
     expect(evil.status).toBe(403);
     expect(evil.body.toString()).not.toMatch(/^ran$/);
+  });
+
+  it("mirrorctl status fetches the page and the mirrored file from each web host, and names what is wrong", async () => {
+    type Host = { host: string; level: string; reasons: string[]; web?: { page: { status: number | null }; file?: { status: number | null; sameAsMaster: boolean | null } } };
+    const status = () => JSON.parse(ctl("status", "--stack", STACK, "--json").stdout) as { hosts: Host[] };
+    const of = (s: { hosts: Host[] }, name: string) => s.hosts.find((h) => h.host === name)!;
+    const ok = status();
+    for (const h of ["master", "mirror1"]) {
+      expect(of(ok, h).web?.page.status, h).toBe(200);
+      expect(of(ok, h).web?.file?.status, h).toBe(200);
+      expect(of(ok, h).reasons.filter((r) => r.startsWith("web:")), h).toEqual([]);
+    }
+    expect(of(ok, "mirror1").web?.file?.sameAsMaster).toBe(true);
+    expect(ctl("status", "--stack", STACK).stdout).toMatch(/WEB/);
+    // The mirror's copy of the file drifts from the master's: a warning naming the file.
+    expect(onHost("mirror1", `printf x >> ${SITE}/images/logo.png`).code).toBe(0);
+    const drift = of(status(), "mirror1");
+    expect(drift.web?.file?.sameAsMaster).toBe(false);
+    expect(drift.reasons).toContainEqual(expect.stringMatching(/^web: http:\/\/[0-9.]+\/images\/logo\.png differs from the master's copy/));
+    // The web server is down: critical, saying the page did not answer.
+    expect(onHost("mirror1", "systemctl stop apache2").code).toBe(0);
+    const down = of(status(), "mirror1");
+    expect(down.level).toBe("CRITICAL");
+    expect(down.reasons).toContainEqual(expect.stringMatching(/^web: page http:\/\/[0-9.]+\/index\.php did not answer/));
+    expect(onHost("mirror1", `systemctl start apache2 && /usr/local/sbin/mirrorstack-sync`).code).toBe(0);
+    expect(of(status(), "mirror1").web?.file?.sameAsMaster).toBe(true);
   });
 
   it("destroy removes the site's account and virtual host; the site's data and tree stay", async () => {
