@@ -161,4 +161,26 @@ describe.skipIf(!isRoot)("web role (lab)", { shuffle: false }, () => {
       expect(onHost(h, `test -f ${SITE}/index.php`).code, h).toBe(0);
     }
   });
+
+  it("nginx with PHP-FPM serves the same site (the operator took apache down first)", async () => {
+    for (const h of ["master", "mirror1"]) expect(onHost(h, "systemctl disable --now apache2").code, h).toBe(0);
+    writeTestStack(STACK, {
+      master: { name: "master", address: addr("master"), web: true },
+      mirrors: [{ name: "mirror1", address: addr("mirror1"), web: true }],
+      files: { method: "rsync-ssh", trees: [SITE] },
+      web: { server: "nginx", documentRoot: SITE, uploadsPath: `${SITE}/images`, app: "generic", checkPath: "/index.php", checkFile: "/images/logo.png" },
+    });
+    const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    expect(up.code, up.out).toBe(0);
+    expect((await get(addr("master"), "/index.php")).body.toString()).toMatch(/^role=master readonly=no title=Hello from the master$/m);
+    const mirror = await get(addr("mirror1"), "/index.php?write=1");
+    expect(mirror.status, mirror.body.toString()).toBe(200);
+    expect(mirror.body.toString()).toMatch(/^role=mirror readonly=yes title=Hello from the master$/m);
+    expect(mirror.body.toString()).toMatch(/^write=refused: /m);
+    // An uploaded PHP file is data: nginx hands out its bytes and never runs it.
+    expect((await get(addr("mirror1"), "/images/evil.php")).body.toString()).not.toMatch(/^ran$/);
+    const d = await pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+    expect(d.code, d.out).toBe(0);
+    expect(onHost("mirror1", "test -e /etc/nginx/sites-enabled/mirrorstack.conf").code).not.toBe(0);
+  });
 });
