@@ -123,6 +123,8 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
       skipNameResolve,
       seedMethod: p.database.seedMethod,
       catchUpTimeoutSeconds: p.database.catchUpTimeoutSeconds,
+      switchoverDeadlineSeconds: p.database.switchoverDeadlineSeconds,
+      switchoverMaxLagSeconds: p.database.switchoverMaxLagSeconds,
     },
     files: {
       method: p.files.method,

@@ -179,6 +179,12 @@ export const databaseSchema = z.strictObject({
   catchUpTimeoutSeconds: int(10, 86400)
     .default(900)
     .describe("Seconds a new mirror may take to catch up with the master after seeding before the deployment fails"),
+  switchoverDeadlineSeconds: int(5, 3600)
+    .default(30)
+    .describe("Hard deadline of mirrorctl switchover/failover: past it, a switchover that has not promoted the new master yet is undone and the old master writable again (mirrorctl --deadline overrides it)"),
+  switchoverMaxLagSeconds: int(0, 3600)
+    .default(5)
+    .describe("Most seconds a mirror may be behind the master for mirrorctl switchover to start"),
 });
 
 const treeSchema = z.preprocess(

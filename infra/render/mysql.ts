@@ -43,19 +43,21 @@ export function renderMyCnf(cfg: StackConfig, host: HostConfig): FileBody {
     mariadb: db.flavour === "mariadb",
     mysql: db.flavour === "mysql",
   };
+  // Mirrors keep a binary log like the master's, so that one can be promoted (mirrorctl switchover / failover).
+  const r = retentionSetting(db);
+  const binlog = {
+    logBin: `${mysqlLogDir(host.osFamily)}/mysql-bin`,
+    binlogFormat: db.binlogFormat,
+    retentionOption: r.option,
+    retentionValue: r.value,
+  };
   let content: string;
   if (host.role === "master") {
-    const r = retentionSetting(db);
-    content = renderTemplate("mysql-master.cnf.hbs", {
-      ...common,
-      logBin: `${mysqlLogDir(host.osFamily)}/mysql-bin`,
-      binlogFormat: db.binlogFormat,
-      retentionOption: r.option,
-      retentionValue: r.value,
-    });
+    content = renderTemplate("mysql-master.cnf.hbs", { ...common, ...binlog });
   } else {
     content = renderTemplate("mysql-mirror.cnf.hbs", {
       ...common,
+      ...binlog,
       relayLog: `${mysqlLogDir(host.osFamily)}/relay-bin`,
       logReplicaUpdates: logReplicaUpdatesName(db),
     });

@@ -100,14 +100,18 @@ ${dump} --single-transaction ${coords} --quick --hex-blob --routines --triggers 
   | zstd -1 -q -T0`;
 }
 
-/** Mirror side of a logical copy: decompress and load with relaxed durability for speed (restored after). */
+/**
+ * Mirror side of a logical copy: decompress and load with relaxed durability for speed (restored after). The load
+ * is not binary-logged: mirrors keep a binary log (to be promotable), and the copy written there under the
+ * mirror's own server_id would be errant transactions (and, with gtid_strict_mode, stop replication).
+ */
 export function logicalLoadScript(flavour: "mariadb" | "mysql"): string {
   const cli = flavour === "mariadb" ? "mariadb" : "mysql";
   return `set -euo pipefail
 old=$(${cli} -N -B -e 'SELECT @@GLOBAL.innodb_flush_log_at_trx_commit')
 ${cli} -e 'SET GLOBAL innodb_flush_log_at_trx_commit=2'
 trap "${cli} -e \\"SET GLOBAL innodb_flush_log_at_trx_commit=$old\\"" EXIT
-zstd -d -q | ${cli} --binary-mode`;
+zstd -d -q | ${cli} --binary-mode --init-command='SET SESSION sql_log_bin = 0'`;
 }
 
 /** Master side of a physical copy: the whole instance as an xbstream, compressed. */
