@@ -92,7 +92,7 @@ describe.skipIf(!isRoot)("switchover and failover (lab)", { shuffle: false }, ()
   beforeAll(async () => {
     sql("master", "CREATE DATABASE IF NOT EXISTS wiki");
     sql("master", "CREATE TABLE wiki.pages (id INT PRIMARY KEY, title VARCHAR(100) NOT NULL) ENGINE=InnoDB");
-    sql("master", "INSERT INTO wiki.pages SELECT seq, CONCAT('page ', seq) FROM seq_1_to_2000");
+    sql("master", "INSERT INTO wiki.pages SELECT seq, CONCAT('page ', seq) FROM wiki.seq_1_to_2000");
     sql("master", "CREATE TABLE wiki.writes (n INT PRIMARY KEY, host VARCHAR(20) NOT NULL, at TIMESTAMP(6) DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB");
     writeTestStack(STACK);
     await freshStack(STACK);
@@ -201,7 +201,7 @@ describe.skipIf(!isRoot)("switchover and failover (lab)", { shuffle: false }, ()
     // mirror2 receives but does not apply the last writes; the old master (a mirror now, without log_slave_updates
     // until `up` renders its mirror settings) applies them but cannot be promoted.
     sql("mirror2", "STOP SLAVE SQL_THREAD");
-    sql("mirror1", "INSERT INTO wiki.pages SELECT seq, 'late' FROM seq_800001_to_800050");
+    sql("mirror1", "INSERT INTO wiki.pages SELECT seq, 'late' FROM wiki.seq_800001_to_800050");
     const pos = sql("mirror1", "SELECT @@gtid_binlog_pos");
     expect(sql("master", `SELECT MASTER_GTID_WAIT('${pos}', 30)`)).toBe("0");
     expect(onHost("mirror1", "systemctl stop mariadb").code).toBe(0);
