@@ -39,6 +39,8 @@ describe("parseStackConfig: a lab-like stack", () => {
       skipNameResolve: true,
       seedMethod: "logical",
       catchUpTimeoutSeconds: 900,
+      switchoverDeadlineSeconds: 30,
+      switchoverMaxLagSeconds: 5,
     });
     expect(cfg.files).toEqual({
       method: "rsync-ssh",

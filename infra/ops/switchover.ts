@@ -505,8 +505,15 @@ export async function failoverCommand(ctx: OpsContext, req: Request, progress: (
       true,
       mirrors.map((m) => `${m.name} ${formatGtidList(positions.get(m.name)!) || "(empty)"}${applied.get(m.name)!.lastSqlError ? ` (SQL error: ${applied.get(m.name)!.lastSqlError})` : ""}`).join("; ") + (unreachable.length ? `; unreachable: ${unreachable.join(", ")}` : ""),
     );
+    // A mirror seeded by coordinates that has replicated nothing since has no GTID position: where it stands in
+    // GTIDs is unknown, so it is neither chosen nor pointed anywhere by GTID (re-seed it from the new master).
+    const noGtid = new Set(mirrors.filter((m) => positions.get(m.name)!.length === 0).map((m) => m.name));
     const notPromotable = (st: ServerState) =>
-      !st.logBin || !st.logSlaveUpdates ? `no binary log with the replicated changes (log_bin ${st.logBin ? "ON" : "OFF"}, log_slave_updates ${st.logSlaveUpdates ? "ON" : "OFF"}): the other mirrors could not follow it` : undefined;
+      noGtid.has(st.name)
+        ? "no GTID position (nothing replicated since it was seeded)"
+        : !st.logBin || !st.logSlaveUpdates
+          ? `no binary log with the replicated changes (log_bin ${st.logBin ? "ON" : "OFF"}, log_slave_updates ${st.logSlaveUpdates ? "ON" : "OFF"}): the other mirrors could not follow it`
+          : undefined;
     const choice = chooseCandidate(
       mirrors.map((m) => {
         const why = notPromotable(states.get(m.name)!);
@@ -547,6 +554,11 @@ export async function failoverCommand(ctx: OpsContext, req: Request, progress: (
     const problems2: string[] = [];
     await ensureAccounts(ctx, d, candDb, [...rest.map((o) => o.address), ctx.cfg.master.address], replicationPassword).catch((e) => problems2.push(`replication accounts on ${cand.name}: ${errMsg(e)}`));
     for (const o of rest) {
+      if (noGtid.has(o.name)) {
+        problems2.push(`${o.name}: not pointed at ${cand.name}: it has no GTID position; re-seed it (mirrorctl reseed, after committing the config change)`);
+        run.add("repoint", false, problems2[problems2.length - 1]!);
+        continue;
+      }
       try {
         await pointAt(ctx, d, open.get(o.name)!, cand, replicationPassword, undefined, true);
         run.add("repoint", true, `${o.name} replicates from ${cand.name} by GTID from its own position ${formatGtidList(positions.get(o.name)!)}`);
@@ -555,7 +567,7 @@ export async function failoverCommand(ctx: OpsContext, req: Request, progress: (
         run.add("repoint", false, `${o.name}: ${errMsg(e)}`);
       }
     }
-    const others = new Map(rest.map((o) => [o.name, open.get(o.name)!] as const));
+    const others = new Map(rest.filter((o) => !noGtid.has(o.name)).map((o) => [o.name, open.get(o.name)!] as const));
     const proof = others.size ? await prove(ctx, d, s, cand.name, candDb, others, 60).catch((e) => [errMsg(e)]) : [];
     run.add("prove", proof.length === 0, proof.length === 0 ? `a heartbeat written on ${cand.name} reached ${[...others.keys()].join(", ") || "no other host"}` : proof.join("; "));
     problems2.push(...proof);

@@ -117,6 +117,14 @@ describe.skipIf(!isRoot)("switchover and failover (lab)", { shuffle: false }, ()
     // The seed's load was not binary-logged on the mirror: no transaction of the mirror's own server_id.
     const own = sql("mirror1", "SELECT @@server_id");
     expect(sql("mirror1", "SELECT @@gtid_binlog_state")).not.toMatch(new RegExp(`\\d+-${own}-\\d+`));
+    // Seeded by coordinates (MASTER_USE_GTID=no), a mirror still keeps its GTID position (failover compares them)
+    // and logs the replicated transaction under the master's GTID.
+    sql("master", "INSERT INTO wiki.pages VALUES (900000, 'one write')");
+    const pos = sql("master", "SELECT @@gtid_binlog_pos");
+    for (const m of ["mirror1", "mirror2"]) {
+      expect(sql(m, `SELECT MASTER_GTID_WAIT('${pos}', 30)`), m).toBe("0");
+      expect(sql(m, "SELECT @@gtid_slave_pos, @@gtid_binlog_pos"), m).toBe(`${pos}\t${pos}`);
+    }
   });
 
   it("an errant transaction on a mirror refuses the switchover, named, and nothing changes", async () => {
@@ -137,6 +145,7 @@ describe.skipIf(!isRoot)("switchover and failover (lab)", { shuffle: false }, ()
   it("--dry-run runs every check, prints the config change and changes nothing", async () => {
     const before = snapshot(hosts);
     const r = await ctl("switchover", "--stack", STACK, "--to", "mirror1", "--dry-run");
+    console.log(`[e2e] switchover --dry-run:\n${r.stdout}`);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toMatch(/^ok +[\d.]+s +preflight: 3 hosts answer/m);
     expect(r.stdout).toContain("dry run: every check passed and nothing was changed");
@@ -218,6 +227,7 @@ describe.skipIf(!isRoot)("switchover and failover (lab)", { shuffle: false }, ()
     // Its relay log applied, mirror2 holds everything: the choice is clear.
     sql("mirror2", "START SLAVE SQL_THREAD");
     const r = await ctl("failover", "--stack", STACK);
+    console.log(`[e2e] failover:\n${r.stdout}`);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toMatch(/choose: mirror2: /);
     expect(r.stdout).toContain("failover done: mirror2 is the master");
@@ -237,6 +247,7 @@ describe.skipIf(!isRoot)("switchover and failover (lab)", { shuffle: false }, ()
     // As if it came back with a master's settings: writable.
     sql("mirror1", "SET GLOBAL read_only = 0");
     const r = await ctl("failover", "--stack", STACK);
+    console.log(`[e2e] failover, old master back:\n${r.stdout}`);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toMatch(/second master: mirror1 replicates from nobody and TAKES WRITES while the mirrors replicate from mirror2/);
     expect(r.stdout).toMatch(/rejoin: mirror1 replicates from mirror2 by GTID: its binary log holds nothing mirror2 lacks/);
