@@ -278,8 +278,11 @@ export async function switchoverCommand(ctx: OpsContext, req: Request, progress:
       return result(1, { changed: false }, [`REFUSED: nothing changed; ${oldMaster.name} stays the master`]);
     }
     const master = open.get(oldMaster.name)!;
+    // The mirrors first, the master last: under writes a mirror read after the master could hold the master's
+    // newer transactions and look errant.
     const states = new Map<string, ServerState>();
-    for (const [n, db] of open) states.set(n, await readServerState(db, d, s, n));
+    for (const m of ctx.cfg.mirrors) states.set(m.name, await readServerState(open.get(m.name)!, d, s, m.name));
+    states.set(oldMaster.name, await readServerState(master, d, s, oldMaster.name));
     const mst = states.get(oldMaster.name)!;
     // The candidate's applied position in GTIDs, from its executed master coordinates (right in either mode).
     const cr = states.get(cand.name)!.replica;
