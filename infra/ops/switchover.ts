@@ -240,7 +240,6 @@ export function switchoverProblems(
     if (!c.logBin || !c.logSlaveUpdates) {
       p.push(`${c.name}: no binary log with the replicated changes (log_bin ${c.logBin ? "ON" : "OFF"}, log_slave_updates ${c.logSlaveUpdates ? "ON" : "OFF"}): the other mirrors could not follow it; run \`pulumi up\` with this mirrorstack version first (it turns both on)`);
     }
-    if (!c.strict) p.push(`${c.name}: gtid_strict_mode is OFF`);
     if (opts.candidateApplied) {
       const cmp = comparePositions(opts.candidateApplied, master.binlogPos);
       if (cmp.order === "ahead" || cmp.order === "diverged") {
@@ -363,7 +362,7 @@ export async function switchoverCommand(ctx: OpsContext, req: Request, progress:
     try {
       await candDb.query(d.stopReplica());
       await candDb.query(d.resetReplicaAll());
-      await runAll(candDb, s.setReadOnly(false));
+      await runAll(candDb, [...s.setStrictMode(true), ...s.setReadOnly(false)]);
     } catch (e) {
       run.add("promote", false, errMsg(e));
       // Nothing was written on the candidate: starting its replication again and unfencing restores the old setup.
@@ -552,7 +551,7 @@ export async function failoverCommand(ctx: OpsContext, req: Request, progress: (
     const candDb = open.get(cand.name)!;
     await candDb.query(d.stopReplica());
     await candDb.query(d.resetReplicaAll());
-    await runAll(candDb, s.setReadOnly(false));
+    await runAll(candDb, [...s.setStrictMode(true), ...s.setReadOnly(false)]);
     run.add("promote", true, `${cand.name} replicates from nobody and is writable`);
     const problems2: string[] = [];
     await ensureAccounts(ctx, d, candDb, [...rest.map((o) => o.address), ctx.cfg.master.address], replicationPassword).catch((e) => problems2.push(`replication accounts on ${cand.name}: ${errMsg(e)}`));
@@ -616,9 +615,9 @@ async function rejoinStale(
       exitCode = 1;
       continue;
     }
-    await runAll(db, s.setReadOnly(true));
+    await runAll(db, [...s.setReadOnly(true), ...s.setStrictMode(false)]);
     for (const x of sessionsToEnd(toSessionRows(await db.query(s.otherSessions())))) await db.query(s.killConnection(x.id)).catch(() => undefined);
-    run.add("fence", true, `${st.name}: read_only, client sessions ended`);
+    run.add("fence", true, `${st.name}: read_only (gtid_strict_mode off, as on a mirror), client sessions ended`);
     if (errant.length > 0) {
       run.add("rejoin", false, `${st.name} not rejoined: ${why}`);
       lines.push(`${st.name} is fenced read_only but NOT rejoined: ${why}. Commit the config change, then copy ${live.name} onto it: mirrorctl reseed --stack ${ctx.stack} --host ${st.name} --yes`);

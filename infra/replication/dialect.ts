@@ -560,6 +560,8 @@ export interface SwitchoverSql {
   serverState(): Stmt;
   /** read_only on or off (MySQL: super_read_only too; turning it off turns both off). */
   setReadOnly(on: boolean): Stmt[];
+  /** MariaDB: gtid_strict_mode on or off (mirrors run without it, a master with it); MySQL: nothing. */
+  setStrictMode(on: boolean): Stmt[];
   /** How long this session waits for a metadata lock (read_only and the global read lock wait for running commits). */
   lockWaitTimeout(seconds: number): Stmt;
   /** FLUSH TABLES WITH READ LOCK: no commit from any session, SUPER included, while this session holds it. */
@@ -598,6 +600,7 @@ export function switchoverSql(engine: DbEngine): SwitchoverSql {
         : on
           ? [stmt("SET GLOBAL super_read_only = 1")] // implies read_only
           : [stmt("SET GLOBAL super_read_only = 0"), stmt("SET GLOBAL read_only = 0")],
+    setStrictMode: (on) => (maria ? [stmt(`SET GLOBAL gtid_strict_mode = ${on ? 1 : 0}`)] : []),
     lockWaitTimeout(seconds) {
       if (!Number.isInteger(seconds) || seconds < 1 || seconds > 31536000) throw new UnsafeValueError(`lock wait timeout ${String(seconds)} is not a whole number of seconds`);
       return stmt("SET SESSION lock_wait_timeout = ?", [seconds]);
