@@ -34,6 +34,7 @@ describe("parseStackConfig: a lab-like stack", () => {
       binlogFormat: "ROW",
       allowUnsafeBinlogFormat: false,
       binlogRetentionDays: 7,
+      mirrorBinlogRetentionDays: 7,
       replicationUser: "mirrorstack_repl",
       port: 3306,
       skipNameResolve: true,

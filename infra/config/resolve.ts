@@ -118,6 +118,7 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
       binlogFormat: p.database.binlogFormat,
       allowUnsafeBinlogFormat: p.database.allowUnsafeBinlogFormat,
       binlogRetentionDays: p.database.binlogRetentionDays,
+      mirrorBinlogRetentionDays: p.database.mirrorBinlogRetentionDays,
       replicationUser: p.database.replicationUser,
       port: p.database.port,
       skipNameResolve,

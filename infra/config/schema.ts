@@ -164,6 +164,9 @@ export const databaseSchema = z.strictObject({
     .default(false)
     .describe("Accept STATEMENT/MIXED binlog formats, which can make mirrors diverge (insert/delete ordering)"),
   binlogRetentionDays: int(1, 365).default(7).describe("Days the master keeps binary logs"),
+  mirrorBinlogRetentionDays: int(1, 365)
+    .default(7)
+    .describe("Days each mirror keeps its binary log (the replicated changes, for promoting it: mirrorctl switchover / failover)"),
   bindAddress: text(checkAddress)
     .optional()
     .describe("Default bind_address of every database server (e.g. 0.0.0.0)")
