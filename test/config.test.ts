@@ -39,6 +39,7 @@ describe("parseStackConfig: a lab-like stack", () => {
       port: 3306,
       skipNameResolve: true,
       seedMethod: "logical",
+      seedCompression: "zstd",
       catchUpTimeoutSeconds: 900,
       switchoverDeadlineSeconds: 30,
       switchoverMaxLagSeconds: 5,
