@@ -34,12 +34,15 @@ describe("parseStackConfig: a lab-like stack", () => {
       binlogFormat: "ROW",
       allowUnsafeBinlogFormat: false,
       binlogRetentionDays: 7,
+      mirrorBinlogRetentionDays: 7,
       replicationUser: "mirrorstack_repl",
       port: 3306,
       skipNameResolve: true,
       seedMethod: "logical",
       seedCompression: "zstd",
       catchUpTimeoutSeconds: 900,
+      switchoverDeadlineSeconds: 30,
+      switchoverMaxLagSeconds: 5,
     });
     expect(cfg.files).toEqual({
       method: "rsync-ssh",

@@ -120,8 +120,8 @@ describe("MariaDB reads the my.cnf drop-ins", () => {
   it.skipIf(!HAVE.myPrintDefaults)("my_print_defaults prints the master's and a mirror's options (MariaDB and MySQL renders)", () => {
     const expectations: [string, string, string[]][] = [
       ["staging", "stg-db1", ["--server_id=1", "--log_bin=/var/log/mysql/mysql-bin", "--binlog_format=ROW", "--binlog_do_db=wiki", "--binlog_do_db=shop", "--binlog_expire_logs_seconds=432000", "--sync_binlog=1", "--innodb_flush_log_at_trx_commit=1", "--bind_address=192.0.2.10", "--skip_name_resolve=ON"]],
-      ["staging", "stg-db2", ["--server_id=100", "--read_only=ON", "--relay_log_recovery=ON", "--log_slave_updates=OFF", "--replicate_do_db=wiki", "--replicate_do_db=shop"]],
-      ["rhel-mysql", "web-a", ["--server_id=100", "--read_only=ON", "--super_read_only=ON", "--skip-log-bin", "--log_replica_updates=OFF", "--gtid_mode=ON"]],
+      ["staging", "stg-db2", ["--server_id=100", "--read_only=ON", "--relay_log_recovery=ON", "--log_bin=/var/log/mysql/mysql-bin", "--binlog_do_db=wiki", "--sync_binlog=1", "--log_slave_updates=ON", "--gtid_strict_mode=OFF", "--replicate_do_db=wiki", "--replicate_do_db=shop"]],
+      ["rhel-mysql", "web-a", ["--server_id=100", "--read_only=ON", "--super_read_only=ON", "--log_bin=/var/lib/mysql/mysql-bin", "--log_replica_updates=ON", "--gtid_mode=ON"]],
     ];
     for (const [stack, host, opts] of expectations) {
       const plans = renderStack(loadStack(stack as "staging"), { stack, secrets: { replicationPassword: "x", backupPassphrase: "[secret]" } });

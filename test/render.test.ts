@@ -233,7 +233,10 @@ describe("what each mode renders", () => {
     expect(master).not.toContain("skip_name_resolve = ON");
     const mirror = file(plans, "web-a", "/etc/my.cnf.d/60-mirrorstack.cnf").content;
     expect(mirror).toContain("super_read_only = ON\n");
-    expect(mirror).toContain("log_replica_updates = OFF\n");
+    // A promotable mirror: a binary log with the replicated changes in it (mirrorctl switchover / failover).
+    expect(mirror).toContain("log_replica_updates = ON\n");
+    expect(mirror).toContain("log_bin = /var/lib/mysql/mysql-bin\n");
+    expect(mirror).not.toContain("skip-log-bin");
     expect(file(plans, "web-a", "/etc/my.cnf.d/60-mirrorstack.cnf").onChange).toEqual([{ service: "mysql", action: "settings" }]);
     expect(file(plans, "web-b", "/etc/fstab").content).toContain("[2001:db8:5::10]:/data/exports/shop /var/www/shop nfs rw,hard,vers=4.1,_netdev 0 0\n");
     expect(file(plans, "web-master", "/etc/hosts.allow").content).toContain(

@@ -39,6 +39,10 @@ async function handler(command: Request["command"]): Promise<Handler> {
       return (await import("../ops/backup")).backupNowCommand;
     case "restore":
       return (await import("../ops/backup")).restoreCommand;
+    case "switchover":
+      return (await import("../ops/switchover")).switchoverCommand;
+    case "failover":
+      return (await import("../ops/switchover")).failoverCommand;
   }
 }
 

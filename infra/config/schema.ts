@@ -167,6 +167,9 @@ export const databaseSchema = z.strictObject({
     .default(false)
     .describe("Accept STATEMENT/MIXED binlog formats, which can make mirrors diverge (insert/delete ordering)"),
   binlogRetentionDays: int(1, 365).default(7).describe("Days the master keeps binary logs"),
+  mirrorBinlogRetentionDays: int(1, 365)
+    .default(7)
+    .describe("Days each mirror keeps its binary log (the replicated changes, for promoting it: mirrorctl switchover / failover)"),
   bindAddress: text(checkAddress)
     .optional()
     .describe("Default bind_address of every database server (e.g. 0.0.0.0)")
@@ -186,6 +189,12 @@ export const databaseSchema = z.strictObject({
   catchUpTimeoutSeconds: int(10, 86400)
     .default(900)
     .describe("Seconds a new mirror may take to catch up with the master after seeding before the deployment fails"),
+  switchoverDeadlineSeconds: int(5, 3600)
+    .default(30)
+    .describe("Hard deadline of mirrorctl switchover/failover: past it, a switchover that has not promoted the new master yet is undone and the old master writable again (mirrorctl --deadline overrides it)"),
+  switchoverMaxLagSeconds: int(0, 3600)
+    .default(5)
+    .describe("Most seconds a mirror may be behind the master for mirrorctl switchover to start"),
 });
 
 const treeSchema = z.preprocess(

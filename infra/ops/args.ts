@@ -25,6 +25,8 @@ export const COMMANDS = [
   "reseed",
   "backup-now",
   "restore",
+  "switchover",
+  "failover",
 ] as const;
 export type Command = (typeof COMMANDS)[number];
 
@@ -45,9 +47,11 @@ const PER_COMMAND: Record<Command, readonly string[]> = {
   reseed: ["--host", "--yes"],
   "backup-now": ["--host"],
   restore: ["--host", "--to", "--backup", "--db", "--keep"],
+  switchover: ["--to", "--dry-run", "--deadline"],
+  failover: ["--to", "--accept-loss", "--dry-run", "--deadline"],
 };
 
-const FLAGS = new Set(["--json", "--yes", "--dry-run", "--record-only", "--keep"]);
+const FLAGS = new Set(["--json", "--yes", "--dry-run", "--record-only", "--keep", "--accept-loss"]);
 
 /** Output formats of `status --format` (--json stays the JSON document of every command). */
 export const FORMATS = ["text", "prometheus"] as const;
@@ -66,7 +70,12 @@ export interface Request {
   /** purge-binlogs: only record each mirror's position on the master for its purge job; purge nothing. */
   readonly recordOnly: boolean;
   readonly keep: boolean;
+  /** restore: the scratch database; switchover / failover: the mirror to promote. */
   readonly to?: string;
+  /** failover: promote even when another mirror holds transactions the chosen one lacks. */
+  readonly acceptLoss: boolean;
+  /** switchover / failover: hard deadline in seconds (default database.switchoverDeadlineSeconds). */
+  readonly deadlineSeconds?: number;
   readonly backup?: string;
   readonly db?: string;
   readonly chunkSize?: number;
@@ -97,7 +106,13 @@ commands:
   reseed --host <mirror> --yes             copy the master onto one mirror again and restart its replication
   backup-now [--host <backup host>]        run the encrypted backup job now
   restore --host <h> --to <scratch db> [--db <db>] [--backup <name>] [--keep]
-                                           decrypt a backup into a scratch database and compare it with the source`;
+                                           decrypt a backup into a scratch database and compare it with the source
+  switchover --to <mirror> [--dry-run] [--deadline S]
+                                           planned change of master: checks, fences the master, promotes the mirror,
+                                           points the others and the old master at it by GTID; prints the config change
+  failover [--to <mirror>] [--accept-loss] [--dry-run] [--deadline S]
+                                           the master is gone: promotes the mirror with the most transactions (or the
+                                           one named); run again when the old master answers: fences and rejoins it`;
 
 const HOST_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -156,8 +171,10 @@ export function parseArgs(argv: readonly string[]): Request {
   const hostsRaw = values.get("--hosts");
   const hosts = hostsRaw === undefined ? undefined : [...new Set(hostsRaw.split(",").map((h) => hostName("--hosts", h.trim())))];
   const host = values.get("--host") === undefined ? undefined : hostName("--host", values.get("--host")!);
-  const to = values.get("--to");
-  if (to !== undefined && !/^[A-Za-z0-9_]{1,64}$/.test(to)) throw new UsageError(`--to ${JSON.stringify(to)}: a scratch database name is letters, digits and _ (at most 64)`);
+  const promoting = command === "switchover" || command === "failover";
+  const to = values.get("--to") === undefined ? undefined : promoting ? hostName("--to", values.get("--to")!) : values.get("--to");
+  if (to !== undefined && !promoting && !/^[A-Za-z0-9_]{1,64}$/.test(to)) throw new UsageError(`--to ${JSON.stringify(to)}: a scratch database name is letters, digits and _ (at most 64)`);
+  if (command === "switchover" && !to) throw new UsageError("switchover needs --to <mirror>");
   const db = values.get("--db");
   if (db !== undefined && !/^[A-Za-z0-9_]{1,64}$/.test(db)) throw new UsageError(`--db ${JSON.stringify(db)} is not a database name`);
   const backup = values.get("--backup");
@@ -187,6 +204,8 @@ export function parseArgs(argv: readonly string[]): Request {
     dryRun: flags.has("--dry-run"),
     recordOnly: flags.has("--record-only"),
     keep: flags.has("--keep"),
+    acceptLoss: flags.has("--accept-loss"),
+    ...(values.has("--deadline") ? { deadlineSeconds: positiveInt("--deadline", values.get("--deadline")!, 3600) } : {}),
     ...(to ? { to } : {}),
     ...(backup ? { backup } : {}),
     ...(db ? { db } : {}),

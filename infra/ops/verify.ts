@@ -91,7 +91,7 @@ async function waitStoppedAt(mirror: DbSession, d: Dialect, at: { file: string; 
   }
 }
 
-async function verifyMirror(ctx: OpsContext, mirrorName: string, opts: { chunkSize: number; timeoutSeconds: number }, progress: (l: string) => void): Promise<MirrorVerification> {
+export async function verifyMirror(ctx: OpsContext, mirrorName: string, opts: { chunkSize: number; timeoutSeconds: number }, progress: (l: string) => void): Promise<MirrorVerification> {
   const t0 = Date.now();
   const d = dialect(ctx.engine);
   const done = (v: Omit<MirrorVerification, "seconds" | "mirror">): MirrorVerification => ({ mirror: mirrorName, ...v, seconds: (Date.now() - t0) / 1000 });

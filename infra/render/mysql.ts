@@ -11,11 +11,9 @@ function versionAtLeast(version: string, major: number, minor: number): boolean 
 }
 
 /** binlog_expire_logs_seconds exists in MariaDB 10.6+ and MySQL 8.0+; older servers only know expire_logs_days. */
-export function retentionSetting(db: DatabaseConfig): { option: string; value: number } {
+export function retentionSetting(db: DatabaseConfig, days = db.binlogRetentionDays): { option: string; value: number } {
   const modern = db.flavour === "mariadb" ? versionAtLeast(db.version, 10, 6) : versionAtLeast(db.version, 8, 0);
-  return modern
-    ? { option: "binlog_expire_logs_seconds", value: db.binlogRetentionDays * 86400 }
-    : { option: "expire_logs_days", value: db.binlogRetentionDays };
+  return modern ? { option: "binlog_expire_logs_seconds", value: days * 86400 } : { option: "expire_logs_days", value: days };
 }
 
 /** MySQL 8.4 and later dropped the "slave" spellings; MariaDB and older MySQL use them. */
@@ -43,19 +41,22 @@ export function renderMyCnf(cfg: StackConfig, host: HostConfig): FileBody {
     mariadb: db.flavour === "mariadb",
     mysql: db.flavour === "mysql",
   };
+  // Mirrors keep a binary log like the master's, so that one can be promoted (mirrorctl switchover / failover),
+  // with a retention of their own: a change of the master's touches the master only.
+  const r = retentionSetting(db, host.role === "master" ? db.binlogRetentionDays : db.mirrorBinlogRetentionDays);
+  const binlog = {
+    logBin: `${mysqlLogDir(host.osFamily)}/mysql-bin`,
+    binlogFormat: db.binlogFormat,
+    retentionOption: r.option,
+    retentionValue: r.value,
+  };
   let content: string;
   if (host.role === "master") {
-    const r = retentionSetting(db);
-    content = renderTemplate("mysql-master.cnf.hbs", {
-      ...common,
-      logBin: `${mysqlLogDir(host.osFamily)}/mysql-bin`,
-      binlogFormat: db.binlogFormat,
-      retentionOption: r.option,
-      retentionValue: r.value,
-    });
+    content = renderTemplate("mysql-master.cnf.hbs", { ...common, ...binlog });
   } else {
     content = renderTemplate("mysql-mirror.cnf.hbs", {
       ...common,
+      ...binlog,
       relayLog: `${mysqlLogDir(host.osFamily)}/relay-bin`,
       logReplicaUpdates: logReplicaUpdatesName(db),
     });

@@ -540,3 +540,94 @@ export async function runAll(runner: SqlRunner, stmts: readonly Stmt[]): Promise
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Switchover and failover (infra/ops/switchover.ts): fencing a master, promoting a mirror, proving the result.
+
+/** A database's name for the heartbeat table: the configured names are already checked, this is belt and braces. */
+function checkDbName(db: string): void {
+  if (!/^[A-Za-z0-9_]{1,64}$/.test(db)) throw new UnsafeValueError(`database name ${JSON.stringify(db)} is not letters, digits and _`);
+}
+
+/** The table the switchover writes on the new master to prove that its writes reach every mirror. */
+export const HEARTBEAT_TABLE = "mirrorstack_heartbeat";
+
+export interface SwitchoverSql {
+  /**
+   * One row: server_id, read_only, log_bin, log_slave_updates, gtid_strict_mode and the GTID variables
+   * (MariaDB: gtid_binlog_state, gtid_binlog_pos, gtid_slave_pos, gtid_current_pos; MySQL: gtid_executed).
+   */
+  serverState(): Stmt;
+  /** read_only on or off (MySQL: super_read_only too; turning it off turns both off). */
+  setReadOnly(on: boolean): Stmt[];
+  /** MariaDB: gtid_strict_mode on or off (mirrors run without it, a master with it); MySQL: nothing. */
+  setStrictMode(on: boolean): Stmt[];
+  /** How long this session waits for a metadata lock (read_only and the global read lock wait for running commits). */
+  lockWaitTimeout(seconds: number): Stmt;
+  /** FLUSH TABLES WITH READ LOCK: no commit from any session, SUPER included, while this session holds it. */
+  globalReadLock(): Stmt;
+  unlockTables(): Stmt;
+  /** Every other session: ID, USER, HOST, COMMAND, STATE, TIME. */
+  otherSessions(): Stmt;
+  killConnection(id: number): Stmt;
+  /** This session's id (column `id`). */
+  connectionId(): Stmt;
+  /** USE `db`, creates the heartbeat table there if missing and writes one row naming `host`. */
+  writeHeartbeat(db: string, host: string, token: string): Stmt[];
+  /** The heartbeat row (column `token`), if any. */
+  readHeartbeat(db: string): Stmt;
+}
+
+/** The switchover/failover statements for a flavour + version. */
+export function switchoverSql(engine: DbEngine): SwitchoverSql {
+  const f = features(engine);
+  const maria = f.flavour === "mariadb";
+  const logUpdates = !maria && cmp(f.version, 8, 4, 0) >= 0 ? "log_replica_updates" : "log_slave_updates";
+  return {
+    serverState: () =>
+      maria
+        ? stmt(
+            "SELECT @@server_id AS server_id, @@read_only AS read_only, @@log_bin AS log_bin, @@log_slave_updates AS log_slave_updates, " +
+              "@@gtid_strict_mode AS gtid_strict_mode, @@GLOBAL.gtid_binlog_state AS gtid_binlog_state, @@GLOBAL.gtid_binlog_pos AS gtid_binlog_pos, " +
+              "@@GLOBAL.gtid_slave_pos AS gtid_slave_pos, @@GLOBAL.gtid_current_pos AS gtid_current_pos",
+          )
+        : stmt(
+            `SELECT @@server_id AS server_id, @@read_only AS read_only, @@super_read_only AS super_read_only, @@log_bin AS log_bin, @@${logUpdates} AS log_slave_updates, @@GLOBAL.gtid_executed AS gtid_executed`,
+          ),
+    setReadOnly: (on) =>
+      maria
+        ? [stmt(`SET GLOBAL read_only = ${on ? 1 : 0}`)]
+        : on
+          ? [stmt("SET GLOBAL super_read_only = 1")] // implies read_only
+          : [stmt("SET GLOBAL super_read_only = 0"), stmt("SET GLOBAL read_only = 0")],
+    setStrictMode: (on) => (maria ? [stmt(`SET GLOBAL gtid_strict_mode = ${on ? 1 : 0}`)] : []),
+    lockWaitTimeout(seconds) {
+      if (!Number.isInteger(seconds) || seconds < 1 || seconds > 31536000) throw new UnsafeValueError(`lock wait timeout ${String(seconds)} is not a whole number of seconds`);
+      return stmt("SET SESSION lock_wait_timeout = ?", [seconds]);
+    },
+    globalReadLock: () => stmt("FLUSH TABLES WITH READ LOCK"),
+    unlockTables: () => stmt("UNLOCK TABLES"),
+    otherSessions: () =>
+      stmt("SELECT ID AS id, USER AS user, HOST AS host, COMMAND AS command, STATE AS state, TIME AS time FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()"),
+    killConnection(id) {
+      if (!Number.isSafeInteger(id) || id < 1) throw new UnsafeValueError(`connection id ${String(id)} is not a positive integer`);
+      return stmt("KILL CONNECTION ?", [id]);
+    },
+    connectionId: () => stmt("SELECT CONNECTION_ID() AS id"),
+    writeHeartbeat(db, host, token) {
+      checkDbName(db);
+      const t = `\`${db}\`.\`${HEARTBEAT_TABLE}\``;
+      // USE first: DDL is binlogged as a statement, and binlog_do_db / replicate_do_db filter statements by the
+      // session's default database, not the table's.
+      return [
+        stmt(`USE \`${db}\``),
+        stmt(`CREATE TABLE IF NOT EXISTS ${t} (id TINYINT UNSIGNED NOT NULL PRIMARY KEY, host VARCHAR(255) NOT NULL, token VARCHAR(64) NOT NULL, at TIMESTAMP(6) NOT NULL) ENGINE=InnoDB`),
+        stmt(`REPLACE INTO ${t} (id, host, token, at) VALUES (1, ?, ?, CURRENT_TIMESTAMP(6))`, [host, token]),
+      ];
+    },
+    readHeartbeat(db) {
+      checkDbName(db);
+      return stmt(`SELECT token FROM \`${db}\`.\`${HEARTBEAT_TABLE}\` WHERE id = 1`);
+    },
+  };
+}
