@@ -22,6 +22,7 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
     osFamily: h.osFamily,
     bindAddress: h.bindAddress ?? p.database.bindAddress ?? h.address,
     reseed: ("reseed" in h ? h.reseed : undefined) ?? "",
+    changingAddress: ("changingAddress" in h ? h.changingAddress : undefined) ?? false,
   });
   const master = host(p.master, "master", 0);
   const mirrors = p.mirrors.map((m, i) => host(m, "mirror", i));
@@ -160,6 +161,7 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
         : {}),
     },
     health: p.health,
+    tls: p.tls,
     warnings,
   };
 }

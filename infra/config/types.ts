@@ -30,6 +30,8 @@ export interface HostConfig {
   readonly bindAddress: string;
   /** Re-seed token of a mirror ("" when not set): a new value copies the master again. */
   readonly reseed: string;
+  /** Mirrors: the address changes; the replication account matches any address and the TLS certificate is the identity. */
+  readonly changingAddress: boolean;
 }
 
 export interface SshConfig {
@@ -100,6 +102,7 @@ export type BackupPushConfig = Omit<NonNullable<Parsed["backups"]["push"]>, "ssh
 };
 
 export type HealthConfig = Parsed["health"];
+export type TlsConfig = Parsed["tls"];
 
 export interface StackConfig {
   readonly stack: string;
@@ -115,6 +118,7 @@ export interface StackConfig {
   readonly cron: CronConfig;
   readonly backups: BackupsConfig;
   readonly health: HealthConfig;
+  readonly tls: TlsConfig;
   /** Accepted but risky settings, one sentence each (e.g. a non-ROW binlog format). */
   readonly warnings: readonly string[];
 }
