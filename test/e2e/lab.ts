@@ -42,6 +42,7 @@ export const LAB_INSTANCES = {
   safety: { id: "sf", subnet: "10.250.28" },
   health: { id: "hl", subnet: "10.250.29" },
   example: { id: "ex", subnet: "10.250.30" },
+  tls: { id: "tl", subnet: "10.250.31" },
 } as const;
 
 /** Lab instance of this test file (set by useLab; a live binding, so importers see it). */
