@@ -1,5 +1,9 @@
 // Replication TLS, the pure parts: the SQL (REQUIRE, MASTER_SSL_*, reload), who gets which certificate, the
 // config rules, and how `mirrorctl status` judges certificate expiry.
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseStackConfig, ConfigError } from "../infra/config";
 import { judgeCerts, parseCertDates, certDatesScript } from "../infra/ops/status";
@@ -125,5 +129,67 @@ describe("mirrorctl status: certificate expiry", () => {
       level: "CRITICAL",
       reasons: ["TLS CA certificate /etc/mirrorstack/tls/ca.pem is missing or unreadable", "TLS client certificate /etc/mirrorstack/tls/client.pem is missing or unreadable"],
     });
+  });
+});
+
+describe("TlsCertificate provider (local openssl)", () => {
+  // Loaded lazily: the provider module pulls in the Pulumi SDK.
+  const load = () => import("../infra/providers/tlsCertificate");
+  const run = (args: string[], input?: string) => {
+    const r = spawnSync("openssl", args, { input, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+
+  it("makes a CA whose key is only in its (secret) output, and signs a host's CSR with our subject, names and usage", async () => {
+    const { tlsProvider, sign } = await load();
+    const ca = (await tlsProvider.create!({ kind: "ca", subject: "/O=mirrorstack/OU=t/CN=mirrorstack replication CA", validityDays: 30 })).outs as Record<string, string>;
+    expect(ca.keyPem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    expect(run(["x509", "-noout", "-text"], ca.certPem)).toMatch(/CA:TRUE, pathlen:0/);
+    expect(Date.parse(ca.notAfter!) - Date.now()).toBeGreaterThan(29 * 86400_000);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tls-unit-"));
+    try {
+      run(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", `${dir}/host.key`]);
+      // The CSR asks for another subject: the CA's signature carries ours.
+      const csr = run(["req", "-new", "-key", `${dir}/host.key`, "-subj", "/CN=anything"]);
+      const state = {
+        kind: "cert" as const,
+        target: { host: "m1", address: "192.0.2.11", user: "root", port: 22 },
+        csr,
+        subject: "/O=mirrorstack/OU=t/CN=m1",
+        sans: ["DNS:m1"],
+        usage: "client" as const,
+        validityDays: 7,
+        renewBeforeDays: 2,
+        caKeyPem: ca.keyPem,
+        caCertPem: ca.certPem!,
+        installScript: "",
+        reload: "replica" as const,
+        engine: { flavour: "mariadb" as const, version: "10.11" },
+      };
+      const pem = sign(state);
+      fs.writeFileSync(`${dir}/ca.pem`, ca.certPem!);
+      fs.writeFileSync(`${dir}/host.pem`, pem);
+      expect(run(["verify", "-CAfile", `${dir}/ca.pem`, `${dir}/host.pem`]).trim()).toBe(`${dir}/host.pem: OK`);
+      const text = run(["x509", "-noout", "-text", "-nameopt", "compat", "-in", `${dir}/host.pem`]);
+      expect(run(["x509", "-noout", "-subject", "-nameopt", "compat", "-in", `${dir}/host.pem`]).trim()).toBe("subject=/O=mirrorstack/OU=t/CN=m1");
+      expect(text).toMatch(/TLS Web Client Authentication/);
+      expect(text).toMatch(/DNS:m1/);
+      // The certificate is for the host's own key.
+      expect(run(["x509", "-noout", "-pubkey", "-in", `${dir}/host.pem`])).toBe(run(["pkey", "-pubout", "-in", `${dir}/host.key`]));
+      // A CSR whose signature does not match is refused.
+      expect(() => sign({ ...state, csr: csr.replace(/[A-Za-z](?=[A-Za-z0-9+/=]*\n-----END)/, (c) => (c === "A" ? "B" : "A")) })).toThrow(/openssl/);
+
+      // diff: nothing to do outside the renew window, a new signing inside it or when the CSR changes.
+      const olds = { ...state, certPem: pem, notAfter: new Date(Date.now() + 5 * 86400_000).toISOString() };
+      const d = (o: object, n: object) => tlsProvider.diff!("id", o, n);
+      expect(await d(olds, { ...state, renewBeforeDays: 4 })).toMatchObject({ changes: false, replaces: [] });
+      expect(await d(olds, { ...state, validityDays: 365, renewBeforeDays: 4 })).toMatchObject({ changes: false });
+      expect(await d(olds, { ...state, renewBeforeDays: 6 })).toMatchObject({ changes: true, replaces: [] });
+      expect(await d(olds, { ...state, renewBeforeDays: 4, csr: "other" })).toMatchObject({ changes: true });
+      expect(await d(olds, { ...state, renewBeforeDays: 4, target: { host: "m2", address: "192.0.2.12", user: "root", port: 22 } })).toMatchObject({ changes: true, replaces: ["target"] });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -107,7 +107,8 @@ function makeCa(s: TlsCaState): { keyPem: string; certPem: string } {
   });
 }
 
-function sign(s: TlsCertState): string {
+/** Signs the host's CSR with the CA (exported for its unit test). */
+export function sign(s: TlsCertState): string {
   if (!s.caKeyPem) throw new Error("internal: the CA key was not passed to the certificate");
   return withTempDir((dir) => {
     const fs = require("fs") as typeof import("fs");

@@ -267,6 +267,18 @@ chown -R mysql:mysql $d`;
     for (const m of mirrors) await arrives(m, "back-home");
   });
 
+  it("mirrorctl reseed keeps TLS and the changing-address account", async () => {
+    const r = ctl("reseed", "--host", "mirror2", "--yes", "--stack", STACK);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    const s = slaveStatus("mirror2");
+    expect([s.Slave_IO_Running, s.Master_SSL_Allowed, s.Master_SSL_Verify_Server_Cert, s.Master_SSL_Cert]).toEqual(["Yes", "Yes", "Yes", "/etc/mirrorstack/tls/client.pem"]);
+    expect(sql(master, `SELECT Host, ssl_type, x509_subject FROM mysql.user WHERE User = '${REPL}' ORDER BY Host`)).toBe(
+      `%\tSPECIFIED\t${subject("mirror2")}\n${addr.mirror1}\tSPECIFIED\t${subject("mirror1")}`,
+    );
+    sql(master, "INSERT INTO wiki.notes (note) VALUES ('after-reseed')");
+    for (const m of mirrors) await arrives(m, "after-reseed");
+  });
+
   it("mirrorctl status warns within tls.warnDays of a certificate's expiry (and reports it as a metric)", async () => {
     const ok = ctl("status", "--stack", STACK);
     expect(ok.code, `${ok.stdout}\n${ok.stderr}`).toBe(0);
