@@ -331,4 +331,13 @@ chown -R mysql:mysql $d`;
     for (const m of mirrors) await arrives(m, "after-renewal");
     for (const m of mirrors) expect(slaveStatus(m).Master_SSL_Verify_Server_Cert).toBe("Yes");
   });
+
+  it("destroy: replication stopped, accounts dropped, the TLS files gone from every host; the master runs on its own my.cnf again", async () => {
+    const d = await pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+    expect(d.code, d.out).toBe(0);
+    for (const h of [master, ...mirrors]) expect(onHost(h, "test -e /etc/mirrorstack/tls && echo present || echo gone").stdout.trim(), h).toBe("gone");
+    expect(sql(master, `SELECT COUNT(*) FROM mysql.user WHERE User = '${REPL}'`)).toBe("0");
+    expect(sql(master, "SELECT @@have_ssl")).not.toBe("YES");
+    expect(sql(master, "SELECT COUNT(*) FROM wiki.notes WHERE note = 'after-renewal'")).toBe("1"); // data stays
+  });
 });
