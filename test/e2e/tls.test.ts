@@ -116,8 +116,9 @@ describe.skipIf(!isRoot)("replication over TLS (lab)", { shuffle: false }, () =>
     sql(master, "CREATE DATABASE IF NOT EXISTS wiki");
     sql(master, "CREATE TABLE IF NOT EXISTS wiki.notes (id INT PRIMARY KEY AUTO_INCREMENT, note VARCHAR(100)) ENGINE=InnoDB");
     sql(master, "INSERT INTO wiki.notes (note) VALUES ('before')");
-    // Certificates valid 3 days, renewed within 2: the first up signs, a second up leaves them.
-    writeTestStack(STACK, { mirrors: stackHosts(), tls: { enabled: true, validityDays: 3, renewBeforeDays: 2, warnDays: 1 } });
+    // A running stack without TLS first (the first test turns it on).
+    const plain = stackHosts().map(({ name, address }) => ({ name, address }));
+    writeTestStack(STACK, { mirrors: plain, tls: { enabled: false } });
     await freshStack(STACK);
     const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     expect(up.code, up.out).toBe(0);
@@ -127,6 +128,23 @@ describe.skipIf(!isRoot)("replication over TLS (lab)", { shuffle: false }, () =>
     await pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
     await pulumi(["stack", "rm", "--yes", "--force", STACK]);
     fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("turning TLS on for a running stack: accounts and mirrors changed in place (no re-seed); the changing-address mirror is seeded again", async () => {
+    for (const m of mirrors) expect(slaveStatus(m).Master_SSL_Allowed, m).toBe("No");
+    const seedOf = async () => {
+      const o = await pulumi(["stack", "output", "replication", "--json", "--stack", STACK]);
+      expect(o.code, o.out).toBe(0);
+      return Object.fromEntries((JSON.parse(o.out) as { mirror: string; seed: unknown }[]).map((r) => [r.mirror, JSON.stringify(r.seed)]));
+    };
+    const before = await seedOf();
+    // Certificates valid 3 days, renewed within 2: this up signs, a later plain up leaves them.
+    writeTestStack(STACK, { mirrors: stackHosts(), tls: { enabled: true, validityDays: 3, renewBeforeDays: 2, warnDays: 1 } });
+    const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    expect(up.code, up.out).toBe(0);
+    const after = await seedOf();
+    expect(after.mirror1, "mirror1 kept its seed").toBe(before.mirror1);
+    expect(after.mirror2, "mirror2 (account host now '%') was seeded again").not.toBe(before.mirror2);
   });
 
   it("the mirrors replicate over TLS, verifying the master's certificate; each account requires its mirror's certificate", async () => {
