@@ -9,7 +9,7 @@ import { setUpFlags } from "./lib/stack";
 import { SCENARIOS, targetsBenchmark } from "./targets";
 
 const USAGE = `usage: npm run bench -- <benchmark> [options]
-  seed     [--quick | --size-mb N] [--runs N] [--methods logical,physical] [--rate TX/S] [--connections N]
+  seed     [--quick | --size-mb N] [--runs N] [--methods logical,physical] [--compression zstd|none] [--rate TX/S] [--connections N]
   targets  [--size-mb N] [--runs N] [--methods logical[,physical]] [--scenarios cold-1,cold-1-writer,cold-4] [--rate TX/S] [--connections N]
   apply    [--runs N] [--mirrors 1,4,8] [--methods logical[,physical]]
   every benchmark: [--parallel N] passes --parallel N to each \`pulumi up\` (default: the engine's own);
@@ -59,6 +59,12 @@ function parse(argv: string[]): { name: string; o: Options; keepLab: boolean } {
         const ms = (next() ?? "").split(",");
         if (ms.length === 0 || ms.some((m) => m !== "logical" && m !== "physical")) throw new Error(`--methods expects logical and/or physical\n${USAGE}`);
         o.methods = ms as Options["methods"];
+        break;
+      }
+      case "--compression": {
+        const c = next();
+        if (c !== "zstd" && c !== "none") throw new Error(`--compression expects zstd or none\n${USAGE}`);
+        o.compression = c;
         break;
       }
       case "--keep-lab":

@@ -6,7 +6,8 @@
 //   2. the measured case: `up` adding a fresh mirror2 while the binary log is already on,
 // both under the rate-limited writer. The up returns only once the new mirror has caught up to a master
 // position taken after replication started. At the end every mirror is compared with the master.
-import { pipeBetweenHosts } from "../infra/replication/seed";
+import { seedScripts } from "../infra/render/scripts";
+import { copyFromMaster } from "../infra/replication/seed";
 import { DATABASE, datadirBytes, type Dataset } from "./lib/dataset";
 import { target } from "./lib/lab";
 import { coldLab, finishWriter, replicationOutputs, timedUp, writerFor, type Options, type SeedOutput, type TimedUp } from "./lib/scenario";
@@ -23,16 +24,20 @@ export interface RawCopy {
   load: [number, number, number];
 }
 
-/** tar of the master's /var/lib/mysql -> this machine -> `cat >/dev/null` on a mirror, uncompressed. */
+/**
+ * tar of the master's /var/lib/mysql -> `cat >/dev/null` on a mirror, uncompressed, over the path seeding takes:
+ * straight from the master to the mirror (copyFromMaster with the `raw` scripts), not through this machine.
+ */
 export async function rawCopy(from: string, to: string): Promise<RawCopy> {
   const t0 = performance.now();
-  // The server keeps running: files that change while read are expected (tar exit 1).
-  const r = await pipeBetweenHosts(
-    target(from),
-    "tar --warning=no-file-changed -C /var/lib -cf - mysql; rc=$?; [ $rc -le 1 ]",
-    target(to),
-    "cat >/dev/null",
-  );
+  const master = target(from);
+  const [r] = await copyFromMaster({
+    master,
+    masterAddress: master.address,
+    mirrors: [target(to)],
+    scripts: seedScripts({ kind: "raw", flavour: "mariadb", databases: [] }),
+  });
+  if (!r?.ok) throw r?.error ?? new Error("raw copy: no result");
   const seconds = (performance.now() - t0) / 1000;
   return { bytes: r.bytes, seconds: round(seconds, 2), mbPerSecond: round(r.bytes / MiB / seconds), load: load() };
 }
@@ -58,7 +63,7 @@ async function seedRun(method: "logical" | "physical", run: number, o: Options):
   log(`raw copy: ${round(raw.bytes / MiB)} MiB in ${raw.seconds} s = ${raw.mbPerSecond} MiB/s`);
 
   const stack = stackName(`seed-${method}`);
-  const database = { databases: [DATABASE], seedMethod: method, catchUpTimeoutSeconds: 3600 };
+  const database = { databases: [DATABASE], seedMethod: method, catchUpTimeoutSeconds: 3600, ...(o.compression ? { seedCompression: o.compression } : {}) };
   await initStack(stack, { mirrors: ["mirror1"], database });
   try {
     log(`[${method} ${run}] cold up: master + mirror1 (binary log turned on), writer at ${o.rate}/s`);
@@ -120,6 +125,9 @@ function summarize(runs: SeedRun[], o: Options): string {
       m((r) => r.seed.seed?.seconds),
       m((r) => r.seed.mbPerSecond),
       m((r) => r.raw.mbPerSecond),
+      `${m((r) => (r.seed.mbPerSecond !== undefined ? (100 * r.seed.mbPerSecond) / r.raw.mbPerSecond : undefined))} %`,
+      m((r) => (r.seed.seed ? r.seed.seed.bytes / 1e6 : undefined)),
+      m((r) => r.seed.seed?.controllerBytes),
       m((r) => r.seed.writer?.latencyP99Ms),
       m((r) => r.seed.writer?.latencyMaxMs),
       `${m((r) => r.seed.probe?.latencyP99Ms)} / ${m((r) => r.seed.probe?.latencyMaxMs)}`,
@@ -130,7 +138,7 @@ function summarize(runs: SeedRun[], o: Options): string {
     ]);
   }
   const seedTable = table(
-    ["method", "dataset MiB", "up to caught-up s", "replication resource s", "seed s (output)", "seed MiB/s", "raw copy MiB/s", "writer p99 ms", "writer max ms", "TCP probe p99 / max ms", "zero-write seconds", "consistency", "load (1 min)", "runs"],
+    ["method", "dataset MiB", "up to caught-up s", "replication resource s", "seed s (output)", "seed MiB/s", "raw copy MiB/s (master -> mirror)", "seed / raw", "streamed MB (master -> mirror)", "bytes through this machine", "writer p99 ms", "writer max ms", "TCP probe p99 / max ms", "zero-write seconds", "consistency", "load (1 min)", "runs"],
     rows,
   );
   const coldRows = o.methods.flatMap((method) => {

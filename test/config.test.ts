@@ -38,6 +38,7 @@ describe("parseStackConfig: a lab-like stack", () => {
       port: 3306,
       skipNameResolve: true,
       seedMethod: "logical",
+      seedCompression: "zstd",
       catchUpTimeoutSeconds: 900,
     });
     expect(cfg.files).toEqual({

@@ -78,6 +78,22 @@ function stepScripts(cfg: StackConfig): Script[] {
     }
     add("tls-remove", "tls-remove.sh.hbs", tls.tlsRemoveScript());
   }
+  for (const kind of ["logical", "physical", "raw"] as const) {
+    if (kind === "physical" && cfg.database.flavour !== "mariadb") continue;
+    const seed = scripts.seedScripts({ kind, flavour: cfg.database.flavour, databases: cfg.database.databases });
+    if (kind === "logical") {
+      add("seed-key", "seed-key.sh.hbs", seed.key);
+      add("seed-authorize", "seed-authorize.sh.hbs", seed.authorize);
+      add("seed-cleanup", "seed-cleanup.sh.hbs", seed.cleanup);
+    }
+    add(`seed-send-${kind}`, "seed-send.sh.hbs", seed.send);
+    add(`seed-receive-${kind}`, "seed-receive.sh.hbs", seed.receive);
+    if (kind !== "raw") {
+      const plain = scripts.seedScripts({ kind, flavour: cfg.database.flavour, databases: cfg.database.databases, compression: "none" });
+      add(`seed-send-${kind}-uncompressed`, "seed-send.sh.hbs", plain.send);
+      add(`seed-receive-${kind}-uncompressed`, "seed-receive.sh.hbs", plain.receive);
+    }
+  }
   const push = cfg.backups.push;
   if (cfg.backups.enabled && push) {
     add("backup-push-key", "key-pair.sh.hbs", scripts.keyPairScript({ host: cfg.backups.host, key: PATHS.backupPushKey, comment: "mirrorstack-backup" }));

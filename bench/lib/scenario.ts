@@ -21,6 +21,8 @@ export interface Options {
   mirrors: number[];
   /** targets: which scenarios to run (default all). */
   scenarios?: string[];
+  /** database.seedCompression of the seed benchmark's stacks (unset: the schema's default). */
+  compression?: "zstd" | "none";
   /** `pulumi up --parallel N` instead of the engine's default (an experiment; unset = default). */
   parallel?: number;
 }
@@ -122,7 +124,8 @@ export async function finishWriter(writer: Writer, ups: TimedUp[], probe?: Write
 
 export interface SeedOutput {
   mirror: string;
-  seed?: { method: string; bytes: number; seconds: number };
+  /** bytes: streamed master -> mirror; controllerBytes: what passed through this machine (scripts, summaries). */
+  seed?: { method: string; bytes: number; controllerBytes?: number; sharedWith?: string[]; seconds: number };
   status?: Record<string, unknown>;
 }
 

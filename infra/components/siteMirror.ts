@@ -16,7 +16,7 @@ import type { RemoteCommand } from "../providers/remoteCommand";
 import { MirrorReplication } from "../providers/mirrorReplication";
 import { TlsCa, TlsCertificate } from "../providers/tlsCertificate";
 import { renderStack } from "../render";
-import { nfsServerServices } from "../render/scripts";
+import { nfsServerServices, seedScripts } from "../render/scripts";
 import { accountHost, caSubject, certPlans, replicationTls, tlsInstallScript, tlsKeyScript, tlsRemoveScript } from "../render/tls";
 import type { RenderSecrets } from "../render/types";
 import type { SshTarget } from "../ssh/exec";
@@ -315,6 +315,10 @@ export class SiteMirror extends pulumi.ComponentResource {
     // Replication, per mirror, once both ends run with their rendered my.cnf: account, consistent copy, start,
     // caught-up proof. Adding mirror N+1 creates only its own resource; no other host is touched.
     const replicationPassword = secretValues.replicationPassword!;
+    // Every replication waits for every host, so mirrors new in this run start their seeds together and share one
+    // copy of the master (the seed's batch); the copy goes from the master to the mirrors, not through this machine.
+    const allHosts = Object.values(hostComponents);
+    const scripts = seedScripts({ kind: cfg.database.seedMethod, flavour: cfg.database.flavour, databases: cfg.database.databases, compression: cfg.database.seedCompression });
     const replication = cfg.mirrors.map((m) => {
       const r = new MirrorReplication(
         `${m.name}-replication`,
@@ -332,12 +336,10 @@ export class SiteMirror extends pulumi.ComponentResource {
           method: cfg.database.seedMethod,
           catchUpTimeoutSeconds: cfg.database.catchUpTimeoutSeconds,
           seedToken: m.reseed,
+          scripts,
+          batchSize: cfg.mirrors.length,
         },
-        {
-          ...child,
-          dependsOn: [hostComponents[cfg.master.name]!, hostComponents[m.name]!, ...[certs[cfg.master.name], certs[m.name]].filter((c) => c !== undefined)],
-          additionalSecretOutputs: ["password"],
-        },
+        { ...child, dependsOn: [...allHosts, ...Object.values(certs)], additionalSecretOutputs: ["password"] },
       );
       return pulumi.all([r.seed, r.status]).apply(([seed, status]): SiteMirrorReplication => ({ mirror: m.name, seed, status }));
     });

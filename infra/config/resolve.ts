@@ -123,6 +123,7 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
       port: p.database.port,
       skipNameResolve,
       seedMethod: p.database.seedMethod,
+      seedCompression: p.database.seedCompression,
       catchUpTimeoutSeconds: p.database.catchUpTimeoutSeconds,
     },
     files: {

@@ -181,6 +181,10 @@ export const databaseSchema = z.strictObject({
     .enum(["logical", "physical"])
     .default("logical")
     .describe("Initial copy: logical (consistent dump of the replicated databases) or physical (mariabackup stream of the whole instance, faster for large data)"),
+  seedCompression: z
+    .enum(["zstd", "none"])
+    .default("zstd")
+    .describe("How the seeding stream from the master to a new mirror is compressed: zstd (level 1, all cores; for links slower than the hosts' CPUs) or none (fast local networks)"),
   catchUpTimeoutSeconds: int(10, 86400)
     .default(900)
     .describe("Seconds a new mirror may take to catch up with the master after seeding before the deployment fails"),

@@ -9,6 +9,7 @@
 
 import type { SeedPlan } from "../replication/seed";
 import { seedMirror } from "../replication/seed";
+import { seedScripts } from "../render/scripts";
 import { accountHost, replicationTls } from "../render/tls";
 import { UsageError, type Request } from "./args";
 import type { OpsContext } from "./context";
@@ -31,6 +32,7 @@ export function seedPlanFor(ctx: OpsContext, mirror: string, password: string): 
     databases: [...cfg.database.databases],
     method: cfg.database.seedMethod,
     catchUpTimeoutSeconds: cfg.database.catchUpTimeoutSeconds,
+    scripts: seedScripts({ kind: cfg.database.seedMethod, flavour: cfg.database.flavour, databases: cfg.database.databases, compression: cfg.database.seedCompression }),
   };
 }
 

@@ -41,7 +41,15 @@ export const replicationProvider: pulumi.dynamic.ResourceProvider = {
     const report = await seedMirror(inputs);
     return {
       id: `${inputs.mirror.host}:replication`,
-      outs: { ...inputs, seed: { method: report.method, bytes: report.bytes, seconds: report.seconds, startFile: report.startFile, startPos: report.startPos }, status: summary(report.status) },
+      outs: { ...inputs, seed: {
+          method: report.method,
+          bytes: report.bytes,
+          controllerBytes: report.controllerBytes,
+          sharedWith: report.sharedWith,
+          seconds: report.seconds,
+          startFile: report.startFile,
+          startPos: report.startPos,
+        }, status: summary(report.status) },
     };
   },
   async update(_id: string, olds: ReplicationState & { seed?: unknown }, news: ReplicationState) {

@@ -56,6 +56,8 @@ export const PATHS = {
   backupKnownHosts: "/etc/mirrorstack/backup_known_hosts",
   backupReceive: "/usr/local/lib/mirrorstack/backup-receive",
   backupSshdDropIn: "/etc/ssh/sshd_config.d/61-mirrorstack-backup.conf",
+  /** One directory per seed (its key pair, receiving script, pinned host keys), on the master and the new mirrors. */
+  seedRunDir: "/run/mirrorstack-seed",
 } as const;
 
 export function myCnfPath(os: OsFamily, flavour: Flavour): string {

@@ -8,6 +8,7 @@ import { posix } from "node:path";
 import type { SoftwareNeeds } from "../components/software";
 import type { BackupPushConfig, OsFamily } from "../config/types";
 import { PATHS } from "./common";
+import { shq } from "../shell";
 import { renderTemplate } from "./templates";
 
 /** Oldest rsync the master may run without files.allowOldRsync (3.4.0 fixed CVE-2024-12084/12085). */
@@ -207,4 +208,52 @@ export function ensureSoftwareScript(needs: SoftwareNeeds, os: OsFamily): string
     services: needs.services,
     directories: needs.directories,
   });
+}
+
+/** What a seed streams: a logical dump, a physical backup (MariaDB), or, for the benchmarks, the raw data directory. */
+export type SeedKind = "logical" | "physical" | "raw";
+
+/** The scripts of one host-to-host seed (infra/replication/seed.ts, copyFromMaster runs them in this order). */
+export interface SeedScripts {
+  /** Master: makes the one-seed key pair, prints its public key. */
+  readonly key: string;
+  /** Each new mirror: lets that key in, for this seed, to run `receive` only; prints the host keys. */
+  readonly authorize: string;
+  /** Each new mirror: the key's forced command, which takes the stream in. */
+  readonly receive: string;
+  /** Master: one copy, streamed to every new mirror at once. */
+  readonly send: string;
+  /** Master and each new mirror, always: the seed's key, directory and authorized_keys entry go. */
+  readonly cleanup: string;
+}
+
+/** Renders the seed scripts for one kind of copy of `databases` (logical) or of the whole instance. */
+export function seedScripts(opts: {
+  kind: SeedKind;
+  flavour: "mariadb" | "mysql";
+  databases: readonly string[];
+  /** database.seedCompression; the raw copy is never compressed. */
+  compression?: "zstd" | "none";
+}): SeedScripts {
+  const maria = opts.flavour === "mariadb";
+  const kinds = {
+    logical: opts.kind === "logical",
+    physical: opts.kind === "physical",
+    raw: opts.kind === "raw",
+    compress: opts.kind !== "raw" && (opts.compression ?? "zstd") === "zstd",
+  };
+  const runDir = PATHS.seedRunDir;
+  return {
+    key: renderTemplate("steps/seed-key.sh.hbs", { runDir }),
+    authorize: renderTemplate("steps/seed-authorize.sh.hbs", { runDir }),
+    receive: renderTemplate("steps/seed-receive.sh.hbs", { ...kinds, cli: maria ? "mariadb" : "mysql" }),
+    send: renderTemplate("steps/seed-send.sh.hbs", {
+      ...kinds,
+      runDir,
+      dump: maria ? "mariadb-dump" : "mysqldump",
+      coordinates: maria ? "--master-data=2" : "--source-data=2 --set-gtid-purged=COMMENTED",
+      databases: opts.databases.map(shq).join(" "),
+    }),
+    cleanup: renderTemplate("steps/seed-cleanup.sh.hbs", { runDir }),
+  };
 }

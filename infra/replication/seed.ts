@@ -2,8 +2,8 @@
 // No Pulumi here. Like the other replication modules, node built-ins and mysql2 are required inside
 // functions so Pulumi's closure serialization can carry this code into a dynamic provider.
 import type { SshTarget } from "../ssh/exec";
-import { sshArgs, withKeyFile } from "../ssh/exec";
-import { shq } from "../shell";
+import { sshRun } from "../ssh/exec";
+import type { SeedScripts } from "../render/scripts";
 import { connectViaSsh, type DbSession } from "./connect";
 import { dialect, runAll, stmt, type CertificateRequirement, type DbEngine, type ReplicaTls } from "./dialect";
 import { quoteIdent } from "./checksum";
@@ -31,115 +31,119 @@ export interface SeedPlan {
   readonly method: "logical" | "physical";
   /** Seconds to wait for the mirror to catch up before failing. */
   readonly catchUpTimeoutSeconds: number;
+  /** The host-to-host copy's scripts, rendered for this method (infra/render/scripts.ts, seedScripts). */
+  readonly scripts: SeedScripts;
+  /**
+   * How many mirrors may be seeded in the same run (the stack's mirror count): a seed waits briefly for the others
+   * so that all of them take one copy of the master. 1 (the default) starts at once.
+   */
+  readonly batchSize?: number;
 }
 
 /** What a finished seed reports (goes into stack outputs). */
 export interface SeedReport {
   readonly method: "logical" | "physical";
+  /** Bytes of the copy as streamed (compressed), from the master to each mirror. */
   readonly bytes: number;
+  /** Bytes that passed through the machine running the seed: scripts and summaries only, never data. */
+  readonly controllerBytes: number;
+  /** The mirrors that took the same copy (this one included). */
+  readonly sharedWith: readonly string[];
   readonly seconds: number;
   readonly startFile: string;
   readonly startPos: number;
   readonly status: ReplicaStatus;
 }
 
-/** Runs `srcScript` on one host and pipes its stdout into `dstScript` on another, through this machine. */
-export async function pipeBetweenHosts(
-  src: SshTarget,
-  srcScript: string,
-  dst: SshTarget,
-  dstScript: string,
-): Promise<{ bytes: number; srcStderr: string; dstStdout: string; dstStderr: string }> {
-  const cp = require("child_process") as typeof import("child_process");
-  return withKeyFile(src, (srcKey) => withKeyFile(dst, (dstKey) => pipeWithKeys(cp, src, srcKey, srcScript, dst, dstKey, dstScript)));
+/** One host-to-host copy: the master, the mirrors that take it, and the scripts for its kind. */
+export interface CopyPlan {
+  /** The master, as this machine reaches it over SSH. */
+  readonly master: SshTarget;
+  /** The master's address as the mirrors see its connections (the one-seed key's `from=`). */
+  readonly masterAddress: string;
+  /** The mirrors, as this machine reaches them; the master connects to the same address and port. */
+  readonly mirrors: readonly SshTarget[];
+  readonly scripts: SeedScripts;
 }
 
-async function pipeWithKeys(
-  cp: typeof import("child_process"),
-  src: SshTarget,
-  srcKey: string | undefined,
-  srcScript: string,
-  dst: SshTarget,
-  dstKey: string | undefined,
-  dstScript: string,
-): Promise<{ bytes: number; srcStderr: string; dstStdout: string; dstStderr: string }> {
-  const a = cp.spawn("ssh", [...sshArgs(src, srcKey), `bash -c ${shq(srcScript)}`], { stdio: ["ignore", "pipe", "pipe"] });
-  const b = cp.spawn("ssh", [...sshArgs(dst, dstKey), `bash -c ${shq(dstScript)}`], { stdio: ["pipe", "pipe", "pipe"] });
-  let bytes = 0;
-  const collect = (s: NodeJS.ReadableStream) => {
-    const parts: Buffer[] = [];
-    s.on("data", (d: Buffer) => parts.push(d));
-    return () => Buffer.concat(parts).toString("utf8");
-  };
-  const aErr = collect(a.stderr!);
-  const bOut = collect(b.stdout!);
-  const bErr = collect(b.stderr!);
-  a.stdout!.on("data", (d: Buffer) => (bytes += d.length));
-  a.stdout!.pipe(b.stdin!);
-  b.stdin!.on("error", () => undefined);
-  const exit = (p: import("child_process").ChildProcess) =>
-    new Promise<number>((resolve) => p.on("close", (code) => resolve(code ?? 255)));
-  const [ca, cb] = await Promise.all([exit(a), exit(b)]);
-  if (ca !== 0 || cb !== 0) {
-    throw new Error(
-      `copy ${src.host} -> ${dst.host} failed (${src.host} exit ${ca}, ${dst.host} exit ${cb}):\n` +
-        `${src.host}: ${aErr().trim().slice(-2000)}\n${dst.host}: ${bErr().trim().slice(-2000)}`,
-    );
-  }
-  return { bytes, srcStderr: aErr(), dstStdout: bOut(), dstStderr: bErr() };
-}
-
-/** Master side of a logical copy: one consistent snapshot, coordinates on stderr, data compressed on stdout. */
-export function logicalDumpScript(databases: readonly string[], flavour: "mariadb" | "mysql"): string {
-  const dump = flavour === "mariadb" ? "mariadb-dump" : "mysqldump";
-  const coords = flavour === "mariadb" ? "--master-data=2" : "--source-data=2 --set-gtid-purged=COMMENTED";
-  // --single-transaction: InnoDB snapshot, the master keeps taking writes; the global read lock that
-  // pins the coordinates lasts only while the snapshot opens. The coordinate comment is copied to stderr.
-  return `set -euo pipefail
-${dump} --single-transaction ${coords} --quick --hex-blob --routines --triggers --events \\
-  --default-character-set=utf8mb4 --databases ${databases.join(" ")} \\
-  | tee -p >(grep -m1 -E '^-- CHANGE (MASTER|REPLICATION SOURCE) TO' >&2 || true) \\
-  | zstd -1 -q -T0`;
-}
-
-/** Mirror side of a logical copy: decompress and load with relaxed durability for speed (restored after). */
-export function logicalLoadScript(flavour: "mariadb" | "mysql"): string {
-  const cli = flavour === "mariadb" ? "mariadb" : "mysql";
-  return `set -euo pipefail
-old=$(${cli} -N -B -e 'SELECT @@GLOBAL.innodb_flush_log_at_trx_commit')
-${cli} -e 'SET GLOBAL innodb_flush_log_at_trx_commit=2'
-trap "${cli} -e \\"SET GLOBAL innodb_flush_log_at_trx_commit=$old\\"" EXIT
-zstd -d -q | ${cli} --binary-mode`;
-}
-
-/** Master side of a physical copy: the whole instance as an xbstream, compressed. */
-export function physicalBackupScript(): string {
-  return `set -euo pipefail
-d=$(mktemp -d /tmp/mirrorstack-backup.XXXXXX); trap 'rm -rf "$d"' EXIT
-mariadb-backup --backup --stream=xbstream --parallel=2 --target-dir="$d" 2>"$d/log" | zstd -1 -q -T0 \\
-  || { tail -n 20 "$d/log" >&2; exit 1; }`;
-}
+/** A mirror's share of a host-to-host copy: what its receiving script printed, or why its copy failed. */
+export type CopyResult =
+  | {
+      readonly ok: true;
+      /** The mirror's receiving script's stdout (a physical copy's binlog coordinates). */
+      readonly stdout: string;
+      /** The logical dump's coordinate comment, when there is one. */
+      readonly dump: string;
+      /** Bytes streamed from the master to each mirror. */
+      readonly bytes: number;
+      /** Bytes that passed through this machine for the whole copy: scripts and summaries. */
+      readonly controllerBytes: number;
+      /** The mirrors that took this copy. */
+      readonly sharedWith: readonly string[];
+    }
+  | { readonly ok: false; readonly error: Error };
 
 /**
- * Mirror side of a physical copy: the old datadir is moved aside (not deleted) until the new one is
- * prepared and MariaDB runs on it; on any failure it is put back and MariaDB restarted on it.
+ * One consistent copy of the master streamed straight to every mirror of the plan (templates/steps/seed-*.sh.hbs):
+ * the master makes a one-seed key, each mirror lets it in to run its receiving script only, the master streams one
+ * compressed copy to all of them at once, and the key and its entries go whatever the outcome. This machine only
+ * starts the steps and reads their summaries (`controllerBytes`); the data goes from host to host. A mirror that
+ * fails fails alone; a failure of the copy itself fails them all.
  */
-export function physicalRestoreScript(): string {
-  return `set -euo pipefail
-dd=/var/lib/mysql; prev="$dd.mirrorstack-prev"; new="$dd.mirrorstack-new"
-svc() { if [ -d /run/systemd/system ]; then systemctl "$1" mariadb; else service mariadb "$1" >/dev/null; fi; }
-rm -rf "$new"; mkdir -p "$new"
-zstd -d -q | mbstream -x -C "$new"
-mariadb-backup --prepare --target-dir="$new" >"$new.prepare.log" 2>&1 || { tail -n 20 "$new.prepare.log" >&2; exit 1; }
-chown -R mysql:mysql "$new"
-svc stop
-rm -rf "$prev"; mv "$dd" "$prev"; mv "$new" "$dd"
-if ! svc start; then
-  rm -rf "$new"; mv "$dd" "$new"; mv "$prev" "$dd"; svc start || true
-  echo "MariaDB did not start on the copied datadir; the previous one is back" >&2; exit 1
-fi
-rm -rf "$prev" "$new.prepare.log"
-cat "$dd/mariadb_backup_binlog_info" 2>/dev/null || cat "$dd/xtrabackup_binlog_info"`;
+export async function copyFromMaster(plan: CopyPlan, log: (msg: string) => void = () => undefined): Promise<CopyResult[]> {
+  const crypto = require("crypto") as typeof import("crypto");
+  const { master, mirrors, scripts } = plan;
+  const token = crypto.randomBytes(8).toString("hex");
+  let controllerBytes = 0;
+  const run = async (t: SshTarget, script: string, stdin: string) => {
+    const r = await sshRun(t, script, stdin);
+    controllerBytes += script.length + stdin.length + r.stdout.length + r.stderr.length;
+    return r;
+  };
+  const fail = (host: string, what: string, r: { code: number; stderr: string }) =>
+    new Error(`[${host}] ${what} failed (exit ${r.code}): ${r.stderr.trim().slice(-2000)}`);
+  const results: CopyResult[] = mirrors.map(() => ({ ok: false, error: new Error("not copied") }));
+  try {
+    const k = await run(master, scripts.key, `${token}\n`);
+    if (k.code !== 0) throw fail(master.host, "making the seed key", k);
+    const key = k.stdout.trim();
+    const hostKeys = await Promise.all(
+      mirrors.map(async (m, i) => {
+        const r = await run(m, scripts.authorize, `${token} ${plan.masterAddress}\n${key}\n${scripts.receive}`);
+        if (r.code !== 0) results[i] = { ok: false, error: fail(m.host, "letting the master's seed key in", r) };
+        return r.code === 0 ? r.stdout.trim().split("\n").filter((l) => /^\S+ \S+/.test(l)) : undefined;
+      }),
+    );
+    const taking = mirrors.filter((_, i) => hostKeys[i]);
+    if (taking.length === 0) return results;
+    const lines = [token];
+    mirrors.forEach((m, i) => {
+      if (!hostKeys[i]) return;
+      lines.push(`mirror ${i} ${m.address} ${m.port} ${m.user}`);
+      for (const hk of hostKeys[i]!) lines.push(`hostkey ${i} ${hk.split(/\s+/).slice(0, 2).join(" ")}`);
+    });
+    log(`${taking.map((m) => m.host).join(", ")}: one copy streamed from ${master.host}, host to host`);
+    const r = await run(master, scripts.send, lines.join("\n") + "\n");
+    const out = r.stdout.split("\n");
+    const field = (name: string) => out.find((l) => l.startsWith(`${name} `))?.slice(name.length + 1);
+    const decode = (b64: string | undefined) => Buffer.from(b64 ?? "", "base64").toString("utf8");
+    for (const [i, m] of mirrors.entries()) {
+      if (!hostKeys[i]) continue;
+      const line = out.find((l) => l.startsWith(`mirror ${i} `))?.split(" ");
+      const stderr = decode(out.find((l) => l.startsWith(`stderr ${i} `))?.split(" ")[2]);
+      if (r.code !== 0) results[i] = { ok: false, error: fail(master.host, `the copy for ${m.host}`, r) };
+      else if (!line || line[2] !== "0") {
+        results[i] = { ok: false, error: new Error(`[${m.host}] taking in the copy from ${master.host} failed (exit ${line?.[2] ?? "?"}): ${stderr.trim()}`) };
+      } else {
+        const sharedWith = taking.map((t) => t.host);
+        results[i] = { ok: true, stdout: decode(line[3]), dump: field("dump") ?? "", bytes: Number(field("bytes") ?? 0), controllerBytes: 0, sharedWith };
+      }
+    }
+    return results;
+  } finally {
+    await Promise.all([master, ...mirrors].map((t) => run(t, scripts.cleanup, `${token}\n`).catch(() => undefined)));
+    for (const [i, x] of results.entries()) if (x.ok) results[i] = { ...x, controllerBytes };
+  }
 }
 
 /** Reads `-- CHANGE MASTER TO MASTER_LOG_FILE='f', MASTER_LOG_POS=n;` (either dialect's spelling). */
@@ -223,40 +227,76 @@ export async function waitCaughtUp(plan: SeedPlan, master: DbSession, mirror: Db
   return status;
 }
 
+/** Mirrors that join one copy: a seed waits this long after the last one joined for another. */
+const JOIN_QUIET_MS = 1500;
+/** ... and never longer than this in all. */
+const JOIN_MAX_MS = 10_000;
+
+interface CopyBatch {
+  readonly plans: SeedPlan[];
+  lastJoin: number;
+  result?: Promise<CopyResult[]>;
+}
+
 /**
- * Full (re)seed: replication account, stop and forget any old replication on the mirror, consistent copy,
- * source + credentials + coordinates in one statement, start, and wait until caught up.
+ * This mirror's share of a copy that every mirror seeded in the same run shares: the first seed opens a batch and
+ * waits until `batchSize` mirrors joined or none joined for JOIN_QUIET_MS. The Pulumi engine runs all dynamic
+ * resources in one provider process, but each resource's provider is its own deserialized closure, so the batches
+ * live on globalThis.
+ */
+function joinCopy(plan: SeedPlan, log: (msg: string) => void): Promise<CopyResult> {
+  const g = globalThis as { __mirrorstackCopyBatches?: Map<string, CopyBatch> };
+  const batches = (g.__mirrorstackCopyBatches ??= new Map<string, CopyBatch>());
+  const key = JSON.stringify([plan.master.address, plan.master.port, plan.method, plan.databases, plan.scripts.send]);
+  const open = batches.get(key);
+  if (open) {
+    const i = open.plans.push(plan) - 1;
+    open.lastJoin = Date.now();
+    return open.result!.then((r) => r[i]!);
+  }
+  const batch: CopyBatch = { plans: [plan], lastJoin: Date.now() };
+  batches.set(key, batch);
+  batch.result = (async () => {
+    const first = Date.now();
+    const want = plan.batchSize ?? 1;
+    while (batch.plans.length < want && Date.now() - batch.lastJoin < JOIN_QUIET_MS && Date.now() - first < JOIN_MAX_MS) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    batches.delete(key);
+    return copyFromMaster({ master: plan.master, masterAddress: plan.sourceHost, mirrors: batch.plans.map((p) => p.mirror), scripts: plan.scripts }, log);
+  })();
+  return batch.result.then((r) => r[0]!);
+}
+
+/** Stops and forgets any replication the mirror had (nothing to reset on a new mirror). */
+async function resetMirror(plan: SeedPlan): Promise<void> {
+  const mirror = await connectViaSsh(plan.mirror);
+  try {
+    for (const s of dialect(plan.engine).fullReset()) await mirror.query(s).catch(() => undefined);
+  } finally {
+    await mirror.close();
+  }
+}
+
+/**
+ * Full (re)seed: replication account, stop and forget any old replication on the mirror, a consistent copy
+ * streamed from the master (shared with the other mirrors seeded in the same run), source + credentials +
+ * coordinates in one statement, start, and wait until caught up.
  */
 export async function seedMirror(plan: SeedPlan, log: (msg: string) => void = () => undefined): Promise<SeedReport> {
   const d = dialect(plan.engine);
   const t0 = Date.now();
-  await ensureReplicationUser(plan);
-  {
-    const mirror = await connectViaSsh(plan.mirror);
-    try {
-      for (const s of d.fullReset()) await mirror.query(s).catch(() => undefined); // nothing to reset on a new mirror
-    } finally {
-      await mirror.close();
-    }
+  if (plan.method === "physical" && plan.engine.flavour !== "mariadb") {
+    throw new Error("[database.seedMethod] physical seeding is implemented for MariaDB (mariabackup) only");
   }
+  await Promise.all([ensureReplicationUser(plan), resetMirror(plan)]);
+  const copy = await joinCopy(plan, log);
+  if (!copy.ok) throw copy.error;
   let start: { file: string; pos: number };
-  let bytes: number;
-  if (plan.method === "logical") {
-    log(`${plan.mirror.host}: logical copy of ${plan.databases.join(", ")} from ${plan.master.host}`);
-    const r = await pipeBetweenHosts(
-      plan.master,
-      logicalDumpScript(plan.databases, plan.engine.flavour),
-      plan.mirror,
-      logicalLoadScript(plan.engine.flavour),
-    );
-    start = parseDumpCoordinates(r.srcStderr);
-    bytes = r.bytes;
-  } else {
-    if (plan.engine.flavour !== "mariadb") throw new Error("[database.seedMethod] physical seeding is implemented for MariaDB (mariabackup) only");
-    log(`${plan.mirror.host}: physical copy (mariabackup) from ${plan.master.host}`);
-    const r = await pipeBetweenHosts(plan.master, physicalBackupScript(), plan.mirror, physicalRestoreScript());
-    start = parseBackupCoordinates(r.dstStdout);
-    bytes = r.bytes;
+  try {
+    start = plan.method === "logical" ? parseDumpCoordinates(copy.dump) : parseBackupCoordinates(copy.stdout);
+  } catch (e) {
+    throw new Error(`[${plan.mirror.host}] ${(e as Error).message}`);
   }
   const status = await withSessions(plan, async (master, mirror) => {
     await runAll(
@@ -273,7 +313,16 @@ export async function seedMirror(plan: SeedPlan, log: (msg: string) => void = ()
     await mirror.query(d.startReplica());
     return waitCaughtUp(plan, master, mirror);
   });
-  return { method: plan.method, bytes, seconds: (Date.now() - t0) / 1000, startFile: start.file, startPos: start.pos, status };
+  return {
+    method: plan.method,
+    bytes: copy.bytes,
+    controllerBytes: copy.controllerBytes,
+    sharedWith: copy.sharedWith,
+    seconds: (Date.now() - t0) / 1000,
+    startFile: start.file,
+    startPos: start.pos,
+    status,
+  };
 }
 
 /** New password (and TLS settings): the master account and the mirror's stored credentials, replication position kept. */

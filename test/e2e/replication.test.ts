@@ -5,6 +5,8 @@ import { connectViaSsh, type DbSession } from "../../infra/replication/connect";
 import { compareTables } from "../../infra/replication/checksum";
 import { dialect, stmt } from "../../infra/replication/dialect";
 import { normalizeReplicaStatus, normalizeSourceStatus } from "../../infra/replication/status";
+import { seedScripts } from "../../infra/render/scripts";
+import { sshRun } from "../../infra/ssh/exec";
 import { inventory, isRoot, labTarget, onHost, pulumi, freshStack, skipReason, sql, stackExportText, writeTestStack, useLab } from "./lab";
 
 const STACK = "e2e-replication";
@@ -142,6 +144,68 @@ describe.skipIf(!isRoot)("replication (lab)", { shuffle: false }, () => {
     }
     expect(ids.size, "each mirror has its own server id").toBe(3);
     expect(await verifyAll(mirrors)).toEqual([]);
+  });
+
+  it("the two mirrors added in one up took one copy, streamed from the master to them, not through this machine", async () => {
+    const out = await pulumi(["stack", "output", "replication", "--json", "--stack", STACK]);
+    expect(out.code, out.out).toBe(0);
+    const seeds = Object.fromEntries(
+      (JSON.parse(out.out) as { mirror: string; seed: { sharedWith: string[]; bytes: number; controllerBytes: number; startFile: string; startPos: number } }[]).map((r) => [r.mirror, r.seed]),
+    );
+    // mirror1 came alone in the first up; mirror2 and mirror3 shared one dump: the same copy, the same start.
+    expect(seeds.mirror1!.sharedWith).toEqual(["mirror1"]);
+    for (const m of ["mirror2", "mirror3"]) expect([...seeds[m]!.sharedWith].sort(), m).toEqual(["mirror2", "mirror3"]);
+    expect(seeds.mirror2!.startFile).toBe(seeds.mirror3!.startFile);
+    expect(seeds.mirror2!.startPos).toBe(seeds.mirror3!.startPos);
+    // The copy (20k rows) went host to host; this machine saw the scripts and their summaries only.
+    console.log(`[e2e] shared copy: ${seeds.mirror2!.bytes} bytes master -> each mirror, ${seeds.mirror2!.controllerBytes} bytes through this machine`);
+    expect(seeds.mirror2!.bytes).toBeGreaterThan(40_000);
+    expect(seeds.mirror2!.controllerBytes).toBeGreaterThan(0);
+    expect(seeds.mirror2!.controllerBytes).toBeLessThan(64 * 1024);
+    // The one-seed key and its authorized_keys entries are gone from every host.
+    for (const h of ["master", ...mirrors()]) {
+      const left = onHost(h, "ls -A /run/mirrorstack-seed 2>/dev/null; grep -c mirrorstack-seed /root/.ssh/authorized_keys || true");
+      expect(left.stdout.trim(), h).toBe("0");
+    }
+  });
+
+  const mirrors = () => inventory().hosts.filter((h) => h.role === "mirror").map((h) => h.name);
+
+  it("the one-seed key runs the receiving script only, only from the master, and not after its cleanup", async () => {
+    const s = seedScripts({ kind: "raw", flavour: "mariadb", databases: [] });
+    const token = "0123456789abcdef";
+    const [m, r] = [target("master"), target("mirror2")];
+    const key = `/run/mirrorstack-seed/${token}/key`;
+    const k = await sshRun(m, s.key, `${token}\n`);
+    expect(k.code, k.stderr).toBe(0);
+    expect(k.stdout.trim()).toMatch(new RegExp(`^ssh-ed25519 \\S+ mirrorstack-seed-${token}$`));
+    // An entry left by a seed killed midway (expired) is dropped when the next seed lets its key in.
+    const stale = `restrict,from="${m.address}",expiry-time="202001010000",command="/bin/bash /run/mirrorstack-seed/00ff/receive" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAwWoxiIdDBPICL2CyNXthZ2DyYnyXb/28DLh4Ou/oNa mirrorstack-seed-00ff`;
+    expect(onHost("mirror2", `printf '%s\\n' '${stale}' >> /root/.ssh/authorized_keys`).code).toBe(0);
+    const before = onHost("mirror2", "grep -v mirrorstack-seed /root/.ssh/authorized_keys").stdout;
+    const a = await sshRun(r, s.authorize, `${token} ${m.address}\n${k.stdout.trim()}\necho RECEIVED; cat >/dev/null\n`);
+    expect(a.code, a.stderr).toBe(0);
+    expect(onHost("mirror2", "grep -c mirrorstack-seed-00ff /root/.ssh/authorized_keys || true").stdout.trim()).toBe("0");
+    expect(onHost("mirror2", "grep -v mirrorstack-seed /root/.ssh/authorized_keys").stdout, "the other keys stay as they were").toBe(before);
+    const entry = onHost("mirror2", `grep -F mirrorstack-seed-${token} /root/.ssh/authorized_keys`).stdout;
+    expect(entry).toMatch(new RegExp(`^restrict,from="${m.address.replace(/\./g, "\\.")}",expiry-time="\\d{12}",command="/bin/bash /run/mirrorstack-seed/${token}/receive" `));
+    const ssh = (host: string, keyPath: string) =>
+      onHost(host, `ssh -F none -T -i ${keyPath} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@${r.address} 'id; echo SHELL' </dev/null`);
+    // From the master, any command runs the receiving script instead.
+    const fromMaster = ssh("master", key);
+    expect(fromMaster.code, fromMaster.stderr).toBe(0);
+    expect(fromMaster.stdout.trim()).toBe("RECEIVED");
+    // The same key from another host is refused (from=).
+    const priv = onHost("master", `cat ${key}`).stdout;
+    expect(onHost("mirror3", `umask 077; printf '%s' '${priv}' > /tmp/stolen-seed-key`).code).toBe(0);
+    const stolen = ssh("mirror3", "/tmp/stolen-seed-key");
+    expect(stolen.code).toBe(255);
+    expect(stolen.stdout).not.toMatch(/RECEIVED|uid=/);
+    onHost("mirror3", "rm -f /tmp/stolen-seed-key");
+    // After the cleanup the master's own key is refused too, and nothing of the seed is left on either host.
+    for (const t of [m, r]) expect((await sshRun(t, s.cleanup, `${token}\n`)).code).toBe(0);
+    expect(onHost("master", `test -e ${key}`).code).not.toBe(0);
+    expect(onHost("mirror2", `grep -c mirrorstack-seed /root/.ssh/authorized_keys || true; ls -A /run/mirrorstack-seed 2>/dev/null`).stdout.trim()).toBe("0");
   });
 
   it("the grants name each mirror's address, never %", async () => {
