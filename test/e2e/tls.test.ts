@@ -147,6 +147,13 @@ describe.skipIf(!isRoot)("replication over TLS (lab)", { shuffle: false }, () =>
     expect(after.mirror2, "mirror2 (account host now '%') was seeded again").not.toBe(before.mirror2);
   });
 
+  it("the policy pack, run by the engine, accepts the changing-address mirror's '%' account (it requires the certificate)", async () => {
+    const p = await pulumi(["preview", "--stack", STACK, "--policy-pack", path.join(ROOT, "policy/analyzer")]);
+    expect(p.code, p.out).toBe(0);
+    expect(p.out).not.toMatch(/replication-user-host/);
+    expect(p.out).toMatch(/✅ mirrorstack@v0\.1\.0/);
+  });
+
   it("the mirrors replicate over TLS, verifying the master's certificate; each account requires its mirror's certificate", async () => {
     for (const m of mirrors) {
       const s = slaveStatus(m);
