@@ -50,3 +50,4 @@ export const hosts = site.hosts;
 export const replication = site.replication;
 export const fileSync = site.fileSync;
 export const backups = site.backups;
+export const tls = site.tls;

@@ -61,7 +61,7 @@ KNOWN_HOSTS_REL=$LAB_DOT/known_hosts
 # What the machine itself needs to run labs (containers, and the kernel tier's virtual machines: qemu, mke2fs)
 # and the tests' clients. No server: those live in the images.
 MACHINE_PACKAGES=(iproute2 util-linux procps psmisc openssh-client mmdebstrap systemd-container
-  apt-cacher-ng socat rsync gnupg zstd shellcheck qemu-system-x86 qemu-utils e2fsprogs)
+  apt-cacher-ng socat rsync gnupg zstd shellcheck qemu-system-x86 qemu-utils e2fsprogs tcpdump)
 
 # A freshly installed Debian server: what `bare` hosts have. Nothing mirrorstack installs itself.
 BARE_PACKAGES=(systemd systemd-sysv dbus libpam-systemd openssh-server iproute2 procps less ca-certificates)

@@ -29,6 +29,7 @@ echo
 echo "== mirrorstack demo summary"
 pulumi stack output --stack lab --json | node -e '
   const o = JSON.parse(require("fs").readFileSync(0, "utf8"));
-  for (const h of o.hosts ?? []) console.log(`  ${h.role.padEnd(6)} ${h.name.padEnd(10)} ${h.address.padEnd(15)} ${h.files.length} managed files`);'
+  for (const h of o.hosts ?? []) console.log(`  ${h.role.padEnd(6)} ${h.name.padEnd(10)} ${h.address.padEnd(15)} ${h.files.length} managed files`);
+  for (const c of o.tls ?? []) console.log(`  tls    ${c.host.padEnd(10)} ${c.subject} until ${c.notAfter}`);'
 echo "  times: setup $((t1 - t0))s, lab $((t2 - t1))s, pulumi up $((t3 - t2))s"
 echo "  next: npm run demo (again: no changes), npm test, npm run lab -- down"

@@ -53,7 +53,17 @@ function script(host: string, mdstat = "clean-raid1.txt"): string {
     sendmail: at("bin/sendmail"),
     binlogDir: at("binlog"),
     trees: [at("tree"), at("absent-tree")],
+    // The lab-like stack has tls.enabled: its certificate files, in the sandbox.
+    certs: healthContext(cfg, h).certs.map((c) => ({ ...c, path: at(`tls/${path.basename(c.path)}`) })),
   });
+}
+
+/** Writes a self-signed certificate valid `days` days at each of the sandbox's TLS paths. */
+function setCerts(days: number): void {
+  fs.mkdirSync(at("tls"), { recursive: true });
+  const r = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "/dev/null", "-subj", "/CN=t", "-days", String(days)], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(r.stderr);
+  for (const f of ["ca.pem", "client.pem", "server.pem"]) fs.writeFileSync(at(`tls/${f}`), r.stdout);
 }
 
 function run(host: string, mdstat?: string): { code: number; status: Record<string, string>; metrics: string; log: string } {
@@ -107,6 +117,7 @@ read -r _ size avail < <(grep -F -- "$p " ${at("df.txt")} | head -n 1) || { echo
 echo "Filesystem 1-blocks Used Available Capacity Mounted on"
 echo "/dev/x $size $(( size - avail )) $avail 50% /"`,
   );
+  if (!fs.existsSync(at("tls/ca.pem"))) setCerts(30);
   setDf(`${at("data")} 1000000 500000\n${at("binlog")} 1000000 400000\n${at("tree")} 2000000 1000000\n`);
   // sendmail -t: records the message; fails while fail-sendmail exists.
   stub("sendmail", `echo "$*" >> ${at("sendmail.calls")}\nmsg=$(cat)\n[ ! -e ${at("fail-sendmail")} ] || { echo "sendmail: cannot connect" >&2; exit 75; }\nprintf '%s\\n@@\\n' "$msg" >> ${at("mail.log")}`);
@@ -203,6 +214,27 @@ describe("the health job (rendered, run with stand-ins)", () => {
     expect(value(r.metrics, METRICS.filesystemAvail.name, "mirror1", `,purpose="datadir",path="${at("data")}"`)).toBe("80000");
     expect(value(r.metrics, METRICS.healthProblems.name, "mirror1")).toBe("1");
     expect(promtool(r.metrics)).toBe("");
+  });
+
+  it("TLS certificates (tls.enabled): an expiry metric each; within tls.warnDays a warning line, missing a problem", () => {
+    const ok = run("mirror1");
+    expect(ok.code, ok.log).toBe(0);
+    const expiry = Number(value(ok.metrics, METRICS.tlsCertExpiry.name, "mirror1", `,purpose="client certificate",path="${at("tls/client.pem")}"`));
+    expect(Math.abs(expiry - (now() + 30 * 86400))).toBeLessThan(120);
+    expect(value(ok.metrics, METRICS.tlsCertExpiry.name, "mirror1", `,purpose="CA certificate",path="${at("tls/ca.pem")}"`)).toBe(String(expiry));
+    expect(promtool(ok.metrics)).toBe("");
+    try {
+      setCerts(10);
+      const warn = run("mirror1");
+      expect(warn.code).toBe(0);
+      expect(warn.log).toMatch(new RegExp(`warning: TLS client certificate ${at("tls/client.pem")} expires in (9|10) days`));
+      fs.rmSync(at("tls/client.pem"));
+      const missing = run("mirror1");
+      expect(missing.code).toBe(1);
+      expect(missing.status.problems).toBe(`TLS client certificate ${at("tls/client.pem")} is missing or unreadable`);
+    } finally {
+      setCerts(30);
+    }
   });
 
   it("replication: a stopped SQL thread and an unknown lag are problems; the lag sample is left out", () => {

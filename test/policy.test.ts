@@ -207,6 +207,18 @@ describe("policy: each bad case is blocked, naming host and config key", () => {
     expect(only(checkPolicies([replication("m1", "10.0.0.%")], ctx), "replication-user-host")).toHaveLength(1);
     expect(only(checkPolicies([replication("m1", "")], ctx), "replication-user-host")).toHaveLength(1);
     expect(only(checkPolicies([replication("m1", "192.0.2.21")], ctx), "replication-user-host")).toEqual([]);
+    // Exactly '%' with the account requiring the mirror's certificate (mirrors[].changingAddress): allowed; no other case.
+    const tls = { replica: { caPath: "/etc/mirrorstack/tls/ca.pem", certPath: "/etc/mirrorstack/tls/client.pem", keyPath: "/etc/mirrorstack/tls/client.key", verifyServerCert: true }, require: { subject: "/O=mirrorstack/OU=s/CN=m1", issuer: "/O=mirrorstack/OU=s/CN=mirrorstack replication CA" } };
+    const withTls = (addr: string, t: unknown) => {
+      const r = replication("m1", addr);
+      return { ...r, props: { ...r.props, tls: t } };
+    };
+    expect(only(checkPolicies([withTls("%", tls)], ctx), "replication-user-host")).toEqual([]);
+    expect(only(checkPolicies([withTls("10.0.0.%", tls)], ctx), "replication-user-host")).toHaveLength(1);
+    expect(only(checkPolicies([withTls("_", tls)], ctx), "replication-user-host")).toHaveLength(1);
+    expect(only(checkPolicies([withTls("%", null)], ctx), "replication-user-host")).toHaveLength(1);
+    expect(only(checkPolicies([withTls("%", { ...tls, require: { subject: "", issuer: tls.require.issuer } })], ctx), "replication-user-host")).toHaveLength(1);
+    expect(only(checkPolicies([withTls("%", { ...tls, replica: { ...tls.replica, verifyServerCert: false } })], ctx), "replication-user-host")).toHaveLength(1);
     const grant = resource(COMMAND, "db1-setup", { target: target("db1"), create: "mariadb -e \"CREATE USER 'x'@'%' IDENTIFIED BY 'y'\"", update: "", delete: "", stdin: "", triggers: [] });
     expect(only(checkPolicies([grant], ctx), "replication-user-host")).toEqual([
       expect.objectContaining({ host: "db1", key: "database.replicationUser", message: "db1: db1-setup (create) creates or grants an account with host '%'" }),

@@ -17,6 +17,7 @@ export const LAB_LIKE_YAML = `config:
       address: 10.250.0.12
     - name: mirror3
       address: 10.250.0.13
+      changingAddress: true
   mirrorstack:ssh:
     user: root
     port: 22
@@ -26,6 +27,8 @@ export const LAB_LIKE_YAML = `config:
     databases: [wiki]
   mirrorstack:files:
     trees: [/srv/www]
+  mirrorstack:tls:
+    enabled: true
   mirrorstack:replicationPassword:
     secure: v1:AAAABBBBCCCC
   mirrorstack:backupPassphrase:
@@ -35,6 +38,7 @@ export const LAB_LIKE_YAML = `config:
 /** RHEL hosts, MySQL 8.4, an IPv6 master, NFS with every override, backups on the master. */
 export const RHEL_MYSQL_YAML = `config:
   mirrorstack:master: {name: web-master, address: "2001:db8:5::10", osFamily: rhel, sshUser: cloud-user}
+  mirrorstack:tls: {enabled: true, validityDays: 90, renewBeforeDays: 20}
   mirrorstack:mirrors:
     - {name: web-a, address: 203.0.113.21, osFamily: rhel}
     - {name: web-b, address: web-b.example.org, osFamily: debian, serverId: 500}

@@ -78,7 +78,7 @@ describe("replication user", () => {
     expect(show(maria.createReplicationUser(account))).toMatchInlineSnapshot(`
       "SET SESSION sql_log_bin = 0;
       CREATE USER IF NOT EXISTS 'repl'@'10.0.0.2' IDENTIFIED BY 's3cr3t-\\'quoted\\'';
-      ALTER USER 'repl'@'10.0.0.2' IDENTIFIED BY 's3cr3t-\\'quoted\\'';
+      ALTER USER 'repl'@'10.0.0.2' IDENTIFIED BY 's3cr3t-\\'quoted\\'' REQUIRE NONE;
       GRANT REPLICATION SLAVE ON *.* TO 'repl'@'10.0.0.2';
       SET SESSION sql_log_bin = 1"
     `);
@@ -87,7 +87,7 @@ describe("replication user", () => {
     expect(show(my80.createReplicationUser(account))).toMatchInlineSnapshot(`
       "SET SESSION sql_log_bin = 0;
       CREATE USER IF NOT EXISTS 'repl'@'10.0.0.2' IDENTIFIED BY 's3cr3t-\\'quoted\\'';
-      ALTER USER 'repl'@'10.0.0.2' IDENTIFIED BY 's3cr3t-\\'quoted\\'';
+      ALTER USER 'repl'@'10.0.0.2' IDENTIFIED BY 's3cr3t-\\'quoted\\'' REQUIRE NONE;
       GRANT REPLICATION SLAVE ON *.* TO 'repl'@'10.0.0.2';
       SET SESSION sql_log_bin = 1"
     `);
@@ -328,7 +328,7 @@ describe("runAll", () => {
     expect(ran).toEqual([
       "SET SESSION sql_log_bin = 0",
       "CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?",
-      "ALTER USER ?@? IDENTIFIED BY ?",
+      "ALTER USER ?@? IDENTIFIED BY ? REQUIRE NONE",
       "SET SESSION sql_log_bin = 1",
     ]);
   });

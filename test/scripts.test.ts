@@ -15,6 +15,7 @@ import { PATHS } from "../infra/render/common";
 import { renderBackupHostFiles } from "../infra/render/push";
 import type { FileBody } from "../infra/render/types";
 import * as scripts from "../infra/render/scripts";
+import * as tls from "../infra/render/tls";
 import { TEMPLATE_DIR } from "../infra/render/templates";
 import { MIRROR_KEYS, ROOT, STACKS, loadStack } from "./render-stacks";
 
@@ -69,6 +70,13 @@ function stepScripts(cfg: StackConfig): Script[] {
     add("sync-key-owner-group", "key-pair.sh.hbs", scripts.syncKeyScript({ host: cfg.mirrors[0]!.name, owner: "www-data", group: "www-data" }));
     add("sync-key-remove", "key-pair-remove.sh.hbs", scripts.removeKeyPairScript(PATHS.syncKey));
     add("host-keys", "host-keys.sh.hbs", scripts.hostKeysScript());
+  }
+  if (cfg.tls.enabled) {
+    for (const c of tls.certPlans(cfg)) {
+      add(`tls-key-${c.host}`, "tls-key.sh.hbs", tls.tlsKeyScript(c));
+      add(`tls-install-${c.host}`, "tls-install.sh.hbs", tls.tlsInstallScript(c));
+    }
+    add("tls-remove", "tls-remove.sh.hbs", tls.tlsRemoveScript());
   }
   for (const kind of ["logical", "physical", "raw"] as const) {
     if (kind === "physical" && cfg.database.flavour !== "mariadb") continue;

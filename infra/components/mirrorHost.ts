@@ -23,6 +23,12 @@ export interface MirrorHostArgs {
   readonly secrets: pulumi.Output<RenderSecrets>;
   /** web: true: the site's database account (scripts from render/scripts.ts siteAccountScripts), made once the files are in place. */
   readonly siteAccount?: { readonly create: string; readonly delete: string };
+  /**
+   * Resources made once the software step exists, which the host's files then wait for: the TLS certificate (its
+   * key needs the database server's user; the master's my.cnf names its files, and MariaDB does not start when
+   * they are missing).
+   */
+  readonly beforeFiles?: (software: RemoteCommand) => pulumi.Resource[];
 }
 
 /** Turns an absolute path into a resource-name-safe suffix. */
@@ -34,12 +40,16 @@ export function pathSlug(p: string): string {
 export class MirrorHost extends pulumi.ComponentResource {
   /** Managed files by absolute path. */
   public readonly files: Record<string, HostFile> = {};
+  /** The host's packages and services (what steps that need the database server's user wait for). */
+  public readonly software: RemoteCommand;
 
   constructor(name: string, args: MirrorHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mirrorstack:index:MirrorHost", name, {}, opts);
     // Packages first: validators and service actions of the files need them.
     const script = ensureSoftwareScript(args.software, args.osFamily);
     const software = new RemoteCommand(`${name}-software`, { target: args.target, create: script }, { parent: this });
+    this.software = software;
+    const before = args.beforeFiles?.(software) ?? [];
     for (const f of args.plan.files.filter((x) => x.appliedBy === "host")) {
       const c = f.completion;
       const content = c?.needs === "secrets" ? pulumi.secret(args.secrets.apply((s) => c.content(s))) : f.content;
@@ -57,7 +67,7 @@ export class MirrorHost extends pulumi.ComponentResource {
           validate: f.validate ?? "",
           actions: actionWords(f.onChange, args.osFamily),
         },
-        { parent: this, dependsOn: [software], additionalSecretOutputs: f.secret ? ["content"] : [] },
+        { parent: this, dependsOn: [software, ...before], additionalSecretOutputs: f.secret ? ["content"] : [] },
       );
     }
     if (args.siteAccount) {

@@ -11,10 +11,14 @@ import * as path from "path";
 import * as pulumi from "../pulumi";
 import { ConfigError, type ConfigIssue, NAMESPACE, parseStackConfig, SECRET_KEYS, SECRET_PLACEHOLDER, type SecretKey, type StackConfig } from "../config";
 import type { StackInput } from "../config/schema";
+import { HostProbe } from "../providers/hostProbe";
+import type { RemoteCommand } from "../providers/remoteCommand";
 import { MirrorReplication } from "../providers/mirrorReplication";
+import { TlsCa, TlsCertificate } from "../providers/tlsCertificate";
 import { renderStack } from "../render";
 import { nfsServerServices, seedScripts, siteAccountScripts } from "../render/scripts";
 import { webUser } from "../render/web";
+import { accountHost, caSubject, certPlans, replicationTls, tlsInstallScript, tlsKeyScript, tlsRemoveScript } from "../render/tls";
 import type { RenderSecrets } from "../render/types";
 import type { SshTarget } from "../ssh/exec";
 import { BackupPush } from "./backupPush";
@@ -62,6 +66,8 @@ export interface SiteMirrorArgs {
   readonly health?: StackInput["health"];
   /** The site served from the hosts marked web: true. */
   readonly web?: StackInput["web"];
+  /** Encrypted, certificate-authenticated replication. */
+  readonly tls?: StackInput["tls"];
   /** SECRET: password of the replication user, 16 to 32 characters. Kept secret whether given plain or as a secret Output. */
   readonly replicationPassword: pulumi.Input<string>;
   /** SECRET: passphrase that encrypts backups; required when backups.enabled. */
@@ -84,6 +90,13 @@ export interface SiteMirrorReplication {
   readonly mirror: string;
   readonly seed: Record<string, unknown>;
   readonly status: Record<string, unknown>;
+}
+
+/** One certificate of the stack's replication TLS, as the `tls` output lists it (what `mirrorctl` reads). */
+export interface SiteMirrorCertificate {
+  readonly host: string;
+  readonly subject: string;
+  readonly notAfter: string;
 }
 
 /** How the mirrors get the files, and the mirrors' sync public keys (rsync-ssh). */
@@ -169,6 +182,8 @@ export class SiteMirror extends pulumi.ComponentResource {
   public readonly fileSync: pulumi.Output<SiteMirrorFileSync>;
   /** The backup-taking host and where its backups are pushed. */
   public readonly backups: pulumi.Output<SiteMirrorBackups>;
+  /** Replication TLS: the CA's and each host's certificate with its expiry (empty with tls.enabled false). */
+  public readonly tls: pulumi.Output<SiteMirrorCertificate[]>;
 
   constructor(name: string, args: SiteMirrorArgs, opts?: pulumi.ComponentResourceOptions) {
     // 1. validate: all problems at once, before any resource exists, so a bad config touches no host.
@@ -219,6 +234,45 @@ export class SiteMirror extends pulumi.ComponentResource {
       return { ...sw, services: sw.services.filter((s) => !nfs.includes(s)) };
     };
 
+    // Replication TLS: the stack's CA (its key a Pulumi secret), each host's key made on the host (a CSR is all
+    // that leaves it), signed here and installed after the host's software step and before its files (the
+    // master's my.cnf names them); a renewed certificate is made live without a restart. An `up` inside
+    // tls.renewBeforeDays of a certificate's expiry signs it again.
+    const certs: Record<string, TlsCertificate> = {};
+    const certList: pulumi.Output<SiteMirrorCertificate>[] = [];
+    const ca = cfg.tls.enabled ? new TlsCa("tls-ca", { subject: caSubject(stack), validityDays: cfg.tls.caValidityDays }, child) : undefined;
+    if (ca) certList.push(ca.notAfter.apply((notAfter) => ({ host: "(CA)", subject: caSubject(stack), notAfter })));
+    const tlsFor = (host: string) => (software: RemoteCommand): pulumi.Resource[] => {
+      const c = ca ? certPlans(cfg).find((p) => p.host === host) : undefined;
+      if (!ca || !c) return [];
+      const key = new HostProbe(
+        `${c.host}-tls-key`,
+        { target: targetFor(c.host), what: "TLS certificate signing request", script: tlsKeyScript(c), delete: tlsRemoveScript() },
+        { ...child, dependsOn: [software] },
+      );
+      const cert = new TlsCertificate(
+        `${c.host}-tls-cert`,
+        {
+          target: targetFor(c.host),
+          csr: key.value,
+          subject: c.subject,
+          sans: [...c.sans],
+          usage: c.usage,
+          validityDays: cfg.tls.validityDays,
+          renewBeforeDays: cfg.tls.renewBeforeDays,
+          caKeyPem: ca.keyPem,
+          caCertPem: ca.certPem,
+          installScript: tlsInstallScript(c),
+          reload: c.usage === "server" ? "server" : "replica",
+          engine: { flavour: cfg.database.flavour, version: cfg.database.version },
+        },
+        { ...child, dependsOn: [software] },
+      );
+      certs[c.host] = cert;
+      certList.push(cert.notAfter.apply((notAfter) => ({ host: c.host, subject: c.subject, notAfter })));
+      return [cert];
+    };
+
     const fileMethod = sharesNfs(cfg) ? "nfs" : cfg.files.trees.length === 0 ? "none" : cfg.files.method;
     const hostComponents: Record<string, MirrorHost> = {};
     const hosts = plans.map((plan): SiteMirrorHost => {
@@ -236,6 +290,7 @@ export class SiteMirror extends pulumi.ComponentResource {
           ...(h.web
             ? { siteAccount: siteAccountScripts({ role: h.role, flavour: cfg.database.flavour, user: webUser(h.osFamily, cfg.web.server), database: cfg.web.database }) }
             : {}),
+          beforeFiles: tlsFor(plan.host),
         },
         child,
       );
@@ -278,7 +333,8 @@ export class SiteMirror extends pulumi.ComponentResource {
           mirror: targetFor(m.name),
           sourceHost: cfg.master.address,
           sourcePort: cfg.database.port,
-          mirrorAddress: m.address,
+          mirrorAddress: accountHost(cfg, m),
+          tls: replicationTls(cfg, m),
           engine: { flavour: cfg.database.flavour, version: cfg.database.version },
           user: cfg.database.replicationUser,
           password: replicationPassword,
@@ -289,7 +345,7 @@ export class SiteMirror extends pulumi.ComponentResource {
           scripts,
           batchSize: cfg.mirrors.length,
         },
-        { ...child, dependsOn: allHosts, additionalSecretOutputs: ["password"] },
+        { ...child, dependsOn: [...allHosts, ...Object.values(certs)], additionalSecretOutputs: ["password"] },
       );
       return pulumi.all([r.seed, r.status]).apply(([seed, status]): SiteMirrorReplication => ({ mirror: m.name, seed, status }));
     });
@@ -302,6 +358,7 @@ export class SiteMirror extends pulumi.ComponentResource {
     this.backups = backupPush && push
       ? backupPush.takerKey.apply((takerKey): SiteMirrorBackups => ({ host: cfg.backups.host, pushedTo: { name: push.name, address: push.address, takerKey } }))
       : pulumi.output<SiteMirrorBackups>({ host: cfg.backups.enabled ? cfg.backups.host : null, pushedTo: null });
-    this.registerOutputs({ hosts: this.hosts, replication: this.replication, fileSync: this.fileSync, backups: this.backups });
+    this.tls = pulumi.all(certList);
+    this.registerOutputs({ hosts: this.hosts, replication: this.replication, fileSync: this.fileSync, backups: this.backups, tls: this.tls });
   }
 }

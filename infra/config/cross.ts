@@ -157,6 +157,18 @@ export function crossCheck(view: View, { raw, failed, secretKeys }: CrossInput):
     });
   }
 
+  // ----- tls
+  const tls = view.tls ?? {};
+  (view.mirrors ?? []).forEach((m, i) => {
+    // '%' as the account host is safe only because the certificate is then the identity.
+    if (m?.changingAddress === true && tls.enabled !== true) {
+      add(["mirrors", i, "changingAddress"], "needs tls.enabled: true (the account then matches any address, so the mirror's certificate must be its identity)");
+    }
+  });
+  if (tls.renewBeforeDays !== undefined && tls.validityDays !== undefined && tls.renewBeforeDays >= tls.validityDays) {
+    add(["tls", "renewBeforeDays"], `${tls.renewBeforeDays} must be below tls.validityDays (${tls.validityDays}), or every up would sign the certificates again`);
+  }
+
   // ----- files
   const files = view.files ?? {};
   const method = files.method;

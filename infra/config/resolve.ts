@@ -23,6 +23,7 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
     bindAddress: h.bindAddress ?? p.database.bindAddress ?? h.address,
     reseed: ("reseed" in h ? h.reseed : undefined) ?? "",
     web: h.web,
+    changingAddress: ("changingAddress" in h ? h.changingAddress : undefined) ?? false,
   });
   const master = host(p.master, "master", 0);
   const mirrors = p.mirrors.map((m, i) => host(m, "mirror", i));
@@ -166,6 +167,7 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
     },
     health: p.health,
     web: { ...p.web, database: p.web.database ?? p.database.databases[0]! },
+    tls: p.tls,
     warnings,
   };
 }

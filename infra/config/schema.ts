@@ -131,6 +131,11 @@ export const mirrorSchema = z.strictObject({
     .regex(/^[A-Za-z0-9._:-]{1,64}$/, { message: "expected a short token of letters, digits, '.', '_', ':' or '-' (e.g. a date)" })
     .optional()
     .describe("Change this token (e.g. to today's date) to copy the master onto this mirror again and restart replication"),
+  changingAddress: bool()
+    .default(false)
+    .describe(
+      "The mirror's address changes (e.g. a home DSL line): its replication account matches any client address ('%') and its TLS client certificate is its identity; needs tls.enabled. Changing it re-seeds the mirror",
+    ),
 });
 
 export const sshSchema = z.strictObject({
@@ -487,6 +492,20 @@ export const webSchema = z.strictObject({
     .describe("A mirrored file mirrorctl status fetches from each web host (expects HTTP 200 and the same bytes as on the master), e.g. /images/logo.png"),
 });
 
+export const tlsSchema = z.strictObject({
+  enabled: bool()
+    .default(false)
+    .describe(
+      "Encrypt replication with TLS: a stack-managed CA, a server certificate for the master, a client certificate per mirror whose subject its replication account requires; the mirrors verify the master's certificate",
+    ),
+  caValidityDays: int(30, 36500).default(3650).describe("Days the stack's CA certificate is valid (made once; not renewed by the stack)"),
+  validityDays: int(2, 3650).default(365).describe("Days a server or client certificate is valid when signed"),
+  renewBeforeDays: int(1, 3649)
+    .default(30)
+    .describe("`pulumi up` signs a certificate again (same key, no re-seed, no restart) once it expires within this many days; below validityDays"),
+  warnDays: int(1, 3650).default(14).describe("`mirrorctl status` warns once a certificate on a host expires within this many days"),
+});
+
 /** The secrets: plain top-level keys that must be set with `pulumi config set --secret`. */
 export const SECRET_KEYS = ["replicationPassword", "backupPassphrase", "sshPrivateKey"] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
@@ -506,6 +525,7 @@ export const stackSchema = z.strictObject({
   backups: backupsSchema.prefault({}).describe("Scheduled backups"),
   health: healthSchema.prefault({}).describe("Health check thresholds"),
   web: webSchema.prefault({}).describe("The site served from the hosts marked web: true"),
+  tls: tlsSchema.prefault({}).describe("Encrypted, certificate-authenticated replication"),
   replicationPassword: z.string().describe("SECRET: password of the replication user, 16 to 32 characters (set with --secret)"),
   backupPassphrase: z
     .string()
@@ -522,5 +542,5 @@ export type StackParsed = z.output<typeof stackSchema>;
 
 /** Top-level keys whose value is an object or array (Pulumi may pass them as JSON strings). */
 export const STRUCTURED_KEYS: ReadonlySet<string> = new Set([
-  "master", "mirrors", "ssh", "database", "files", "nfs", "cron", "backups", "health", "web",
+  "master", "mirrors", "ssh", "database", "files", "nfs", "cron", "backups", "health", "tls", "web",
 ]);

@@ -32,6 +32,8 @@ export interface HostConfig {
   readonly reseed: string;
   /** This host serves the site (web). */
   readonly web: boolean;
+  /** Mirrors: the address changes; the replication account matches any address and the TLS certificate is the identity. */
+  readonly changingAddress: boolean;
 }
 
 /** web, with the site's database resolved; documentRoot is set whenever a host has web: true. */
@@ -108,6 +110,7 @@ export type BackupPushConfig = Omit<NonNullable<Parsed["backups"]["push"]>, "ssh
 };
 
 export type HealthConfig = Parsed["health"];
+export type TlsConfig = Parsed["tls"];
 
 export interface StackConfig {
   readonly stack: string;
@@ -124,6 +127,7 @@ export interface StackConfig {
   readonly backups: BackupsConfig;
   readonly health: HealthConfig;
   readonly web: WebConfig;
+  readonly tls: TlsConfig;
   /** Accepted but risky settings, one sentence each (e.g. a non-ROW binlog format). */
   readonly warnings: readonly string[];
 }

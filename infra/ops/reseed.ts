@@ -10,6 +10,7 @@
 import type { SeedPlan } from "../replication/seed";
 import { seedMirror } from "../replication/seed";
 import { seedScripts } from "../render/scripts";
+import { accountHost, replicationTls } from "../render/tls";
 import { UsageError, type Request } from "./args";
 import type { OpsContext } from "./context";
 import { bytes, type CommandResult } from "./output";
@@ -23,7 +24,8 @@ export function seedPlanFor(ctx: OpsContext, mirror: string, password: string): 
     mirror: ctx.target(m.name),
     sourceHost: cfg.master.address,
     sourcePort: cfg.database.port,
-    mirrorAddress: m.address,
+    mirrorAddress: accountHost(cfg, m),
+    tls: replicationTls(cfg, m),
     engine: ctx.engine,
     user: cfg.database.replicationUser,
     password,

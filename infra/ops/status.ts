@@ -8,6 +8,7 @@
 import type { HostConfig, StackConfig } from "../config/types";
 import { PATHS } from "../render/common";
 import { pullsFiles } from "../render/sync";
+import { certFilesOf } from "../render/tls";
 import { formatMetrics, METRICS, type Sample } from "../render/metrics";
 import { dialect, stmt } from "../replication/dialect";
 import { health, normalizeReplicaStatus, normalizeSourceStatus, type HealthLevel, type ReplicaStatus } from "../replication/status";
@@ -55,6 +56,56 @@ export interface HostStatus {
   readonly healthJob?: HealthJobResult;
   /** web: true: what the site answered over HTTP (infra/ops/web.ts). */
   readonly web?: WebCheck;
+  /** Replication TLS (tls.enabled): the certificates on the host and when they expire. */
+  readonly certificates?: readonly CertExpiry[];
+}
+
+/** A certificate file on a host: when it expires (Unix time), null when it is missing or unreadable. */
+export interface CertExpiry {
+  readonly what: string;
+  readonly path: string;
+  readonly notAfter: number | null;
+}
+
+/** The shell lines that print `<path> notAfter=<date>` (or `<path> missing`) for each certificate file. */
+export function certDatesScript(files: readonly { path: string }[]): string {
+  return files.map((f) => `printf '%s ' '${f.path}'; openssl x509 -in '${f.path}' -noout -enddate 2>/dev/null || echo missing`).join("\n");
+}
+
+/** Reads certDatesScript's output. */
+export function parseCertDates(text: string, files: readonly { what: string; path: string }[]): CertExpiry[] {
+  const byPath = new Map<string, number | null>();
+  for (const line of text.split("\n")) {
+    const m = /^(\S+) notAfter=(.+)$/.exec(line.trim());
+    if (m) {
+      const t = Date.parse(m[2]!);
+      byPath.set(m[1]!, Number.isNaN(t) ? null : Math.floor(t / 1000));
+    }
+  }
+  return files.map((f) => ({ what: f.what, path: f.path, notAfter: byPath.get(f.path) ?? null }));
+}
+
+/** Certificates: missing or expired is CRITICAL, expiring within tls.warnDays a WARNING. */
+export function judgeCerts(certs: readonly CertExpiry[], warnDays: number, now: number): { level: HealthLevel; reasons: string[] } {
+  const levels: HealthLevel[] = [];
+  const reasons: string[] = [];
+  for (const c of certs) {
+    if (c.notAfter === null) {
+      levels.push("CRITICAL");
+      reasons.push(`TLS ${c.what} ${c.path} is missing or unreadable`);
+      continue;
+    }
+    const left = c.notAfter - now;
+    const when = new Date(c.notAfter * 1000).toISOString().replace(/\.000Z$/, "Z");
+    if (left <= 0) {
+      levels.push("CRITICAL");
+      reasons.push(`TLS ${c.what} ${c.path} expired at ${when}`);
+    } else if (left < warnDays * 86400) {
+      levels.push("WARNING");
+      reasons.push(`TLS ${c.what} ${c.path} expires in ${(left / 86400).toFixed(1)} days (${when}); \`pulumi up\` renews it within tls.renewBeforeDays`);
+    }
+  }
+  return { level: worst(levels), reasons };
 }
 
 /** From the health job's metrics file (PATHS.healthMetrics, templates/mirrorstack-health.sh.hbs): the RAID state. */
@@ -224,6 +275,7 @@ async function probeHost(ctx: OpsContext, h: HostConfig): Promise<HostStatus> {
   const paths = diskPaths(cfg, h, datadir);
   const pulls = h.role === "mirror" && pullsFiles(cfg);
   const mirrorNames = cfg.mirrors.map((m) => m.name);
+  const certFiles = certFilesOf(cfg, h);
   const script = `set -u
 echo "@@BEGIN df"
 ${dfScript([...paths.keys()])}
@@ -231,6 +283,7 @@ echo "@@END df"
 ${pulls ? `echo "@@BEGIN sync"; cat ${PATHS.syncStatus} 2>/dev/null; echo "now=$(date +%s)"; echo "@@END sync"` : ""}
 echo "@@BEGIN now"; date +%s; echo "@@END now"
 echo "@@BEGIN health"; cat ${PATHS.healthMetrics} 2>/dev/null; echo "@@END health"
+${certFiles.length > 0 ? `echo "@@BEGIN certs"\n${certDatesScript(certFiles)}\necho "@@END certs"` : ""}
 ${h.role === "master" ? `echo "@@BEGIN positions"\n${readReportsScript(mirrorNames)}\necho "@@END positions"` : ""}
 true`;
   const r = await run(target, script);
@@ -238,6 +291,7 @@ true`;
   let sync: SyncState = { configured: false, note: h.role === "master" ? "master (source of the files)" : syncNote(cfg) ?? "not configured" };
   let positionReports: ReportAge[] | undefined;
   let healthJob: HealthJobResult | undefined;
+  let certificates: CertExpiry[] | undefined;
   if (r.unreachable || r.code !== 0) {
     reachable = false;
     levels.push("CRITICAL");
@@ -251,6 +305,12 @@ true`;
     const hj = judgeHealthJob(healthJob);
     levels.push(hj.level);
     reasons.push(...hj.reasons);
+    if (certFiles.length > 0) {
+      certificates = parseCertDates(section(r.stdout, "certs") ?? "", certFiles);
+      const cj = judgeCerts(certificates, cfg.tls.warnDays, hostNow ?? Math.floor(Date.now() / 1000));
+      levels.push(cj.level);
+      reasons.push(...cj.reasons);
+    }
     const dj = judgeDisks(disks, ctx.cfg.health);
     levels.push(dj.level);
     reasons.push(...dj.reasons);
@@ -271,7 +331,7 @@ true`;
       reasons.push(...sj.reasons);
     }
   }
-  return { host: h.name, role: h.role, address: h.address, level: worst(levels), reasons, reachable, replication, ...(binlog !== undefined ? { binlog } : {}), sync, disks, ...(positionReports ? { positionReports } : {}), ...(healthJob ? { healthJob } : {}) };
+  return { host: h.name, role: h.role, address: h.address, level: worst(levels), reasons, reachable, replication, ...(binlog !== undefined ? { binlog } : {}), sync, disks, ...(positionReports ? { positionReports } : {}), ...(healthJob ? { healthJob } : {}), ...(certificates ? { certificates } : {}) };
 }
 
 /** Collects every host's status (hosts in parallel, at most `parallel` at a time). */
@@ -366,6 +426,7 @@ export function statusSamples(hosts: readonly HostStatus[]): (Sample & { readonl
       if (r.secondsBehind !== null) add(METRICS.replicationLag, r.secondsBehind);
     }
     if (h.sync.configured && h.sync.ageSeconds !== null && h.sync.ageSeconds !== undefined) add(METRICS.fileSyncAge, h.sync.ageSeconds);
+    for (const c of h.certificates ?? []) if (c.notAfter !== null) add(METRICS.tlsCertExpiry, c.notAfter, { purpose: c.what, path: c.path });
     for (const d of h.disks) {
       if (!d.present) continue;
       add(METRICS.filesystemAvail, d.freeBytes, { purpose: d.what, path: d.path });

@@ -33,7 +33,8 @@ export const replicationProvider: pulumi.dynamic.ResourceProvider = {
     const replaces: string[] = REPLACE_KEYS.filter((k) => olds[k] !== news[k]);
     if (JSON.stringify(olds.databases) !== JSON.stringify(news.databases)) replaces.push("databases");
     if (olds.master?.host !== news.master.host || olds.mirror?.host !== news.mirror.host) replaces.push("mirror");
-    const changes = replaces.length > 0 || olds.password !== news.password;
+    // TLS settings (files, required subject) change in place: account and CHANGE MASTER, no re-seed.
+    const changes = replaces.length > 0 || olds.password !== news.password || JSON.stringify(olds.tls ?? null) !== JSON.stringify(news.tls ?? null);
     return { changes, replaces, deleteBeforeReplace: true };
   },
   async create(inputs: ReplicationState) {

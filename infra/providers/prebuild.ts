@@ -8,12 +8,14 @@ import { hostFileProvider } from "./hostFile";
 import { hostProbeProvider } from "./hostProbe";
 import { replicationProvider } from "./mirrorReplication";
 import { remoteCommandProvider } from "./remoteCommand";
+import { tlsProvider } from "./tlsCertificate";
 
 export const PROVIDERS: Record<ProviderId, ResourceProvider> = {
   HostFile: hostFileProvider,
   RemoteCommand: remoteCommandProvider,
   MirrorReplication: replicationProvider,
   HostProbe: hostProbeProvider,
+  TlsCertificate: tlsProvider,
 };
 
 async function main(): Promise<void> {

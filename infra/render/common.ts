@@ -51,6 +51,8 @@ export const PATHS = {
   idmapd: "/etc/idmapd.conf",
   fstab: "/etc/fstab",
   backupPushKey: "/root/.ssh/mirrorstack_backup_push",
+  /** Replication TLS: the host's key (made there), its certificate and the stack's CA certificate (tls.enabled). */
+  tlsDir: "/etc/mirrorstack/tls",
   backupKnownHosts: "/etc/mirrorstack/backup_known_hosts",
   backupReceive: "/usr/local/lib/mirrorstack/backup-receive",
   backupSshdDropIn: "/etc/ssh/sshd_config.d/61-mirrorstack-backup.conf",

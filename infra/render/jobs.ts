@@ -4,6 +4,7 @@ import { checkSecretText } from "../config/checks";
 import type { HostConfig, StackConfig } from "../config/types";
 import type { FileBody } from "./types";
 import { PATHS, VALIDATE_CRON, VALIDATE_LOGROTATE, header, mysqlLogDir, rootScript } from "./common";
+import { certFilesOf } from "./tls";
 import { METRICS } from "./metrics";
 import { retentionSetting } from "./mysql";
 import { pulledExports, pullsFiles } from "./sync";
@@ -202,6 +203,8 @@ export function healthContext(cfg: StackConfig, host: HostConfig) {
     diskWarnPercent: h.diskWarnPercent,
     diskCritPercent: h.diskCritPercent,
     mdstat: PATHS.mdstat,
+    certs: certFilesOf(cfg, host),
+    certWarnDays: cfg.tls.warnDays,
     vendor: h.vendorCommand !== undefined,
     vendorText: h.vendorCommand ?? "",
     vendorWords: h.vendorCommand?.split(" ") ?? [],

@@ -32,6 +32,7 @@ export const METRICS = {
   filesystemSize: family("filesystem_size_bytes", "Size of a filesystem mirrorstack uses (bytes).", ["purpose", "path"]),
   mdDegraded: family("md_degraded", "1 when the software RAID array has a failed or missing member, else 0.", ["array"]),
   mdResyncing: family("md_resyncing", "1 when the software RAID array is resyncing, recovering or checking, else 0.", ["array"]),
+  tlsCertExpiry: family("tls_cert_expiry_timestamp_seconds", "When a replication TLS certificate on the host expires (Unix time).", ["purpose", "path"]),
   vendorCheckOk: family("vendor_check_ok", "1 when the configured RAID vendor command reported every port OK, else 0."),
 } as const satisfies Record<string, MetricFamily>;
 

@@ -4,6 +4,7 @@ import type { DatabaseConfig, HostConfig, StackConfig } from "../config/types";
 import type { FileBody, ServiceAction } from "./types";
 import { header, myCnfPath, mysqlLogDir, validateMyCnf } from "./common";
 import { renderTemplate } from "./templates";
+import { TLS_FILES } from "./tls";
 
 function versionAtLeast(version: string, major: number, minor: number): boolean {
   const [a, b] = version.split(".").map(Number) as [number, number];
@@ -52,7 +53,11 @@ export function renderMyCnf(cfg: StackConfig, host: HostConfig): FileBody {
   };
   let content: string;
   if (host.role === "master") {
-    content = renderTemplate("mysql-master.cnf.hbs", { ...common, ...binlog });
+    content = renderTemplate("mysql-master.cnf.hbs", {
+      ...common,
+      ...binlog,
+      tls: cfg.tls.enabled ? { ca: TLS_FILES.ca, cert: TLS_FILES.serverCert, key: TLS_FILES.serverKey } : undefined,
+    });
   } else {
     content = renderTemplate("mysql-mirror.cnf.hbs", {
       ...common,

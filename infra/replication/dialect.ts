@@ -67,15 +67,40 @@ export interface ChangeSourceOptions {
    * public key; this protects the password on the wire but trusts the key it is sent).
    */
   readonly ssl?: boolean;
+  /** With ssl: the client side's files on the replica and whether it verifies the source's certificate. */
+  readonly tls?: ReplicaTls;
   /** Seconds between reconnection attempts (MASTER_CONNECT_RETRY / SOURCE_CONNECT_RETRY). */
   readonly connectRetrySeconds?: number;
 }
 
+/** The replica's TLS files (absolute paths on the replica, readable by the server's user). */
+export interface ReplicaTls {
+  readonly caPath: string;
+  readonly certPath: string;
+  readonly keyPath: string;
+  /** MASTER_SSL_VERIFY_SERVER_CERT / SOURCE_SSL_VERIFY_SERVER_CERT: the source's certificate must name MASTER_HOST. */
+  readonly verifyServerCert: boolean;
+}
+
+/** What a replication account requires of the client's certificate (distinguished names as OpenSSL prints them, "/CN=..."). */
+export interface CertificateRequirement {
+  readonly subject: string;
+  readonly issuer: string;
+}
+
+/** The account host that matches any address: only for an account that requires a certificate (its identity). */
+export const ANY_HOST = "%";
+
 export interface ReplicationAccount {
   /** Replication user name (the same name is used for every mirror; the host part differs). */
   readonly user: string;
-  /** The mirror's address as the master sees it: a literal IP address or a host name, never a pattern. */
+  /**
+   * The mirror's address as the master sees it: a literal IP address or a host name, never a pattern. The one
+   * exception is ANY_HOST ('%') for a mirror with a changing address, and only together with `requireCertificate`.
+   */
   readonly host: string;
+  /** REQUIRE SUBJECT ... AND ISSUER ...: the account logs in only over TLS with this client certificate. */
+  readonly requireCertificate?: CertificateRequirement;
 }
 
 export interface CreateReplicationUserOptions extends ReplicationAccount {
@@ -249,6 +274,20 @@ export function checkPassword(password: string, maxLength = 32): void {
   }
 }
 
+/** A distinguished name in OpenSSL's "/K=V/K=V" form: printable, no quotes or backslashes (it is compared as text). */
+export function checkDistinguishedName(dn: string, what = "certificate subject"): void {
+  if (typeof dn !== "string" || !/^(\/[A-Za-z]+=[A-Za-z0-9 ._:@-]+)+$/.test(dn) || dn.length > 255) {
+    throw new UnsafeValueError(`${what} ${JSON.stringify(dn)} is not a distinguished name like /O=mirrorstack/CN=mirror1`);
+  }
+}
+
+/** An absolute path of a TLS file on the replica (it goes into the replica's connection metadata). */
+export function checkTlsPath(p: string, what: string): void {
+  if (typeof p !== "string" || !/^\/[A-Za-z0-9._/-]+$/.test(p) || p.includes("..") || p.length > 255) {
+    throw new UnsafeValueError(`${what} ${JSON.stringify(p)} is not a plain absolute path`);
+  }
+}
+
 function checkPort(port: number): void {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UnsafeValueError(`port ${String(port)} is not an integer from 1 to 65535`);
 }
@@ -308,6 +347,10 @@ export interface Dialect {
   dropReplicationUser(account: ReplicationAccount & { readonly replicate?: boolean }): Stmt[];
   /** SHOW GRANTS FOR user@host. */
   showGrants(account: ReplicationAccount): Stmt;
+  /** The replica's TLS settings only (MASTER_SSL=1, the files, verification): the replica keeps its position. Run while the replica is stopped. */
+  changeSourceTls(tls: ReplicaTls): Stmt;
+  /** Makes the running server read its TLS certificate, key and CA files again (MariaDB FLUSH SSL, MySQL ALTER INSTANCE RELOAD TLS). */
+  reloadServerTls(): Stmt;
 
   /** Points the replica at the source: [SET GLOBAL gtid_slave_pos/gtid_purged,] CHANGE ... in one statement. Run while the replica is stopped. */
   changeSource(opts: ChangeSourceOptions): Stmt[];
@@ -354,7 +397,26 @@ export function dialect(engine: DbEngine): Dialect {
 
   const account = (a: ReplicationAccount) => {
     checkUserName(a.user, f.maxUserLength);
+    if (a.requireCertificate) {
+      checkDistinguishedName(a.requireCertificate.subject, "required certificate subject");
+      checkDistinguishedName(a.requireCertificate.issuer, "required certificate issuer");
+    }
+    // Any address only where the certificate is the identity; never a partial pattern.
+    if (a.host === ANY_HOST && a.requireCertificate) return;
     checkHost(a.host, "replication account host");
+  };
+  const require = (a: ReplicationAccount): { sql: string; values: unknown[] } =>
+    a.requireCertificate
+      ? { sql: " REQUIRE SUBJECT ? AND ISSUER ?", values: [a.requireCertificate.subject, a.requireCertificate.issuer] }
+      : { sql: " REQUIRE NONE", values: [] };
+  const sslOptions = (t: ReplicaTls): { parts: string[]; values: unknown[] } => {
+    checkTlsPath(t.caPath, "TLS CA file");
+    checkTlsPath(t.certPath, "TLS certificate file");
+    checkTlsPath(t.keyPath, "TLS key file");
+    return {
+      parts: [`${P}SSL = 1`, `${P}SSL_CA = ?`, `${P}SSL_CERT = ?`, `${P}SSL_KEY = ?`, `${P}SSL_VERIFY_SERVER_CERT = ${t.verifyServerCert ? 1 : 0}`],
+      values: [t.caPath, t.certPath, t.keyPath],
+    };
   };
 
   return {
@@ -363,10 +425,12 @@ export function dialect(engine: DbEngine): Dialect {
     createReplicationUser(o) {
       account(o);
       checkPassword(o.password, f.maxPasswordLength);
+      // REQUIRE on ALTER USER (which always runs): an account made before TLS, or after it was turned off, is brought in line.
+      const r = require(o);
       return withoutBinlog(
         [
           stmt("CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?", [o.user, o.host, o.password], [2]),
-          stmt("ALTER USER ?@? IDENTIFIED BY ?", [o.user, o.host, o.password], [2]),
+          stmt(`ALTER USER ?@? IDENTIFIED BY ?${r.sql}`, [o.user, o.host, o.password, ...r.values], [2]),
           stmt("GRANT REPLICATION SLAVE ON *.* TO ?@?", [o.user, o.host]),
         ],
         o.replicate,
@@ -382,6 +446,13 @@ export function dialect(engine: DbEngine): Dialect {
       account(a);
       return stmt("SHOW GRANTS FOR ?@?", [a.user, a.host]);
     },
+
+    changeSourceTls(t) {
+      const o = sslOptions(t);
+      return stmt(`${f.changeSource} ${o.parts.join(", ")}`, o.values);
+    },
+
+    reloadServerTls: () => stmt(maria ? "FLUSH SSL" : "ALTER INSTANCE RELOAD TLS"),
 
     changeSource(o) {
       checkHost(o.host, "source host");
@@ -409,7 +480,11 @@ export function dialect(engine: DbEngine): Dialect {
       } else {
         throw new UnsafeValueError(`unknown source position kind ${JSON.stringify((pos as { kind: unknown }).kind)}`);
       }
-      if (o.ssl === true) parts.push(`${P}SSL = 1`);
+      if (o.ssl === true && o.tls) {
+        const t = sslOptions(o.tls);
+        parts.push(...t.parts);
+        values.push(...t.values);
+      } else if (o.ssl === true) parts.push(`${P}SSL = 1`);
       else if (o.ssl === false) parts.push(`${P}SSL = 0`);
       if (!maria && o.ssl !== true) parts.push("GET_SOURCE_PUBLIC_KEY = 1");
       if (o.connectRetrySeconds !== undefined) {

@@ -5,7 +5,7 @@ import type { SshTarget } from "../ssh/exec";
 import { sshRun } from "../ssh/exec";
 import type { SeedScripts } from "../render/scripts";
 import { connectViaSsh, type DbSession } from "./connect";
-import { dialect, runAll, stmt, type DbEngine } from "./dialect";
+import { dialect, runAll, stmt, type CertificateRequirement, type DbEngine, type ReplicaTls } from "./dialect";
 import { quoteIdent } from "./checksum";
 import { normalizeReplicaStatus, normalizeSourceStatus, type ReplicaStatus } from "./status";
 
@@ -18,8 +18,10 @@ export interface SeedPlan {
   /** Address and port of the master's database as the mirror reaches it. */
   readonly sourceHost: string;
   readonly sourcePort: number;
-  /** The mirror's address as the master sees its connections (host part of the replication account). */
+  /** The mirror's address as the master sees its connections (host part of the replication account; '%' only with tls). */
   readonly mirrorAddress: string;
+  /** TLS (tls.enabled): the mirror's client files and the certificate its account requires. */
+  readonly tls?: { readonly replica: ReplicaTls; readonly require: CertificateRequirement } | null;
   readonly engine: DbEngine;
   readonly user: string;
   readonly password: string;
@@ -183,7 +185,10 @@ export async function ensureReplicationUser(plan: SeedPlan): Promise<void> {
     for (const db of plan.databases) {
       await master.query(stmt(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(db)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`));
     }
-    await runAll(master, d.createReplicationUser({ user: plan.user, host: plan.mirrorAddress, password: plan.password }));
+    await runAll(
+      master,
+      d.createReplicationUser({ user: plan.user, host: plan.mirrorAddress, password: plan.password, ...(plan.tls ? { requireCertificate: plan.tls.require } : {}) }),
+    );
   } finally {
     await master.close();
   }
@@ -302,6 +307,7 @@ export async function seedMirror(plan: SeedPlan, log: (msg: string) => void = ()
         user: plan.user,
         password: plan.password,
         position: { kind: "file", file: start.file, pos: start.pos },
+        ...(plan.tls ? { ssl: true, tls: plan.tls.replica } : {}),
       }),
     );
     await mirror.query(d.startReplica());
@@ -319,13 +325,14 @@ export async function seedMirror(plan: SeedPlan, log: (msg: string) => void = ()
   };
 }
 
-/** New password: the master account and the mirror's stored credentials, replication position kept. */
+/** New password (and TLS settings): the master account and the mirror's stored credentials, replication position kept. */
 export async function rotatePassword(plan: SeedPlan): Promise<ReplicaStatus> {
   const d = dialect(plan.engine);
   await ensureReplicationUser(plan);
   return withSessions(plan, async (master, mirror) => {
     await mirror.query(d.stopReplica());
     await mirror.query(d.changeSourcePassword(plan.password));
+    if (plan.tls) await mirror.query(d.changeSourceTls(plan.tls.replica));
     await mirror.query(d.startReplica());
     return waitCaughtUp(plan, master, mirror);
   });
@@ -336,7 +343,7 @@ export async function unseedMirror(plan: SeedPlan): Promise<void> {
   const d = dialect(plan.engine);
   await withSessions(plan, async (master, mirror) => {
     for (const s of d.fullReset()) await mirror.query(s).catch(() => undefined);
-    await runAll(master, d.dropReplicationUser({ user: plan.user, host: plan.mirrorAddress }));
+    await runAll(master, d.dropReplicationUser({ user: plan.user, host: plan.mirrorAddress, ...(plan.tls ? { requireCertificate: plan.tls.require } : {}) }));
   });
 }
 

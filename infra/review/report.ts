@@ -360,6 +360,16 @@ function buildModel(doc: PreviewDoc): Model {
         section(host ?? "(unknown host)", address).probes.push(`${verb} ${what} (over SSH, during up)`);
         break;
       }
+      case "TlsCertificate": {
+        // A host's certificate (signed by the stack's CA, installed and made live); the CA itself has no host.
+        if (!host) {
+          other.push(`${OP_WORD[r.op] ?? r.op}: \`${r.type}\` \`${r.name}\` (the stack's TLS CA)`);
+          break;
+        }
+        const note = r.op === "delete" ? "stops managing the host's TLS certificate" : "signs the host's TLS certificate with the stack's CA, installs it and makes it live (no restart) during up";
+        section(host, address).commands.push({ name: r.name, op: r.op, diff: "", note });
+        break;
+      }
       default:
         other.push(`${OP_WORD[r.op] ?? r.op}: \`${r.type}\` \`${r.name}\``);
     }

@@ -136,12 +136,24 @@ function isOn(v: string | undefined): boolean {
 // ---------------------------------------------------------------------------------------------- rules
 
 /** Replication accounts: the host part must name the mirror, never a wildcard. */
-const replicationHost = rule("replication-user-host", "Replication accounts are bound to one mirror address: no '%' (or '_' / empty) host part.", (resources, ctx, report) => {
+/**
+ * The one account that may match any address: exactly '%' for a mirror whose account requires its own TLS client
+ * certificate (subject and issuer) and which verifies the master's certificate (mirrors[].changingAddress).
+ */
+function certificateIsIdentity(r: PolicyResource, addr: unknown): boolean {
+  if (addr !== "%") return false;
+  const tls = r.props.tls as { require?: { subject?: unknown; issuer?: unknown }; replica?: { verifyServerCert?: unknown } } | null | undefined;
+  const nonEmpty = (v: unknown) => typeof v === "string" && v.trim() !== "" && !hasUnknown(v);
+  return !!tls && nonEmpty(tls.require?.subject) && nonEmpty(tls.require?.issuer) && tls.replica?.verifyServerCert === true;
+}
+
+const replicationHost = rule("replication-user-host", "Replication accounts are bound to one mirror address: no '%' (or '_' / empty) host part, except exactly '%' for a mirror with a changing address whose account requires its TLS certificate.", (resources, ctx, report) => {
   for (const r of replications(resources)) {
     const mirror = String((r.props.mirror as { host?: unknown } | undefined)?.host ?? r.name);
     const addr = r.props.mirrorAddress;
     const user = str(r.props.user) ?? "the replication user";
     if (hasUnknown(addr) || isSecretValue(addr)) continue;
+    if (certificateIsIdentity(r, addr)) continue;
     if (typeof addr !== "string" || addr.trim() === "" || /[%_]/.test(addr)) {
       const shown = typeof addr === "string" ? addr : "";
       report(r.urn, mirror, mirrorKey(ctx, mirror, ".address"),

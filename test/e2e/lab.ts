@@ -42,6 +42,7 @@ export const LAB_INSTANCES = {
   safety: { id: "sf", subnet: "10.250.28" },
   health: { id: "hl", subnet: "10.250.29" },
   example: { id: "ex", subnet: "10.250.30" },
+  tls: { id: "tl", subnet: "10.250.31" },
   switchover: { id: "sw", subnet: "10.250.32" },
   web: { id: "wb", subnet: "10.250.33" },
 } as const;

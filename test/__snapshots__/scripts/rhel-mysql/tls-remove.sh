@@ -1,0 +1,1 @@
+rm -rf '/etc/mirrorstack/tls'
