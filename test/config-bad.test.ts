@@ -68,7 +68,7 @@ describe("bad-config corpus", () => {
         'mirrorstack:database.databases[0]: "wiki\\nx" contains a newline; allowed: letters, digits and \'_\', 1 to 64 characters',
         "mirrorstack:files.trees[0].path: \"/srv/../etc\" must not contain '..'",
         'mirrorstack:cron.sync: "61 * * * *": minute 61 is outside 0-59',
-        "mirrorstack:bogus: unknown key; allowed here: master, mirrors, ssh, database, files, nfs, cron, backups, health, tls, web, replicationPassword, backupPassphrase, sshPrivateKey",
+        "mirrorstack:bogus: unknown key; allowed here: master, mirrors, ssh, database, files, nfs, cron, backups, health, web, tls, replicationPassword, backupPassphrase, sshPrivateKey",
         "mirrorstack:replicationPassword: must be set with --secret (pulumi config set --secret replicationPassword ...); it is stored in clear text",
       ]),
     );

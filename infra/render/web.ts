@@ -14,7 +14,16 @@ const SERVERS = {
     path: { debian: "/etc/apache2/sites-enabled/00-mirrorstack.conf", rhel: "/etc/httpd/conf.d/00-mirrorstack.conf" },
     // -c: the candidate is read after the whole configuration (modules loaded); the live copy, if any, is read too,
     // which only warns about an overlapping virtual host.
-    validate: { debian: `apache2ctl -t -c "Include $FILE"`, rhel: `httpd -t -c "Include $FILE"` },
+    // Debian's run and lock directories exist only once apache2 ran: the check gets its own, removed after.
+    validate: {
+      debian: [
+        `. /etc/apache2/envvars`,
+        `d=$(mktemp -d) || exit 1`,
+        `trap 'rm -rf "$d"' EXIT`,
+        `APACHE_RUN_DIR=$d APACHE_LOCK_DIR=$d APACHE_PID_FILE=$d/pid apache2 -t -c "Include $FILE"`,
+      ].join("\n"),
+      rhel: `httpd -t -c "Include $FILE"`,
+    },
     service: "apache",
   },
   nginx: {
