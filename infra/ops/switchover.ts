@@ -199,6 +199,11 @@ async function verifyAgainst(ctx: OpsContext, newMaster: HostConfig, hosts: read
 
 function checkMariaDb(ctx: OpsContext, command: string): void {
   if (ctx.engine.flavour !== "mariadb") throw new UsageError(`${command} is implemented for MariaDB only (database.flavour is ${ctx.engine.flavour})`);
+  // Under TLS the mirrors verify the master's certificate and only the master has a server certificate: a promoted
+  // mirror could not serve the others. Refused before anything changes rather than left half done.
+  if (ctx.cfg.tls.enabled) {
+    throw new UsageError(`[tls.enabled] ${command} is not available while replication uses TLS: only the master has a server certificate, so the other mirrors could not replicate from a promoted one`);
+  }
 }
 
 function mirrorOf(ctx: OpsContext, name: string, command: string): HostConfig {

@@ -317,6 +317,16 @@ chown -R mysql:mysql $d`;
     expect(prom.stdout).toMatch(/^mirrorstack_tls_cert_expiry_timestamp_seconds\{stack="e2e-tls",host="mirror2",purpose="client certificate",path="\/etc\/mirrorstack\/tls\/client.pem"\} \d{10}$/m);
   });
 
+  it("switchover and failover refuse under TLS, saying why, and change nothing", async () => {
+    const before = sql(master, "SELECT @@read_only");
+    for (const cmd of [["switchover", "--to", "mirror1"], ["failover"]]) {
+      const r = ctl(cmd[0]!, "--stack", STACK, ...cmd.slice(1));
+      expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/\[tls\.enabled\] .* is not available while replication uses TLS/);
+    }
+    expect(sql(master, "SELECT @@read_only")).toBe(before);
+  });
+
   it("pulumi up inside the renew window signs again, without a re-seed and without a restart", async () => {
     // A plain up with the certificates 3 days from expiry and renewBeforeDays 2: nothing to sign.
     writeTestStack(STACK, { mirrors: stackHosts(), tls: { enabled: true, validityDays: 3, renewBeforeDays: 2, warnDays: 1 } });
