@@ -4,10 +4,8 @@
 // `mirrorctl backup-now` then lands a verified copy on vault, which keeps its own retention; the key can do
 // nothing else, from nowhere else; a failed push says so and keeps the local backup; destroy removes the account
 // and keeps the backups.
-import { spawnSync } from "node:child_process";
-import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freshStack, inventory, isRoot, onHost, pulumi, ROOT, skipReason, sql, writeTestStack, useLab } from "./lab";
+import { freshStack, inventory, isRoot, onHost, pulumi, skipReason, sql, writeTestStack, useLab, mirrorctl as ctl, showRun as show } from "./lab";
 
 const STACK = "e2e-backup-push";
 useLab("backupPush", { mirrors: 2, image: "prepared" });
@@ -18,12 +16,6 @@ const KEY = "/root/.ssh/mirrorstack_backup_push";
 const QUOTA_MIB = 64;
 const reason = skipReason();
 if (reason) console.warn(`[e2e] ${reason}`);
-
-function ctl(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync("node", ["--import", "tsx", path.join(ROOT, "infra/cli/mirrorctl.ts"), ...args], { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-const show = (r: { code: number; stdout: string; stderr: string }) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
 
 function must(host: string, script: string): string {
   const r = onHost(host, script);

@@ -1,22 +1,14 @@
 // End-to-end (root + lab): encrypted backups on the backup host (a mirror): `mirrorctl backup-now` runs the
 // rendered job, backups rotate past the retention, are unreadable without the passphrase (and never hold it),
 // and `mirrorctl restore` brings one back into a scratch database with checksums identical to the source.
-import { spawnSync } from "node:child_process";
-import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inventory, freshStack, isRoot, onHost, pulumi, ROOT, skipReason, sql, writeTestStack, useLab } from "./lab";
+import { inventory, freshStack, isRoot, onHost, pulumi, skipReason, sql, writeTestStack, useLab, mirrorctl as ctl, showRun as show } from "./lab";
 
 const STACK = "e2e-backup";
 useLab("backup", { mirrors: 1, image: "prepared" });
 const DEST = "/var/backups/mirrorstack";
 const reason = skipReason();
 if (reason) console.warn(`[e2e] ${reason}`);
-
-function ctl(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync("node", ["--import", "tsx", path.join(ROOT, "infra/cli/mirrorctl.ts"), ...args], { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-const show = (r: { code: number; stdout: string; stderr: string }) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
 
 describe.skipIf(!isRoot)("encrypted backups (lab)", { shuffle: false }, () => {
   let master = "master";

@@ -1,10 +1,10 @@
 // End-to-end (root + lab): file mirroring over rsync+ssh with the real engine. After `up`, one triggered pull
 // copies a tree from the master to the mirror; the mirror's key can do nothing else on the master, from nowhere
 // else; a change of sync settings touches only the sync files; destroy removes the account and the key.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { syncAccountScript } from "../../infra/render/scripts";
-import { acceptedSessions, inventory, freshStack, isRoot, LAB_ID, onHost, pulumi, skipReason, writeTestStack, useLab } from "./lab";
+import { acceptedSessions, inventory, freshStack, isRoot, LAB_ID, onHost, pulumi, skipReason, writeTestStack, useLab, mirrorctl as ctl } from "./lab";
 
 const STACK = "e2e-files";
 useLab("files", { mirrors: 1, image: "prepared" });
@@ -25,11 +25,6 @@ function must(host: string, script: string): string {
 }
 
 /** mirrorctl, as an operator runs it. */
-function ctl(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync("node", ["--import", "tsx", "infra/cli/mirrorctl.ts", ...args], { cwd: `${__dirname}/../..`, encoding: "utf8" });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
 /** Every regular file's checksum, every symlink's target and every directory of a tree, in a stable order. */
 function treeListing(host: string, dir: string): string {
   return must(

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PATHS } from "../../infra/render/common";
 import { METRICS } from "../../infra/render/metrics";
 import { toolPath } from "../tools";
-import { freshStack, inventory, isRoot, onHost, pulumi, ROOT, skipReason, sql, useLab, writeTestStack } from "./lab";
+import { freshStack, inventory, isRoot, onHost, pulumi, ROOT, skipReason, sql, useLab, writeTestStack, mirrorctl as ctl } from "./lab";
 
 const STACK = "e2e-health";
 useLab("health", { mirrors: 1, image: "prepared" });
@@ -23,11 +23,6 @@ const TREE = "/srv/health-e2e";
 const RECORDER = "/usr/local/bin/ms-alert-record";
 const ALERTS = "/root/ms-alerts.log";
 const FIXTURE = "/root/ms-mdstat-degraded";
-
-function ctl(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync("node", ["--import", "tsx", path.join(ROOT, "infra/cli/mirrorctl.ts"), ...args], { cwd: ROOT, encoding: "utf8" });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 /** One run of the deployed health job, /proc/mdstat showing the fixture. */
 function healthRun(host: string): { code: number; out: string } {

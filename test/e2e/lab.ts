@@ -239,3 +239,19 @@ export function sql(host: string, query: string): string {
   if (r.status !== 0) throw new Error(`[${host}] ${query}: ${r.stderr}`);
   return r.stdout.trim();
 }
+
+/** What a mirrorctl run printed and how it exited. */
+export interface CtlRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs mirrorctl as an operator would (from the project directory); waits for it. */
+export function mirrorctl(...args: string[]): CtlRun {
+  const r = spawnSync("node", ["--import", "tsx", path.join(ROOT, "infra/cli/mirrorctl.ts"), ...args], { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A run as text for an assertion's message. */
+export const showRun = (r: CtlRun): string => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;

@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { acceptedSessions, inventory, freshStack, isRoot, onHost, pulumi, ROOT, skipReason, sql, writeTestStack, useLab } from "./lab";
+import { acceptedSessions, inventory, freshStack, isRoot, onHost, pulumi, ROOT, skipReason, sql, writeTestStack, useLab, mirrorctl as ctl, showRun as show } from "./lab";
 import { dsaKeyLine } from "../fixtures/ssh-keys";
 import { toolPath } from "../tools";
 
@@ -20,11 +20,6 @@ interface Run {
   stderr: string;
 }
 
-function ctl(...args: string[]): Run {
-  const r = spawnSync("node", ["--import", "tsx", path.join(ROOT, "infra/cli/mirrorctl.ts"), ...args], { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-const show = (r: Run) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
 /** promtool's verdict on a text in the Prometheus format ("" when it finds nothing wrong). */
 function promtoolCheck(text: string): string {
   const r = spawnSync(toolPath("promtool"), ["check", "metrics"], { input: text, encoding: "utf8" });

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inventory, isRoot, onHost, pulumi, freshStack, ROOT, skipReason, sql, stackExportText, writeTestStack, useLab, LAB_INSTANCES } from "./lab";
+import { inventory, isRoot, onHost, pulumi, freshStack, ROOT, skipReason, sql, stackExportText, writeTestStack, useLab, LAB_INSTANCES, mirrorctl as ctl } from "./lab";
 
 const STACK = "e2e-tls";
 useLab("tls", { mirrors: 2, image: "prepared" });
@@ -21,10 +21,6 @@ const CA = `/O=mirrorstack/OU=${STACK}/CN=mirrorstack replication CA`;
 const subject = (host: string) => `/O=mirrorstack/OU=${STACK}/CN=${host}`;
 const REPL = "mirrorstack_repl";
 
-function ctl(...args: string[]) {
-  const r = spawnSync("node", ["--import", "tsx", path.join(ROOT, "infra/cli/mirrorctl.ts"), ...args], { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 /** SHOW SLAVE STATUS of a host as one object (the \G form parsed). */
 function slaveStatus(host: string): Record<string, string> {

@@ -2,16 +2,9 @@
 // of the mirrored tree: a page that reads a row through the site's socket-authenticated account and links an image
 // from the uploads. On the mirror the page says read-only and a write through the site's account is refused (SELECT
 // only, and the server is read_only); on the master the same write goes through and reaches the mirror.
-import { spawnSync } from "node:child_process";
 import * as http from "node:http";
-import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freshStack, inventory, isRoot, onHost, pulumi, ROOT, skipReason, sql, useLab, writeTestStack } from "./lab";
-
-function ctl(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync("node", ["--import", "tsx", path.join(ROOT, "infra/cli/mirrorctl.ts"), ...args], { cwd: ROOT, encoding: "utf8" });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+import { freshStack, inventory, isRoot, onHost, pulumi, skipReason, sql, useLab, writeTestStack, mirrorctl as ctl } from "./lab";
 
 const STACK = "e2e-web";
 useLab("web", { mirrors: 1, image: "bare" });
