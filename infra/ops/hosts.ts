@@ -2,6 +2,7 @@
 // per host over the SSH socat relay, and the parsing of what the scripts print.
 
 import type { StackConfig } from "../config/types";
+import { dbSocket } from "../render/common";
 import { connectViaSsh, type DbSession } from "../replication/connect";
 import { SshTarget, sshRun, shq } from "../ssh/exec";
 import { errMsg } from "./output";
@@ -31,7 +32,8 @@ export async function withDb<T>(target: SshTarget, cfg: StackConfig, fn: (db: Db
 /** Database socket of a host per OS family (Debian /run/mysqld, RHEL /var/lib/mysql). */
 export function socketOptions(cfg: StackConfig, host: string): { socketPath?: string } {
   const h = cfg.hosts.find((x) => x.name === host);
-  return h?.osFamily === "rhel" ? { socketPath: "/var/lib/mysql/mysql.sock" } : {};
+  // Debian's is connectViaSsh's default.
+  return h?.osFamily === "rhel" ? { socketPath: dbSocket("rhel") } : {};
 }
 
 /** Client programs per flavour (the first one found on the host is used). */

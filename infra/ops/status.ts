@@ -7,6 +7,7 @@
 
 import type { HostConfig, StackConfig } from "../config/types";
 import { PATHS } from "../render/common";
+import { shq } from "../shell";
 import { pullsFiles } from "../render/sync";
 import { certFilesOf } from "../render/tls";
 import { formatMetrics, METRICS, type Sample } from "../render/metrics";
@@ -69,7 +70,7 @@ export interface CertExpiry {
 
 /** The shell lines that print `<path> notAfter=<date>` (or `<path> missing`) for each certificate file. */
 export function certDatesScript(files: readonly { path: string }[]): string {
-  return files.map((f) => `printf '%s ' '${f.path}'; openssl x509 -in '${f.path}' -noout -enddate 2>/dev/null || echo missing`).join("\n");
+  return files.map((f) => `printf '%s ' ${shq(f.path)}; openssl x509 -in ${shq(f.path)} -noout -enddate 2>/dev/null || echo missing`).join("\n");
 }
 
 /** Reads certDatesScript's output. */

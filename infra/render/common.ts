@@ -66,6 +66,11 @@ export function myCnfPath(os: OsFamily, flavour: Flavour): string {
 }
 
 /** Directory for binary and relay logs: Debian's packages log to /var/log/mysql, RHEL's keep them in the datadir. */
+/** The database server's socket on a host (Debian /run/mysqld, RHEL /var/lib/mysql). */
+export function dbSocket(os: OsFamily): string {
+  return os === "rhel" ? "/var/lib/mysql/mysql.sock" : "/run/mysqld/mysqld.sock";
+}
+
 export function mysqlLogDir(os: OsFamily): string {
   return os === "rhel" ? "/var/lib/mysql" : "/var/log/mysql";
 }

@@ -4,7 +4,7 @@
 // (templates/steps/site-account.sh.hbs, MirrorHost), not a file.
 
 import type { HostConfig, OsFamily, StackConfig } from "../config/types";
-import { header } from "./common";
+import { dbSocket, header } from "./common";
 import { renderTemplate } from "./templates";
 import type { FileBody, ServiceAction } from "./types";
 
@@ -50,11 +50,6 @@ function nginxValidate(dir: string): string {
 export function webUser(os: OsFamily, server: "apache" | "nginx"): string {
   if (os === "debian") return "www-data";
   return server === "apache" ? "apache" : "nginx";
-}
-
-/** The database server's socket on the host. */
-export function dbSocket(os: OsFamily): string {
-  return os === "rhel" ? "/var/lib/mysql/mysql.sock" : "/run/mysqld/mysqld.sock";
 }
 
 /** PHP-FPM's socket (nginx): Debian's php-fpm.sock alternative points at the installed version's pool. */

@@ -2,7 +2,7 @@
 // of the mirrored tree: a page that reads a row through the site's socket-authenticated account and links an image
 // from the uploads. On the mirror the page says read-only and a write through the site's account is refused (SELECT
 // only, and the server is read_only); on the master the same write goes through and reaches the mirror.
-import * as http from "node:http";
+import { httpGet } from "../../infra/ops/web";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freshStack, inventory, isRoot, onHost, pulumi, skipReason, sql, useLab, writeTestStack, mirrorctl as ctl } from "./lab";
 
@@ -31,17 +31,8 @@ if (isset($_GET['write'])) {
 }
 `;
 
-function get(address: string, path: string): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: address, port: 80, path, timeout: 10_000 }, (res) => {
-      const parts: Buffer[] = [];
-      res.on("data", (b: Buffer) => parts.push(b));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
-    });
-    req.on("timeout", () => req.destroy(new Error(`GET http://${address}${path}: timeout`)));
-    req.on("error", reject);
-  });
-}
+/** GET over HTTP from this machine, as mirrorctl status does (the site's name is the host's address). */
+const get = (address: string, path: string) => httpGet(address, address, path);
 
 describe.skipIf(!isRoot)("web role (lab)", { shuffle: false }, () => {
   const addr = (name: string) => inventory().hosts.find((h) => h.name === name)!.address;

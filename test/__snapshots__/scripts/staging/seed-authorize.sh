@@ -26,17 +26,22 @@ until=$(date -d '+60 min' +%Y%m%d%H%M)
 ak="$HOME/.ssh/authorized_keys"
 install -d -m 0700 "$HOME/.ssh"
 [ -e "$ak" ] || install -m 0600 /dev/null "$ak"
-# The file is replaced whole (temp file, then mv), under a lock on ~/.ssh itself, since the lock must outlive the
-# file. Entries of earlier seeds that expired (a seed killed midway) are dropped on the way.
-(
-  flock 9
-  tmp=$(mktemp "$ak.XXXXXX")
+rewrite_authorized_keys() {
+  (
+    flock 9
+    tmp=$(mktemp "$ak.XXXXXX")
+    "$@" < "$ak" > "$tmp" || { rm -f "$tmp"; exit 1; }
+    chown --reference="$ak" "$tmp"; chmod --reference="$ak" "$tmp"
+    mv -f "$tmp" "$ak"
+  ) 9<"$HOME/.ssh"
+}
+# Entries of earlier seeds that expired (a seed killed midway) are dropped on the way.
+keep_live_and_add() {
   awk -v now="$now" '
     !/ mirrorstack-seed-[0-9a-f]+$/ { print; next }
     match($0, /expiry-time="[0-9]+"/) && substr($0, RSTART + 13, RLENGTH - 14) + 0 > now + 0 { print }
-  ' "$ak" > "$tmp"
-  printf 'restrict,from="%s",expiry-time="%s",command="/bin/bash %s/receive" %s\n' "$from" "$until" "$dir" "$key" >> "$tmp"
-  chown --reference="$ak" "$tmp"; chmod --reference="$ak" "$tmp"
-  mv -f "$tmp" "$ak"
-) 9<"$HOME/.ssh"
+  '
+  printf 'restrict,from="%s",expiry-time="%s",command="/bin/bash %s/receive" %s\n' "$from" "$until" "$dir" "$key"
+}
+rewrite_authorized_keys keep_live_and_add
 cat /etc/ssh/ssh_host_*_key.pub
