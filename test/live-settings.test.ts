@@ -68,6 +68,34 @@ describe("live settings", () => {
       return f.content;
     };
     expect(planSettings(cnf(7, ["wiki"]), cnf(8, ["wiki"]))).toEqual({ kind: "live", statements: ["SET GLOBAL binlog_expire_logs_seconds = 691200"] });
-    expect(planSettings(cnf(7, ["wiki"]), cnf(7, ["wiki", "shop"]))).toMatchObject({ kind: "restart", because: ["binlog_do_db"] });
+    expect(planSettings(cnf(7, ["wiki"]), cnf(7, ["wiki", "shop"]))).toMatchObject({ kind: "restart", because: ["binlog_do_db", "replicate_do_db"] });
+  });
+
+  it("a switchover in the config (master and mirror trade roles, server ids kept) restarts neither server", () => {
+    const cfg = (master: string, mirror: string) =>
+      parseStackConfig(
+        {
+          master: { name: master, address: master === "a" ? "10.0.0.10" : "10.0.0.11", serverId: master === "a" ? 1 : 101 },
+          mirrors: [{ name: mirror, address: mirror === "a" ? "10.0.0.10" : "10.0.0.11", serverId: mirror === "a" ? 1 : 101 }],
+          database: { databases: ["wiki"] },
+          replicationPassword: "abcdefghijklmnopqrstu",
+          backups: { enabled: false },
+        },
+        { stack: "t", secretKeys: new Set(["replicationPassword"]) },
+      );
+    const cnf = (c: ReturnType<typeof cfg>, host: string) =>
+      renderStack(c, { stack: "t", secrets: { replicationPassword: "x", backupPassphrase: "" } })
+        .find((h) => h.host === host)!
+        .files.find((x) => x.path.endsWith("60-mirrorstack.cnf"))!.content;
+    const before = cfg("a", "b");
+    const after = cfg("b", "a");
+    // b: mirror -> master; a: master -> mirror. Only options the server takes at run time change.
+    const promoted = planSettings(cnf(before, "b"), cnf(after, "b"));
+    const demoted = planSettings(cnf(before, "a"), cnf(after, "a"));
+    expect(promoted.kind).toBe("live");
+    expect(demoted.kind).toBe("live");
+    expect(promoted.kind === "live" && promoted.statements).toContain("SET GLOBAL read_only = DEFAULT");
+    expect(demoted.kind === "live" && demoted.statements).toContain("SET GLOBAL read_only = ON");
+    expect(promoted.kind === "live" && promoted.statements).toContain("SET GLOBAL gtid_strict_mode = ON");
   });
 });

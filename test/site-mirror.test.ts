@@ -131,11 +131,13 @@ describe("SiteMirror resources", () => {
       valueOf(site.replication),
     ]);
     expect(made[0]).toBe("SiteMirror::site");
+    // Host steps wait for the MasterRole's outputs, so some register after the component's outputs resolve.
+    for (let i = 0; i < 100 && !made.includes("HostFile::mirror1-etc-cron.d-mirrorstack-sync"); i++) await new Promise((r) => setTimeout(r, 20));
     const children = made.slice(1);
     // The component's own name is in none of them.
     expect(children.filter((c) => c.includes("site"))).toEqual([]);
     for (const c of ["MirrorHost::master", "MirrorHost::mirror1", "FileMirroring::files", "MirrorReplication::mirror1-replication",
-      "RemoteCommand::master-software", "HostProbe::mirror1-sync-key", "HostFile::mirror1-etc-cron.d-mirrorstack-sync"]) {
+      "MasterRole::master-role", "RemoteCommand::master-software", "HostProbe::mirror1-sync-key", "HostFile::mirror1-etc-cron.d-mirrorstack-sync"]) {
       expect(children).toContain(c);
     }
     expect(hosts.map((h) => [h.name, h.role, h.address])).toEqual([["master", "master", "10.0.0.10"], ["mirror1", "mirror", "10.0.0.11"]]);

@@ -29,6 +29,8 @@ export interface MirrorHostArgs {
    * they are missing).
    */
   readonly beforeFiles?: (software: RemoteCommand) => pulumi.Resource[];
+  /** Resources the host's first step waits for: the stack's MasterRole, so a switchover runs before any my.cnf changes. */
+  readonly after?: pulumi.Resource[];
 }
 
 /** Turns an absolute path into a resource-name-safe suffix. */
@@ -47,7 +49,7 @@ export class MirrorHost extends pulumi.ComponentResource {
     super("mirrorstack:index:MirrorHost", name, {}, opts);
     // Packages first: validators and service actions of the files need them.
     const script = ensureSoftwareScript(args.software, args.osFamily);
-    const software = new RemoteCommand(`${name}-software`, { target: args.target, create: script }, { parent: this });
+    const software = new RemoteCommand(`${name}-software`, { target: args.target, create: script }, { parent: this, dependsOn: args.after ?? [] });
     this.software = software;
     const before = args.beforeFiles?.(software) ?? [];
     for (const f of args.plan.files.filter((x) => x.appliedBy === "host")) {

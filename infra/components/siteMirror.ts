@@ -14,6 +14,7 @@ import type { StackInput } from "../config/schema";
 import { HostProbe } from "../providers/hostProbe";
 import type { RemoteCommand } from "../providers/remoteCommand";
 import { MirrorReplication } from "../providers/mirrorReplication";
+import { MasterRole } from "../providers/masterRole";
 import { TlsCa, TlsCertificate } from "../providers/tlsCertificate";
 import { renderStack } from "../render";
 import { nfsServerServices, seedScripts, siteAccountScripts } from "../render/scripts";
@@ -90,6 +91,8 @@ export interface SiteMirrorReplication {
   readonly mirror: string;
   readonly seed: Record<string, unknown>;
   readonly status: Record<string, unknown>;
+  /** The last time it joined a master by GTID instead of a copy (or was copied because it could not), and why. */
+  readonly joined?: Record<string, unknown>;
 }
 
 /** One certificate of the stack's replication TLS, as the `tls` output lists it (what `mirrorctl` reads). */
@@ -273,6 +276,20 @@ export class SiteMirror extends pulumi.ComponentResource {
       return [cert];
     };
 
+    // Which host is the master. Another name than in the last run is a switchover, run before any host changes:
+    // every host's first step waits for it.
+    const masterRole = new MasterRole(
+      "master-role",
+      {
+        master: cfg.master.name,
+        stack,
+        cfg,
+        targets: Object.fromEntries(cfg.hosts.map((h) => [h.name, targetFor(h.name)])),
+        password: secretValues.replicationPassword!,
+      },
+      child,
+    );
+
     const fileMethod = sharesNfs(cfg) ? "nfs" : cfg.files.trees.length === 0 ? "none" : cfg.files.method;
     const hostComponents: Record<string, MirrorHost> = {};
     const hosts = plans.map((plan): SiteMirrorHost => {
@@ -291,6 +308,7 @@ export class SiteMirror extends pulumi.ComponentResource {
             ? { siteAccount: siteAccountScripts({ role: h.role, flavour: cfg.database.flavour, user: webUser(h.osFamily, cfg.web.server), database: cfg.web.database }) }
             : {}),
           beforeFiles: tlsFor(plan.host),
+          after: [masterRole],
         },
         child,
       );
@@ -347,7 +365,7 @@ export class SiteMirror extends pulumi.ComponentResource {
         },
         { ...child, dependsOn: [...allHosts, ...Object.values(certs)], additionalSecretOutputs: ["password"] },
       );
-      return pulumi.all([r.seed, r.status]).apply(([seed, status]): SiteMirrorReplication => ({ mirror: m.name, seed, status }));
+      return pulumi.all([r.seed, r.status, r.joined]).apply(([seed, status, joined]): SiteMirrorReplication => ({ mirror: m.name, seed, status, ...(joined ? { joined } : {}) }));
     });
 
     // 4. outputs: what `mirrorctl` and reviews read (infra/index.ts exports them as the stack's outputs).

@@ -103,6 +103,11 @@ export async function loadContext(stack: string, opts: { root?: string; secrets?
   // An inline key (the secret mirrorstack:sshPrivateKey) is needed before any host can be reached.
   const inlineKey = cfg.ssh.privateKeyInline ? (await secrets()).sshPrivateKey : undefined;
   const targets = new Map(cfg.hosts.map((h) => [h.name, targetFor(cfg, h, root, inlineKey)] as const));
+  return contextOf(stack, cfg, targets, secrets);
+}
+
+/** An OpsContext from its parts: what `up` builds from the resolved config when it runs a switchover itself. */
+export function contextOf(stack: string, cfg: StackConfig, targets: ReadonlyMap<string, SshTarget>, secrets: () => Promise<StackSecrets>): OpsContext {
   const host = (name: string) => {
     const h = cfg.hosts.find((x) => x.name === name);
     if (!h) throw new UsageError(`unknown host ${JSON.stringify(name)}: stack ${stack} has ${cfg.hosts.map((x) => x.name).join(", ")}`);
@@ -116,8 +121,9 @@ export async function loadContext(stack: string, opts: { root?: string; secrets?
     secrets,
     host,
     target: (name) => {
-      host(name);
-      return targets.get(name)!;
+      const t = targets.get(host(name).name);
+      if (!t) throw new UsageError(`no SSH target for host ${name}`);
+      return t;
     },
   };
 }

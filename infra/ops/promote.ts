@@ -4,6 +4,7 @@
 import { createPatch } from "diff";
 import { parseDocument } from "yaml";
 import { NAMESPACE } from "../config";
+import type { HostConfig, StackConfig } from "../config/types";
 
 /** A row of information_schema.PROCESSLIST (otherSessions in dialect.ts). */
 export interface SessionRow {
@@ -84,4 +85,17 @@ export interface Step {
 
 export function formatSteps(steps: readonly Step[]): string {
   return steps.map((s) => `${s.ok ? "ok  " : "FAIL"} ${(s.atMs / 1000).toFixed(2).padStart(6)}s  ${s.step}: ${s.detail}`).join("\n");
+}
+
+/**
+ * The config as it was before `newConfig` named another master: `oldMaster` (a mirror in `newConfig`) is the
+ * master again and the new master takes its place among the mirrors. What `up` hands to the switchover, which
+ * reads the topology it starts from. Pure.
+ */
+export function rolesBefore(newConfig: StackConfig, oldMaster: string): StackConfig {
+  const old = newConfig.mirrors.find((m) => m.name === oldMaster);
+  if (!old) throw new Error(`[mirrors] the old master ${oldMaster} is not among the mirrors`);
+  const master: HostConfig = { ...old, role: "master" };
+  const mirrors = newConfig.mirrors.map((m): HostConfig => (m.name === oldMaster ? { ...newConfig.master, role: "mirror" } : m));
+  return { ...newConfig, master, mirrors, hosts: [master, ...mirrors] };
 }

@@ -25,62 +25,24 @@
 // Both print the stack-config change to commit (promote.ts masterChange). MariaDB only for now: the MySQL
 // statements exist in dialect.ts, the orchestration is not tested on MySQL and refuses it.
 
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { stackFilePath } from "../config";
-import type { HostConfig } from "../config/types";
+import type { HostConfig, StackConfig } from "../config/types";
+import type { SshTarget } from "../ssh/exec";
 import { connectViaSsh, type DbSession } from "../replication/connect";
 import { dialect, runAll, switchoverSql, type Dialect, type SwitchoverSql } from "../replication/dialect";
 import { comparePositions, chooseCandidate, errantTransactions, formatGtidList, latestPosition, parseGtidList, type Gtid } from "../replication/gtid";
-import { normalizeReplicaStatus, normalizeSourceStatus, ReplicationNotConfiguredError, type ReplicaStatus } from "../replication/status";
+import { normalizeReplicaStatus, normalizeSourceStatus, type ReplicaStatus } from "../replication/status";
 import { UsageError, type Request } from "./args";
-import { PROJECT_ROOT, type OpsContext } from "./context";
+import { contextOf, PROJECT_ROOT, type OpsContext } from "./context";
 import { socketOptions } from "./hosts";
 import { errMsg, mapLimit, type CommandResult } from "./output";
-import { formatSteps, masterChange, sessionsToEnd, toSessionRows, type Step } from "./promote";
+import { formatSteps, masterChange, rolesBefore, sessionsToEnd, toSessionRows, type Step } from "./promote";
 import { verifyMirror } from "./verify";
+import { on, readServerState, type ServerState } from "../replication/join";
 
-/** What one server says about itself (switchoverSql serverState + SHOW SLAVE STATUS). */
-export interface ServerState {
-  readonly name: string;
-  readonly serverId: number;
-  readonly readOnly: boolean;
-  readonly logBin: boolean;
-  readonly logSlaveUpdates: boolean;
-  readonly strict: boolean;
-  readonly binlogState: readonly Gtid[];
-  readonly binlogPos: readonly Gtid[];
-  readonly slavePos: readonly Gtid[];
-  /** null: replication not configured. */
-  readonly replica: ReplicaStatus | null;
-}
-
-const on = (v: unknown) => v === 1 || v === "1" || v === "ON" || v === 1n;
-
-export async function readServerState(db: DbSession, d: Dialect, s: SwitchoverSql, name: string): Promise<ServerState> {
-  const [row] = await db.query(s.serverState());
-  let replica: ReplicaStatus | null;
-  try {
-    replica = normalizeReplicaStatus(await db.query(d.showReplicaStatus()), name);
-  } catch (e) {
-    if (!(e instanceof ReplicationNotConfiguredError)) throw e;
-    replica = null;
-  }
-  const r = row ?? {};
-  return {
-    name,
-    serverId: Number(r.server_id),
-    readOnly: on(r.read_only),
-    logBin: on(r.log_bin),
-    logSlaveUpdates: on(r.log_slave_updates),
-    strict: on(r.gtid_strict_mode),
-    binlogState: parseGtidList(String(r.gtid_binlog_state ?? "")),
-    binlogPos: parseGtidList(String(r.gtid_binlog_pos ?? "")),
-    slavePos: parseGtidList(String(r.gtid_slave_pos ?? "")),
-    replica,
-  };
-}
+export type { ServerState };
 
 /** A run's log of steps, timed from its start, echoed as progress. */
 class Run {
@@ -162,7 +124,9 @@ async function pointAt(ctx: OpsContext, d: Dialect, db: DbSession, source: HostC
 
 /** Writes a heartbeat on the new master and waits until each host has it; returns the problems. */
 async function prove(ctx: OpsContext, d: Dialect, s: SwitchoverSql, newMaster: string, master: DbSession, others: ReadonlyMap<string, DbSession>, timeoutSeconds: number): Promise<string[]> {
-  const token = randomBytes(8).toString("hex");
+  // Required here: the MasterRole provider carries this function (closure serialization takes no imported built-in).
+  const crypto = require("crypto") as typeof import("crypto");
+  const token = crypto.randomBytes(8).toString("hex");
   const db = ctx.cfg.database.databases[0]!;
   await runAll(master, s.writeHeartbeat(db, newMaster, token));
   const pos = String((await master.query(d.gtidPosition()))[0]?.gtid_binlog_pos ?? "");
@@ -256,6 +220,15 @@ export function switchoverProblems(
 }
 
 export async function switchoverCommand(ctx: OpsContext, req: Request, progress: (l: string) => void): Promise<CommandResult> {
+  return runSwitchover(ctx, req, progress, (newMaster, serverIds) => configChangeText(ctx, newMaster, serverIds));
+}
+
+/** The config change a run prints (mirrorctl: the diff of the stack file; `up`: none, the config is changed). */
+type ChangeText = (newMaster: string, serverIds: ReadonlyMap<string, number>) => { text: string; diff?: string };
+
+// The steps, apart from the stack file: `up` runs them from the MasterRole provider, whose code is serialized
+// without the file reading (the closure serializer cannot take node:path under the test runner).
+async function runSwitchover(ctx: OpsContext, req: Request, progress: (l: string) => void, changeText: ChangeText): Promise<CommandResult> {
   checkMariaDb(ctx, "switchover");
   const cand = mirrorOf(ctx, req.to!, "switchover");
   const oldMaster = ctx.cfg.master;
@@ -301,7 +274,7 @@ export async function switchoverCommand(ctx: OpsContext, req: Request, progress:
       candidateApplied,
     });
     const serverIds = new Map([...states].map(([n, st]) => [n, st.serverId] as const));
-    const change = configChangeText(ctx, cand.name, serverIds);
+    const change = changeText(cand.name, serverIds);
     if (problems.length > 0) {
       run.add("preflight", false, problems.join("; "));
       return result(1, { changed: false, problems }, ["REFUSED: nothing changed; " + `${oldMaster.name} stays the master and writable`, ...problems.map((x) => `  ${x}`)]);
@@ -646,4 +619,76 @@ async function rejoinStale(
   for (const h of ctx.cfg.hosts) if (!serverIds.has(h.name)) serverIds.set(h.name, h.serverId);
   const change = ctx.cfg.master.name === live.name ? { text: `the stack config already names ${live.name} as the master` } : configChangeText(ctx, live.name, serverIds);
   return result(exitCode, { changed: !req.dryRun, newMaster: live.name, rejoined, configDiff: "diff" in change ? change.diff : undefined }, [...lines, change.text]);
+}
+
+/** What `up` did about a new master in the stack config (the MasterRole resource's outputs). */
+export interface MasterChangeReport {
+  readonly from: string;
+  readonly to: string;
+  /** switched: this run did the switchover; found: it was done already (mirrorctl switchover / failover). */
+  readonly how: "switched" | "found";
+  readonly detail: string;
+  readonly writeGapSeconds?: number;
+  readonly steps?: readonly Step[];
+}
+
+/** `[master.serverId]` / `[mirrors[i].serverId]` problems: a host whose running server_id the new config would change. */
+function serverIdProblems(cfg: StackConfig, states: ReadonlyMap<string, ServerState>): string[] {
+  const key = (name: string) => (cfg.master.name === name ? "master.serverId" : `mirrors[${cfg.mirrors.findIndex((m) => m.name === name)}].serverId`);
+  return cfg.hosts
+    .filter((h) => states.has(h.name) && states.get(h.name)!.serverId !== h.serverId)
+    .map((h) => `[${key(h.name)}] ${h.name} runs with server_id ${states.get(h.name)!.serverId} but the config gives it ${h.serverId}: write \`serverId: ${states.get(h.name)!.serverId}\` for it (mirrorctl switchover --dry-run prints the whole change); a server whose id changes under replication skips or re-applies events`);
+}
+
+/**
+ * `up` with a stack config that names another master (`cfg.master`, a mirror until now; `from` the master of the
+ * last run): the switchover, unless it was done already. Done already: `cfg.master` is writable and replicates
+ * from nobody. Otherwise the old master must answer (a master that does not is a failover, which is never
+ * automatic) and `mirrorctl switchover`'s steps run as they do for the command, with its deadline; anything short
+ * of done throws, with the steps. Before anything changes, every answering host must run with the server_id the
+ * config gives it. MariaDB only, without TLS (as the command).
+ */
+export async function applyMasterChange(
+  stack: string,
+  cfg: StackConfig,
+  targets: ReadonlyMap<string, SshTarget>,
+  password: string,
+  from: string,
+  progress: (l: string) => void = () => undefined,
+): Promise<MasterChangeReport> {
+  const to = cfg.master.name;
+  const secrets = async () => ({ replicationPassword: password, backupPassphrase: "" });
+  const now = contextOf(stack, cfg, targets, secrets);
+  checkMariaDb(now, "a switchover by config change");
+  const d = dialect(now.engine);
+  const s = switchoverSql(now.engine);
+  const { open, failed } = await openAll(now, cfg.hosts.map((h) => h.name), 8);
+  try {
+    const db = open.get(to);
+    if (!db) throw new Error(`[master.name] the new master ${to} does not answer: ${failed.get(to)}`);
+    const states = new Map<string, ServerState>();
+    for (const [n, sess] of open) states.set(n, await readServerState(sess, d, s, n));
+    const ids = serverIdProblems(cfg, states);
+    if (ids.length > 0) throw new Error(`switchover from ${from} to ${to} refused, nothing changed:\n  ${ids.join("\n  ")}`);
+    const st = states.get(to)!;
+    if (!st.readOnly && !st.replica) {
+      const following = cfg.mirrors.filter((m) => states.get(m.name)?.replica?.sourceHost === cfg.master.address).map((m) => m.name);
+      return { from, to, how: "found", detail: `${to} is the master already (writable, replicates from nobody)${following.length ? `; ${following.join(", ")} replicate from it` : ""}${failed.size ? `; not answering: ${[...failed.keys()].join(", ")}` : ""}` };
+    }
+    if (!cfg.mirrors.some((m) => m.name === from)) {
+      throw new Error(`[mirrors] ${to} is not the master yet and the old master ${from} is not in the config: promote ${to} first (mirrorctl switchover, or mirrorctl failover when ${from} is gone), or list ${from} among the mirrors`);
+    }
+    if (failed.has(from)) {
+      throw new Error(`[master.name] ${to} is not the master yet and the old master ${from} does not answer (${failed.get(from)}): that is a failover, which is never automatic: mirrorctl failover --stack ${stack} --to ${to}`);
+    }
+  } finally {
+    await closeAll(open.values());
+  }
+  const before = contextOf(stack, rolesBefore(cfg, from), targets, secrets);
+  const r = await runSwitchover(before, { command: "switchover", stack, json: true, parallel: 8, yes: true, dryRun: false, recordOnly: false, keep: false, acceptLoss: false, format: "text", commandWords: [], to }, progress, () => ({ text: "" }));
+  const json = r.json as { writeGapSeconds?: number; steps?: Step[]; changed?: boolean };
+  if (r.exitCode !== 0) {
+    throw new Error(`[master.name] switchover from ${from} to ${to} ${json.changed ? "done with problems" : "refused or undone: " + from + " stays the master"}:\n${r.text}`);
+  }
+  return { from, to, how: "switched", detail: `${to} is the master; no write was accepted for ${json.writeGapSeconds?.toFixed(2)} s`, writeGapSeconds: json.writeGapSeconds, steps: json.steps };
 }

@@ -12,7 +12,7 @@ import { PROJECT_ROOT } from "../paths";
 // A run from the TypeScript sources (tests) serializes as the SDK's own pulumi.dynamic.Resource does.
 
 /** The type names, which are also the file names of the code serialized at build time. */
-export type ProviderId = "HostFile" | "RemoteCommand" | "MirrorReplication" | "HostProbe" | "TlsCertificate";
+export type ProviderId = "HostFile" | "RemoteCommand" | "MirrorReplication" | "HostProbe" | "TlsCertificate" | "MasterRole";
 
 /** Where `npm run build` puts each provider's serialized code. */
 export const PREBUILT_DIR = path.join(PROJECT_ROOT, "dist", "providers");

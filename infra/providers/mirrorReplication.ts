@@ -1,11 +1,14 @@
 import * as pulumi from "../pulumi";
-import { mirrorStatus, rotatePassword, seedMirror, unseedMirror, type SeedPlan } from "../replication/seed";
+import { joinMirror, mirrorStatus, rotatePassword, seedMirror, unseedMirror, type SeedPlan } from "../replication/seed";
 import { ReplicationNotConfiguredError } from "../replication/status";
 import { MirrorstackDynamicResource } from "./dynamic";
 
 // One mirror's replication as a resource: create = account + consistent copy + start + caught-up check;
-// a new password rotates credentials in place; a new seed token, other databases or other hosts re-seed
-// (replace); destroy stops replication and drops the account, and never deletes data.
+// a new password rotates credentials in place; another master (a switchover in the stack config) joins the
+// mirror to it by GTID, copying only when it cannot; a new seed token, other databases or another mirror
+// address re-seed (replace); destroy stops replication and drops the account, and never deletes data.
+// create joins instead of copying a host that replicates from this master already (after mirrorctl switchover
+// or failover) or an old master whose binary log holds nothing the master lacks.
 
 /** Plain inputs after Pulumi resolved them. */
 export interface ReplicationState extends SeedPlan {
@@ -13,7 +16,31 @@ export interface ReplicationState extends SeedPlan {
   readonly seedToken: string;
 }
 
-const REPLACE_KEYS = ["seedToken", "sourceHost", "sourcePort", "mirrorAddress", "user"] as const;
+const REPLACE_KEYS = ["seedToken", "sourcePort", "mirrorAddress", "user"] as const;
+
+/** The master changed (a switchover): the mirror follows it by GTID. */
+const masterMoved = (olds: ReplicationState, news: ReplicationState) => olds.sourceHost !== news.sourceHost || olds.master?.host !== news.master.host;
+
+/** Joins by GTID, or seeds and says why: what create and a switchover's update record. */
+async function joinOrSeed(inputs: ReplicationState, rejoinFormerMaster: boolean) {
+  const j = await joinMirror(inputs, { rejoinFormerMaster });
+  const at = new Date().toISOString();
+  if (j.status) return { joined: { how: j.join.kind, why: j.join.why, master: inputs.master.host, at }, status: j.status };
+  const report = await seedMirror(inputs);
+  return { joined: { how: "copied", why: j.join.why, master: inputs.master.host, at }, report, status: report.status };
+}
+
+function seedOutput(report: Awaited<ReturnType<typeof seedMirror>>) {
+  return {
+    method: report.method,
+    bytes: report.bytes,
+    controllerBytes: report.controllerBytes,
+    sharedWith: report.sharedWith,
+    seconds: report.seconds,
+    startFile: report.startFile,
+    startPos: report.startPos,
+  };
+}
 
 function summary(r: Awaited<ReturnType<typeof seedMirror>>["status"]) {
   return {
@@ -32,29 +59,28 @@ export const replicationProvider: pulumi.dynamic.ResourceProvider = {
   async diff(_id: string, olds: ReplicationState, news: ReplicationState) {
     const replaces: string[] = REPLACE_KEYS.filter((k) => olds[k] !== news[k]);
     if (JSON.stringify(olds.databases) !== JSON.stringify(news.databases)) replaces.push("databases");
-    if (olds.master?.host !== news.master.host || olds.mirror?.host !== news.mirror.host) replaces.push("mirror");
-    // TLS settings (files, required subject) change in place: account and CHANGE MASTER, no re-seed.
-    const changes = replaces.length > 0 || olds.password !== news.password || JSON.stringify(olds.tls ?? null) !== JSON.stringify(news.tls ?? null);
+    if (olds.mirror?.host !== news.mirror.host) replaces.push("mirror");
+    // TLS settings (files, required subject) change in place: account and CHANGE MASTER, no re-seed. So does
+    // the master (joined by GTID).
+    const changes =
+      replaces.length > 0 || masterMoved(olds, news) || olds.password !== news.password || JSON.stringify(olds.tls ?? null) !== JSON.stringify(news.tls ?? null);
     return { changes, replaces, deleteBeforeReplace: true };
   },
   async create(inputs: ReplicationState) {
-    const report = await seedMirror(inputs);
+    // A re-seed token given: a host replicating from nobody is copied (its replication was reset on purpose).
+    const r = await joinOrSeed(inputs, !inputs.seedToken);
     return {
       id: `${inputs.mirror.host}:replication`,
-      outs: { ...inputs, seed: {
-          method: report.method,
-          bytes: report.bytes,
-          controllerBytes: report.controllerBytes,
-          sharedWith: report.sharedWith,
-          seconds: report.seconds,
-          startFile: report.startFile,
-          startPos: report.startPos,
-        }, status: summary(report.status) },
+      outs: { ...inputs, seed: r.report ? seedOutput(r.report) : { method: "joined", seconds: 0 }, joined: r.joined, status: summary(r.status) },
     };
   },
-  async update(_id: string, olds: ReplicationState & { seed?: unknown }, news: ReplicationState) {
+  async update(_id: string, olds: ReplicationState & { seed?: unknown; joined?: unknown }, news: ReplicationState) {
+    if (masterMoved(olds, news)) {
+      const r = await joinOrSeed(news, true);
+      return { outs: { ...news, seed: r.report ? seedOutput(r.report) : olds.seed, joined: r.joined, status: summary(r.status) } };
+    }
     const status = await rotatePassword(news);
-    return { outs: { ...news, seed: olds.seed, status: summary(status) } };
+    return { outs: { ...news, seed: olds.seed, joined: olds.joined, status: summary(status) } };
   },
   async delete(_id: string, props: ReplicationState) {
     await unseedMirror(props);
@@ -83,8 +109,10 @@ export class MirrorReplication extends MirrorstackDynamicResource {
   public readonly status!: pulumi.Output<Record<string, unknown>>;
   /** How the mirror was seeded: method, bytes streamed, seconds, start coordinates. */
   public readonly seed!: pulumi.Output<Record<string, unknown>>;
+  /** The last time it joined a master without a copy, or was copied when it could not: how, why, which master, when. */
+  public readonly joined!: pulumi.Output<Record<string, unknown> | undefined>;
 
   constructor(name: string, args: MirrorReplicationArgs, opts?: pulumi.CustomResourceOptions) {
-    super("MirrorReplication", replicationProvider, name, { ...args, status: undefined, seed: undefined }, opts);
+    super("MirrorReplication", replicationProvider, name, { ...args, status: undefined, seed: undefined, joined: undefined }, opts);
   }
 }

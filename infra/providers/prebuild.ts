@@ -6,6 +6,7 @@ import type { ResourceProvider } from "@pulumi/pulumi/dynamic";
 import { PREBUILT_DIR, serializeProvider, type ProviderId } from "./dynamic";
 import { hostFileProvider } from "./hostFile";
 import { hostProbeProvider } from "./hostProbe";
+import { masterRoleProvider } from "./masterRole";
 import { replicationProvider } from "./mirrorReplication";
 import { remoteCommandProvider } from "./remoteCommand";
 import { tlsProvider } from "./tlsCertificate";
@@ -16,6 +17,7 @@ export const PROVIDERS: Record<ProviderId, ResourceProvider> = {
   MirrorReplication: replicationProvider,
   HostProbe: hostProbeProvider,
   TlsCertificate: tlsProvider,
+  MasterRole: masterRoleProvider,
 };
 
 async function main(): Promise<void> {

@@ -56,6 +56,8 @@ export function renderMyCnf(cfg: StackConfig, host: HostConfig): FileBody {
     content = renderTemplate("mysql-master.cnf.hbs", {
       ...common,
       ...binlog,
+      relayLog: `${mysqlLogDir(host.osFamily)}/relay-bin`,
+      logReplicaUpdates: logReplicaUpdatesName(db),
       tls: cfg.tls.enabled ? { ca: TLS_FILES.ca, cert: TLS_FILES.serverCert, key: TLS_FILES.serverKey } : undefined,
     });
   } else {

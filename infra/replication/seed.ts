@@ -5,9 +5,10 @@ import type { SshTarget } from "../ssh/exec";
 import { sshRun } from "../ssh/exec";
 import type { SeedScripts } from "../render/scripts";
 import { connectViaSsh, type DbSession } from "./connect";
-import { dialect, runAll, stmt, type CertificateRequirement, type DbEngine, type ReplicaTls } from "./dialect";
+import { dialect, runAll, stmt, switchoverSql, type CertificateRequirement, type DbEngine, type ReplicaTls } from "./dialect";
 import { quoteIdent } from "./checksum";
 import { normalizeReplicaStatus, normalizeSourceStatus, type ReplicaStatus } from "./status";
+import { joinPlan, pointByGtid, readServerState, type JoinPlan } from "./join";
 
 /** Everything needed to (re)build one mirror's replication. */
 export interface SeedPlan {
@@ -339,12 +340,73 @@ export async function rotatePassword(plan: SeedPlan): Promise<ReplicaStatus> {
 }
 
 /** Stops and forgets replication on the mirror and drops its account on the master. Data stays. */
+/**
+ * Joins the mirror to the master by GTID when it can (it replicates from it already, or its binary log holds
+ * nothing the master lacks), with the account, password and TLS as configured now, and proves it caught up. A
+ * `copy` plan, or a GTID join the master cannot serve (its binary log no longer has what the mirror needs), is
+ * returned for the caller to seed. `rejoinFormerMaster` false: a host that replicates from nobody is copied.
+ */
+export async function joinMirror(plan: SeedPlan, opts: { readonly rejoinFormerMaster: boolean }): Promise<{ readonly join: JoinPlan; readonly status?: ReplicaStatus }> {
+  if (plan.engine.flavour !== "mariadb") return { join: { kind: "copy", why: "joining by GTID is implemented for MariaDB only" } };
+  const d = dialect(plan.engine);
+  const s = switchoverSql(plan.engine);
+  await ensureReplicationUser(plan);
+  return withSessions(plan, async (master, mirror) => {
+    // The mirror first: read after the master, it could hold newer master transactions and look errant.
+    const ts = await readServerState(mirror, d, s, plan.mirror.host);
+    const ms = await readServerState(master, d, s, plan.master.host);
+    let join = joinPlan(ts, ms, plan.sourceHost, { formerMasterOnly: true });
+    if (join.kind === "gtid" && !ts.replica && !opts.rejoinFormerMaster) {
+      join = { kind: "copy", why: `${plan.mirror.host} replicates from nobody and was given a re-seed token` };
+    }
+    if (join.kind === "copy") return { join };
+    if (join.kind === "already") {
+      await mirror.query(d.stopReplica());
+      await mirror.query(d.changeSourcePassword(plan.password));
+      if (plan.tls) await mirror.query(d.changeSourceTls(plan.tls.replica));
+      await mirror.query(d.startReplica());
+    } else {
+      await pointByGtid(mirror, plan.engine, { host: plan.sourceHost, port: plan.sourcePort, user: plan.user, password: plan.password, tls: plan.tls?.replica }, join.gtid);
+    }
+    try {
+      return { join, status: await waitCaughtUp(plan, master, mirror) };
+    } catch (e) {
+      if (join.kind === "already") throw e;
+      return { join: { kind: "copy", why: `joining by GTID from ${join.gtid} failed: ${(e as Error).message}` } };
+    }
+  });
+}
+
+/**
+ * Stops the mirror's replication and drops its account on the master. A mirror that was promoted (it replicates
+ * from nobody and is writable) may outlive its old master: when that one does not answer, its account there is
+ * left as it is instead of failing the run.
+ */
 export async function unseedMirror(plan: SeedPlan): Promise<void> {
   const d = dialect(plan.engine);
-  await withSessions(plan, async (master, mirror) => {
+  let promoted = false;
+  const mirror = await connectViaSsh(plan.mirror);
+  try {
+    if (plan.engine.flavour === "mariadb") {
+      const st = await readServerState(mirror, d, switchoverSql(plan.engine), plan.mirror.host);
+      promoted = !st.readOnly && !st.replica;
+    }
     for (const s of d.fullReset()) await mirror.query(s).catch(() => undefined);
+  } finally {
+    await mirror.close();
+  }
+  let master: DbSession;
+  try {
+    master = await connectViaSsh(plan.master);
+  } catch (e) {
+    if (promoted) return;
+    throw e;
+  }
+  try {
     await runAll(master, d.dropReplicationUser({ user: plan.user, host: plan.mirrorAddress, ...(plan.tls ? { requireCertificate: plan.tls.require } : {}) }));
-  });
+  } finally {
+    await master.close();
+  }
 }
 
 /** Current replica status of one mirror. */

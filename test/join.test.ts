@@ -1,0 +1,77 @@
+import { describe, expect, it } from "vitest";
+import { joinPlan, type ServerState } from "../infra/replication/join";
+import { parseGtidList } from "../infra/replication/gtid";
+import { rolesBefore } from "../infra/ops/promote";
+import { parseStackConfig } from "../infra/config";
+
+// How `up` makes a mirror follow a master without a copy (MirrorReplication, after a switchover in the config).
+
+const server = (name: string, over: Partial<Omit<ServerState, "binlogState" | "binlogPos" | "slavePos">> & { state?: string; pos?: string; slave?: string } = {}): ServerState => ({
+  name,
+  serverId: over.serverId ?? 101,
+  readOnly: over.readOnly ?? true,
+  logBin: over.logBin ?? true,
+  logSlaveUpdates: true,
+  strict: false,
+  binlogState: parseGtidList(over.state ?? ""),
+  binlogPos: parseGtidList(over.pos ?? over.state ?? ""),
+  slavePos: parseGtidList(over.slave ?? ""),
+  replica: over.replica ?? null,
+});
+const replicaOf = (host: string) => ({ sourceHost: host, ioRunning: true, sqlRunning: true }) as unknown as ServerState["replica"];
+
+describe("joinPlan", () => {
+  const master = server("b", { serverId: 101, readOnly: false, state: "0-1-40,0-101-3" });
+
+  it("a mirror already replicating from the master is left as it is", () => {
+    expect(joinPlan(server("c", { serverId: 102, replica: replicaOf("10.0.0.11"), state: "0-1-40" }), master, "10.0.0.11", { formerMasterOnly: true }).kind).toBe("already");
+  });
+
+  it("a mirror of the old master holding nothing the new one lacks joins by GTID from the later of its positions", () => {
+    const p = joinPlan(server("c", { serverId: 102, replica: replicaOf("10.0.0.10"), state: "0-1-38", slave: "0-1-40" }), master, "10.0.0.11", { formerMasterOnly: true });
+    expect(p).toMatchObject({ kind: "gtid", gtid: "0-1-40" });
+  });
+
+  it("an old master replicating from nobody joins when all it wrote reached the new master", () => {
+    const p = joinPlan(server("a", { serverId: 1, readOnly: false, state: "0-1-40" }), master, "10.0.0.11", { formerMasterOnly: true });
+    expect(p).toMatchObject({ kind: "gtid", gtid: "0-1-40" });
+    expect(p.why).toMatch(/replicated from nobody \(an old master\)/);
+  });
+
+  it("errant transactions are named and mean a copy", () => {
+    const p = joinPlan(server("a", { serverId: 1, readOnly: false, state: "0-1-42" }), master, "10.0.0.11", { formerMasterOnly: true });
+    expect(p.kind).toBe("copy");
+    expect(p.why).toMatch(/holds transactions b lacks: 0-1-42/);
+  });
+
+  it("a host reset on purpose (replicates from nobody, never wrote anything of its own) is copied", () => {
+    const p = joinPlan(server("c", { serverId: 102, state: "0-1-30" }), master, "10.0.0.11", { formerMasterOnly: true });
+    expect(p.kind).toBe("copy");
+    expect(p.why).toMatch(/never was a master/);
+  });
+
+  it("a new, empty host or one without a binary log is copied", () => {
+    expect(joinPlan(server("d"), master, "10.0.0.11", { formerMasterOnly: true })).toMatchObject({ kind: "copy", why: expect.stringMatching(/no GTID position/) });
+    expect(joinPlan(server("d", { logBin: false, state: "0-1-3" }), master, "10.0.0.11", { formerMasterOnly: true })).toMatchObject({ kind: "copy", why: expect.stringMatching(/no binary log/) });
+  });
+});
+
+describe("rolesBefore", () => {
+  it("gives the old master its role back and puts the new one in its place among the mirrors", () => {
+    const cfg = parseStackConfig(
+      {
+        master: { name: "b", address: "10.0.0.11", serverId: 100 },
+        mirrors: [{ name: "a", address: "10.0.0.10", serverId: 1 }, { name: "c", address: "10.0.0.12" }],
+        database: { databases: ["wiki"] },
+        replicationPassword: "abcdefghijklmnopqrstu",
+        backups: { enabled: false },
+      },
+      { stack: "t", secretKeys: new Set(["replicationPassword"]) },
+    );
+    const before = rolesBefore(cfg, "a");
+    expect(before.master).toMatchObject({ name: "a", role: "master", serverId: 1, address: "10.0.0.10" });
+    expect(before.mirrors.map((m) => [m.name, m.role, m.serverId])).toEqual([["b", "mirror", 100], ["c", "mirror", 101]]);
+    expect(before.hosts.map((h) => h.name)).toEqual(["a", "b", "c"]);
+    expect(() => rolesBefore(cfg, "x")).toThrow(/\[mirrors\] the old master x is not among the mirrors/);
+  });
+});
