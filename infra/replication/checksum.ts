@@ -95,17 +95,19 @@ export function parseTableList(rows: readonly Record<string, unknown>[]): TableI
   }));
 }
 
-const HEX_TYPES = new Set([
+// Arrays, not Sets: verify runs inside the MasterRole provider (a switchover by config change), whose code Pulumi's
+// closure serializer copies, and it copies a Set as an empty object.
+const HEX_TYPES: readonly string[] = [
   "char", "varchar", "tinytext", "text", "mediumtext", "longtext", "binary", "varbinary", "tinyblob", "blob", "mediumblob",
   "longblob", "enum", "set", "json", "bit", "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
   "multipolygon", "geometrycollection", "geomcollection", "uuid", "inet4", "inet6", "vector",
-]);
+];
 
 /** The '#'-free text of one column for the row hash. */
 export function columnHashTerm(c: ColumnInfo): string {
   const q = quoteIdent(c.name);
   if (c.dataType === "timestamp") return `UNIX_TIMESTAMP(${q})`;
-  if (HEX_TYPES.has(c.dataType)) return `HEX(${q})`;
+  if (HEX_TYPES.includes(c.dataType)) return `HEX(${q})`;
   return q;
 }
 
@@ -242,8 +244,8 @@ export class SqlNumber {
   }
 }
 
-const NUMERIC = new Set(["TINY", "SHORT", "LONG", "INT24", "LONGLONG", "DECIMAL", "NEWDECIMAL", "YEAR", "FLOAT", "DOUBLE"]);
-const TEMPORAL = new Set(["DATE", "NEWDATE", "DATETIME", "DATETIME2", "TIMESTAMP", "TIMESTAMP2", "TIME", "TIME2"]);
+const NUMERIC: readonly string[] = ["TINY", "SHORT", "LONG", "INT24", "LONGLONG", "DECIMAL", "NEWDECIMAL", "YEAR", "FLOAT", "DOUBLE"];
+const TEMPORAL: readonly string[] = ["DATE", "NEWDATE", "DATETIME", "DATETIME2", "TIMESTAMP", "TIMESTAMP2", "TIME", "TIME2"];
 
 /**
  * typeCast for key values that go back into SQL exactly: numbers as SqlNumber (no float rounding of
@@ -251,11 +253,11 @@ const TEMPORAL = new Set(["DATE", "NEWDATE", "DATETIME", "DATETIME2", "TIMESTAMP
  * (strings, Buffers) as mysql2 reads them.
  */
 export const exactKeyCast: FieldCast = (field, next) => {
-  if (NUMERIC.has(field.type)) {
+  if (NUMERIC.includes(field.type)) {
     const s = field.string();
     return s === null ? null : new SqlNumber(s);
   }
-  if (TEMPORAL.has(field.type)) return field.string();
+  if (TEMPORAL.includes(field.type)) return field.string();
   return next();
 };
 

@@ -82,7 +82,7 @@ export function parsePreviewJson(text: string): PreviewDoc {
 }
 
 /** Short resource kinds the report and the policy rules know. */
-export type Kind = "HostFile" | "RemoteCommand" | "MirrorReplication" | "HostProbe" | "TlsCertificate" | "Stack" | "Component" | "Other";
+export type Kind = "HostFile" | "RemoteCommand" | "MirrorReplication" | "HostProbe" | "TlsCertificate" | "MasterRole" | "Stack" | "Component" | "Other";
 
 /** `urn:pulumi:<stack>::<project>::<parent$type>::<name>` -> parts. */
 export function parseUrn(urn: string): { stack: string; project: string; type: string; name: string } {
@@ -96,7 +96,7 @@ export function kindOf(type: string): Kind {
   const dyn = /^pulumi-nodejs:dynamic\/mirrorstack:(\w+)$/.exec(type);
   if (dyn) {
     const k = dyn[1]!;
-    if (k === "HostFile" || k === "RemoteCommand" || k === "MirrorReplication" || k === "HostProbe" || k === "TlsCertificate") return k;
+    if (k === "HostFile" || k === "RemoteCommand" || k === "MirrorReplication" || k === "HostProbe" || k === "TlsCertificate" || k === "MasterRole") return k;
     return "Other";
   }
   if (type === "pulumi:pulumi:Stack") return "Stack";

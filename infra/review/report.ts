@@ -80,7 +80,16 @@ interface ReplicationChange {
   readonly details: string[];
 }
 
+/** A MasterRole update: the stack config names another master. */
+interface Switchover {
+  readonly from: string;
+  readonly to: string;
+  readonly others: string[];
+  readonly deadlineSeconds: string;
+}
+
 interface Model {
+  readonly switchover?: Switchover;
   readonly hosts: HostSection[];
   readonly replication: ReplicationChange[];
   readonly other: string[];
@@ -228,7 +237,7 @@ function fileChange(r: ResourceChange): FileChange {
   };
 }
 
-function replicationChange(r: ResourceChange): ReplicationChange {
+function replicationChange(r: ResourceChange, sw: Switchover | undefined): ReplicationChange {
   const cur = r.after ?? r.before ?? {};
   const mirror = text(obj(cur.mirror)?.host) ?? r.name.replace(/-replication$/, "");
   const master = text(obj(cur.master)?.host) ?? "the master";
@@ -252,6 +261,27 @@ function replicationChange(r: ResourceChange): ReplicationChange {
         changed.push(`\`${k}\`: ${shown(a)} → ${shown(b)}`);
       }
     }
+  }
+  const masterBefore = text(obj(r.before?.master)?.host);
+  if (sw && r.op === "create" && mirror === sw.from) {
+    return {
+      mirror,
+      headline: `**old master** \`${mirror}\` becomes a mirror of \`${master}\`: no copy`,
+      details: [`the switchover points it at \`${master}\` by GTID; \`up\` records that it replicates from \`${master}\` (were its binary log to hold transactions \`${master}\` lacks, it would be copied, and the reason recorded in the \`joined\` output)`],
+    };
+  }
+  if (sw && (r.op === "delete" || r.op === "delete-replaced") && mirror === sw.to) {
+    return { mirror, headline: `**promoted** \`${mirror}\`: it replicates from nobody now`, details: [`its replication record goes; the account ${account(r.before)} is dropped on \`${masterBefore ?? master}\` (left as it is if that host does not answer); no data is deleted`] };
+  }
+  if (r.op === "update" && masterBefore && masterBefore !== master) {
+    return {
+      mirror,
+      headline: `**follows the new master** \`${master}\` (was \`${masterBefore}\`): no copy`,
+      details: [
+        `account ${account(r.after)} made on \`${master}\`; the mirror replicates from \`${master}\` by GTID (already, after the switchover), proven caught up. Only a mirror whose binary log holds transactions \`${master}\` lacks is copied, and the reason is recorded in the \`joined\` output`,
+        ...changed,
+      ],
+    };
   }
   switch (r.op) {
     case "create":
@@ -312,6 +342,17 @@ function buildModel(doc: PreviewDoc): Model {
   const replication: ReplicationChange[] = [];
   const other: string[] = [];
   let masterName: string | undefined;
+  // The switchover first: the replication changes read differently under it.
+  let switchover: Switchover | undefined;
+  for (const r of changes) {
+    const from = text(r.before?.master);
+    const to = text(r.after?.master);
+    if (r.kind === "MasterRole" && r.op === "update" && from && to && from !== to) {
+      const cfg = obj(r.after?.cfg);
+      const hostsOf = Array.isArray(cfg?.hosts) ? (cfg!.hosts as unknown[]).map((h) => text(obj(h)?.name)).filter((h): h is string => !!h) : [];
+      switchover = { from, to, others: hostsOf.filter((h) => h !== from && h !== to), deadlineSeconds: shown(obj(cfg?.database)?.switchoverDeadlineSeconds) };
+    }
+  }
   let unchanged = 0;
   let changedResources = 0;
   for (const r of changes) {
@@ -331,7 +372,11 @@ function buildModel(doc: PreviewDoc): Model {
         section(host ?? "(unknown host)", address).files.push(fileChange(r));
         break;
       case "MirrorReplication":
-        replication.push(replicationChange(r));
+        replication.push(replicationChange(r, switchover));
+        break;
+      case "MasterRole":
+        // Shown as the switchover section; a MasterRole made for the first time is bookkeeping.
+        if (!switchover) other.push(`${OP_WORD[r.op] ?? r.op}: the stack's master record (\`${r.name}\`; touches no host)`);
         break;
       case "RemoteCommand": {
         const before = text(r.before?.create) ?? "";
@@ -379,7 +424,7 @@ function buildModel(doc: PreviewDoc): Model {
     if (b.host === masterName) return 1;
     return a.host.localeCompare(b.host, "en", { numeric: true });
   });
-  return { hosts: order, replication, other, unchanged, changedResources };
+  return { ...(switchover ? { switchover } : {}), hosts: order, replication, other, unchanged, changedResources };
 }
 
 // ------------------------------------------------------------------------------------------- render
@@ -550,6 +595,7 @@ function renderAll(input: ReviewInput, limits: RenderLimits): string {
   const policy = renderPolicy(input);
   if (violations.length > 0) out.push(policy);
   if (model.changedResources === 0) out.push("No changes to apply.", "");
+  if (model.switchover) out.push(renderSwitchover(model.switchover));
   for (const h of model.hosts) out.push(renderHost(h, limits));
   if (model.replication.length > 0) {
     out.push("### Replication", "");
@@ -563,6 +609,26 @@ function renderAll(input: ReviewInput, limits: RenderLimits): string {
   if (warnings.length > 0) out.push("### Warnings", "", ...warnings.map((w) => `- ${w.replace(/\n/g, " ")}`), "");
   if (violations.length === 0 && policy) out.push(policy);
   return out.join("\n").replace(/\n{3,}/g, "\n\n");
+}
+
+function renderSwitchover(sw: Switchover): string {
+  const others = sw.others.map((o) => `\`${o}\``);
+  const follow = [...others, `\`${sw.from}\``].join(", ");
+  return [
+    `### Switchover: \`${sw.from}\` → \`${sw.to}\``,
+    "",
+    `The stack config names \`${sw.to}\` as the master. Before any host's files change, \`up\` runs \`mirrorctl switchover --to ${sw.to}\`'s steps (nothing, if that was done already):`,
+    "",
+    `1. preflight: every host answers and runs with the server_id the config gives it; every mirror replicates from \`${sw.from}\` within the lag bound; no mirror holds transactions \`${sw.from}\` lacks (errant ones are named);`,
+    `2. fence \`${sw.from}\`: read_only, a global read lock, its client sessions ended: **writes stop here**;`,
+    `3. wait until \`${sw.to}\` has applied \`${sw.from}\`'s last transaction;`,
+    `4. promote \`${sw.to}\`: replication reset, writable: **writes resume here** (the gap is recorded in the MasterRole's output);`,
+    `5. point ${follow} at \`${sw.to}\` by GTID: no data is copied;`,
+    `6. prove: a heartbeat written on \`${sw.to}\` reaches every host, and \`verify\` is equal.`,
+    "",
+    `Anything failing before step 4, or the deadline (${sw.deadlineSeconds} s) passing, undoes step 2: \`${sw.from}\` stays the master and writable, and \`up\` fails with the reason. Then each host's files follow the new roles (below): the database settings change at run time, file mirroring moves to \`${sw.to}\` as the source.`,
+    "",
+  ].join("\n");
 }
 
 /** The Markdown review of one preview. */

@@ -45,6 +45,7 @@ export const LAB_INSTANCES = {
   tls: { id: "tl", subnet: "10.250.31" },
   switchover: { id: "sw", subnet: "10.250.32" },
   web: { id: "wb", subnet: "10.250.33" },
+  declarative: { id: "ds", subnet: "10.250.34" },
 } as const;
 
 /** Lab instance of this test file (set by useLab; a live binding, so importers see it). */
