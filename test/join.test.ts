@@ -75,3 +75,19 @@ describe("rolesBefore", () => {
     expect(() => rolesBefore(cfg, "x")).toThrow(/\[mirrors\] the old master x is not among the mirrors/);
   });
 });
+
+describe("MirrorReplication diff", () => {
+  it("another master is an update (the mirror joins it), another seed token or mirror address a replace (a copy)", async () => {
+    const { replicationProvider } = await import("../infra/providers/mirrorReplication");
+    const t = (host: string, address: string) => ({ host, address, user: "root", port: 22 });
+    const olds = {
+      master: t("a", "10.0.0.10"), mirror: t("c", "10.0.0.12"), sourceHost: "10.0.0.10", sourcePort: 3306, mirrorAddress: "10.0.0.12",
+      engine: { flavour: "mariadb", version: "10.11" }, user: "repl", password: "p", databases: ["wiki"], method: "logical", catchUpTimeoutSeconds: 60, seedToken: "", scripts: {},
+    } as never as Parameters<NonNullable<typeof replicationProvider.diff>>[1];
+    const diff = (news: object) => replicationProvider.diff!("id", olds, { ...(olds as object), ...news } as typeof olds);
+    expect(await diff({})).toMatchObject({ changes: false, replaces: [] });
+    expect(await diff({ master: t("b", "10.0.0.11"), sourceHost: "10.0.0.11" })).toMatchObject({ changes: true, replaces: [] });
+    expect(await diff({ seedToken: "2026-12-06" })).toMatchObject({ changes: true, replaces: ["seedToken"] });
+    expect(await diff({ mirrorAddress: "10.0.0.13" })).toMatchObject({ changes: true, replaces: ["mirrorAddress"] });
+  });
+});

@@ -35,7 +35,7 @@ function diffLines(md: string, host: string, file: string): string[] {
 }
 
 /** Every "[secret]" the fixtures hold, and the addresses of the lab hosts in them. */
-const fixtureNames = ["initial", "nochange", "mycnf", "new-mirror", "nfs-new", "nfs-change", "reseed", "rotation", "failed", "weak-key"];
+const fixtureNames = ["initial", "nochange", "mycnf", "new-mirror", "nfs-new", "nfs-change", "reseed", "rotation", "failed", "weak-key", "switchover"];
 
 describe("review report from real previews", () => {
   it("no change: one line", () => {
@@ -53,6 +53,24 @@ describe("review report from real previews", () => {
     expect(hostSection(md, "mirror1")).toBe("");
     expect(md).not.toContain("### Replication");
     expect(md.split("\n")[0]).toBe("## mirrorstack review of stack `e2e-review`: 2 files on 1 host, 1 service action, 0 replication changes");
+  });
+
+  it("a switchover by config change (captured by test/e2e/declarative-switchover.test.ts): the steps, no copy, no restart", () => {
+    const md = renderReview({ stack: "e2e-declarative", previewOk: true, preview: fixture("switchover"), violations: [], rulesChecked: 7 });
+    expect(md).toContain("### Switchover: `master` → `mirror1`");
+    expect(md).toContain("2. fence `master`: read_only, a global read lock, its client sessions ended: **writes stop here**;");
+    expect(md).toContain("5. point `mirror2`, `master` at `mirror1` by GTID: no data is copied;");
+    expect(md).toContain("the deadline (30 s)");
+    // Before the hosts: it runs first.
+    expect(md.indexOf("### Switchover")).toBeLessThan(md.indexOf("### Host "));
+    expect(md).toContain("- **follows the new master** `mirror1` (was `master`): no copy");
+    expect(md).toContain("- **old master** `master` becomes a mirror of `mirror1`: no copy");
+    expect(md).toContain("- **promoted** `mirror1`: it replicates from nobody now");
+    expect(md).not.toMatch(/re-seed|password rotation|\bmariadb\b` restart/);
+    // Both servers' settings change at run time.
+    expect(hostSection(md, "master")).toContain("`mariadb` options applied live (SET GLOBAL), no restart");
+    expect(hostSection(md, "mirror1")).toContain("`mariadb` options applied live (SET GLOBAL), no restart");
+    expect(diffLines(md, "master", CNF)).toContain("+read_only = ON");
   });
 
   it("a new mirror: its files, its restart, its account and grant", () => {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { parseArgs, UsageError } from "../infra/ops/args";
 import { masterChange, sessionsToEnd } from "../infra/ops/promote";
-import { switchoverProblems, type ServerState } from "../infra/ops/switchover";
+import { ownErrant, switchoverProblems, type ServerState } from "../infra/ops/switchover";
 import { render, switchoverSql } from "../infra/replication/dialect";
 import { chooseCandidate, comparePositions, errantTransactions, formatGtidList, latestPosition, parseGtidList } from "../infra/replication/gtid";
 import type { ReplicaStatus } from "../infra/replication/status";
@@ -270,5 +270,17 @@ describe("switchover SQL", () => {
     expect(hb[2]).toBe("REPLACE INTO `wiki`.`mirrorstack_heartbeat` (id, host, token, at) VALUES (1, 'db2', 'abc', CURRENT_TIMESTAMP(6))");
     expect(() => s.writeHeartbeat("wiki`; DROP", "x", "y")).toThrow(/not letters, digits and _/);
     expect(render(s.lockWaitTimeout(5))).toBe("SET SESSION lock_wait_timeout = 5");
+  });
+});
+
+describe("ownErrant (failover candidate)", () => {
+  const st = (name: string, serverId: number, state: string): ServerState => ({
+    name, serverId, readOnly: true, logBin: true, logSlaveUpdates: true, strict: false,
+    binlogState: parseGtidList(state), binlogPos: [], slavePos: [], replica: null,
+  });
+  it("names its own writes no other mirror has, not those it wrote as the master before (the others logged them)", () => {
+    expect(ownErrant(st("m1", 100, "0-1-50,0-100-40"), [st("m2", 101, "0-1-50,0-100-40")])).toEqual([]);
+    expect(formatGtidList(ownErrant(st("m1", 100, "0-1-50,0-100-52"), [st("m2", 101, "0-1-50,0-100-40")]))).toBe("0-100-52");
+    expect(formatGtidList(ownErrant(st("m1", 100, "0-1-50,0-100-40"), []))).toBe("0-100-40");
   });
 });

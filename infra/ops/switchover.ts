@@ -409,6 +409,21 @@ async function runSwitchover(ctx: OpsContext, req: Request, progress: (l: string
   }
 }
 
+/**
+ * A failover candidate's own writes (its server_id in its binary log) that no other answering mirror has: errant
+ * (written on it as a mirror, never replicated). What it wrote as the master before a switchover back is in the
+ * other mirrors' binary logs, so it is not named. With no other mirror answering nothing can be confirmed. Pure.
+ */
+export function ownErrant(cand: ServerState, others: readonly ServerState[]): Gtid[] {
+  const own = cand.binlogState.filter((g) => g.server === cand.serverId);
+  const seen = new Map<string, number>();
+  for (const g of others.flatMap((o) => o.binlogState)) {
+    const k = `${g.domain}-${g.server}`;
+    seen.set(k, Math.max(seen.get(k) ?? -1, g.seq));
+  }
+  return own.filter((g) => (seen.get(`${g.domain}-${g.server}`) ?? -1) < g.seq);
+}
+
 /** Applied position of a failover candidate once its relay log is applied (or its SQL thread stopped). */
 async function drainRelayLog(db: DbSession, d: Dialect, name: string, deadline: Deadline): Promise<ReplicaStatus> {
   for (;;) {
@@ -507,10 +522,9 @@ export async function failoverCommand(ctx: OpsContext, req: Request, progress: (
     }
     const cand = ctx.host(choice.name);
     const cst = states.get(cand.name)!;
-    // Its own writes (its server_id in its binary log) would be transactions no other host has.
-    const own = cst.binlogState.filter((g) => g.server === cst.serverId);
+    const own = ownErrant(cst, mirrors.filter((m) => m.name !== cand.name && states.has(m.name)).map((m) => states.get(m.name)!));
     const problems: string[] = [];
-    if (own.length > 0) problems.push(`${cand.name} holds errant transactions of its own: ${formatGtidList(own)}`);
+    if (own.length > 0) problems.push(`${cand.name} holds errant transactions of its own: ${formatGtidList(own)}${mirrors.length < 2 ? " (no other mirror answers to show they reached the master: if it wrote them as the master before a switchover back, remove them from its binary log state only after checking)" : ""}`);
     if (problems.length > 0) {
       run.add("choose", false, problems.join("; "));
       return result(1, { changed: false, choice }, [`REFUSED: nothing changed: ${problems.join("; ")}`]);

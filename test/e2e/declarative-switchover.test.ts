@@ -254,4 +254,53 @@ describe.skipIf(!isRoot)("switchover by stack-config change (lab)", { shuffle: f
     expect(again.code, again.out).toBe(0);
     expect(again.out).not.toMatch(/\b\d+ (created|updated|replaced|deleted)\b/);
   });
+
+  it("failover with the master cut off: up with the printed change finds the new master; the old master back: up rejoins it by GTID, no copy", async () => {
+    // The master host drops off the network (its veth on the lab bridge down): no SSH, no database.
+    const veth = `mslvds-master`;
+    sql("master", "INSERT INTO wiki.pages VALUES (900010, 'before the master is cut off')");
+    const pos = sql("master", "SELECT @@gtid_binlog_pos");
+    for (const m of ["mirror1", "mirror2"]) expect(sql(m, `SELECT MASTER_GTID_WAIT('${pos}', 30)`), m).toBe("0");
+    expect(spawnSync("ip", ["link", "set", veth, "down"]).status).toBe(0);
+    try {
+      const f = mirrorctl("failover", "--stack", STACK, "--json");
+      expect(f.code, showRun(f)).toBe(0);
+      const j = JSON.parse(f.stdout) as { newMaster: string; configDiff: string };
+      expect(j.newMaster).toBe("mirror1");
+      const next = applyPatch(fs.readFileSync(stackFile, "utf8"), j.configDiff);
+      expect(next).not.toBe(false);
+      fs.writeFileSync(stackFile, next as string);
+      // While the old master is away, up records mirror1 as the master and fails on the old master's steps, naming
+      // it. (Each replication waits for every host, so the mirrors' records follow once the old master is back or
+      // removed from the config; mirror2 replicates from mirror1 meanwhile, as the failover left it.)
+      const away = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+      expect(away.code, away.out).not.toBe(0);
+      expect(away.out).toMatch(/\[master\]/);
+      const exp = JSON.parse(await stackExportText(STACK)) as { deployment: { resources: { type: string; outputs?: Record<string, unknown> }[] } };
+      expect(exp.deployment.resources.find((x) => x.type.endsWith(":MasterRole"))!.outputs!.switchover).toMatchObject({ from: "master", to: "mirror1", how: "found" });
+      expect(onHost("mirror2", "mariadb -e 'SHOW SLAVE STATUS\\G'").stdout).toContain(`Master_Host: ${addr("mirror1")}`);
+    } finally {
+      spawnSync("ip", ["link", "set", veth, "up"]);
+    }
+    // It comes back as it went: a master's settings, writable. up fences it (read_only) and joins it by GTID.
+    expect(sql("master", "SELECT @@read_only")).toBe("0");
+    const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    expect(up.code, up.out).toBe(0);
+    const rep = await replication();
+    expect(rep.master!.joined).toMatchObject({ how: "gtid", master: "mirror1", why: expect.stringMatching(/an old master.*holds nothing mirror1 lacks/) });
+    expect(rep.mirror2!.joined).toMatchObject({ how: "already", master: "mirror1" });
+    expect(JSON.stringify(rep.mirror2!.seed)).toBe(JSON.stringify(JSON.parse(seedsBefore).mirror2));
+    expect(sql("master", "SELECT @@read_only")).toBe("1");
+    sql("mirror1", "INSERT INTO wiki.pages VALUES (900011, 'after the failover')");
+    const pos2 = sql("mirror1", "SELECT @@gtid_binlog_pos");
+    for (const h of ["master", "mirror2"]) {
+      expect(sql(h, `SELECT MASTER_GTID_WAIT('${pos2}', 30)`), h).toBe("0");
+      expect(sql(h, "SELECT title FROM wiki.pages WHERE id = 900011"), h).toBe("after the failover");
+    }
+    const v = mirrorctl("verify", "--stack", STACK, "--json");
+    expect(v.code, showRun(v)).toBe(0);
+    const again = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    expect(again.code, again.out).toBe(0);
+    expect(again.out).not.toMatch(/\b\d+ (created|updated|replaced|deleted)\b/);
+  });
 });
