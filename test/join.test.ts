@@ -91,3 +91,36 @@ describe("MirrorReplication diff", () => {
     expect(await diff({ mirrorAddress: "10.0.0.13" })).toMatchObject({ changes: true, replaces: ["mirrorAddress"] });
   });
 });
+
+describe("MasterRole provider", () => {
+  const cfgOf = (master: string, mirrors: string[], tls: boolean) =>
+    parseStackConfig(
+      {
+        master: { name: master, address: "10.0.0.10" },
+        mirrors: mirrors.map((m, i) => ({ name: m, address: `10.0.0.${11 + i}` })),
+        database: { databases: ["wiki"] },
+        tls: { enabled: tls },
+        replicationPassword: "abcdefghijklmnopqrstu",
+        backups: { enabled: false },
+      },
+      { stack: "t", secretKeys: new Set(["replicationPassword"]) },
+    );
+  const state = (master: string, mirrors: string[], tls = false) => ({ master, stack: "t", cfg: cfgOf(master, mirrors, tls), targets: {}, password: "p" });
+
+  it("diff: only another master is a change; check refuses it under TLS, in the preview", async () => {
+    const { masterRoleProvider: p } = await import("../infra/providers/masterRole");
+    expect(await p.diff!("id", state("a", ["b"]), state("a", ["b", "c"]))).toEqual({ changes: false });
+    expect(await p.diff!("id", state("a", ["b"]), state("b", ["a"]))).toEqual({ changes: true });
+    expect((await p.check!(state("a", ["b"]), state("b", ["a"]))).failures).toEqual([]);
+    expect((await p.check!(state("a", ["b"], true), state("b", ["a"], true))).failures).toEqual([
+      { property: "tls.enabled", reason: expect.stringMatching(/a switchover \(master a -> b\) is not available while replication uses TLS/) },
+    ]);
+    // A first run (no old master) is never refused.
+    expect((await p.check!({}, state("a", ["b"], true))).failures).toEqual([]);
+  });
+
+  it("update: a host that was not a mirror is refused before any host is reached", async () => {
+    const { masterRoleProvider: p } = await import("../infra/providers/masterRole");
+    await expect(p.update!("id", state("a", ["b"]), state("c", ["a", "b"]))).rejects.toThrow(/\[master\.name\] c was not a mirror of this stack: add it to mirrors first/);
+  });
+});
