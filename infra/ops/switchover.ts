@@ -686,8 +686,24 @@ export async function applyMasterChange(
     if (ids.length > 0) throw new Error(`switchover from ${from} to ${to} refused, nothing changed:\n  ${ids.join("\n  ")}`);
     const st = states.get(to)!;
     if (!st.readOnly && !st.replica) {
+      // Two hosts that take writes and replicate from nobody: one was made writable by hand, not promoted.
+      // The config names the master: an old master back and taking writes is fenced at once (read_only, clients
+      // ended). When it holds transactions the master lacks, `up` stops so that the operator can save them before
+      // the next `up` copies over it; otherwise its replication joins by GTID further on in this run.
+      const old = states.get(from);
+      const oldDb = open.get(from);
+      let fenced = "";
+      if (old && oldDb && !old.readOnly && !old.replica) {
+        await runAll(oldDb, [...s.setReadOnly(true), ...s.setStrictMode(false)]);
+        for (const x of sessionsToEnd(toSessionRows(await oldDb.query(s.otherSessions())))) await oldDb.query(s.killConnection(x.id)).catch(() => undefined);
+        const errant = errantTransactions(old.binlogState, st.binlogState);
+        if (errant.length > 0) {
+          throw new Error(`[master.name] ${from} came back taking writes while ${to} is the master: fenced now (read_only, client sessions ended). It holds transactions ${to} lacks: ${formatGtidList(errant)}. Save what you need from it: the next up copies ${to} onto it.`);
+        }
+        fenced = `; ${from} came back taking writes and was fenced (read_only, client sessions ended); it holds nothing ${to} lacks`;
+      }
       const following = cfg.mirrors.filter((m) => states.get(m.name)?.replica?.sourceHost === cfg.master.address).map((m) => m.name);
-      return { from, to, how: "found", detail: `${to} is the master already (writable, replicates from nobody)${following.length ? `; ${following.join(", ")} replicate from it` : ""}${failed.size ? `; not answering: ${[...failed.keys()].join(", ")}` : ""}` };
+      return { from, to, how: "found", detail: `${to} is the master already (writable, replicates from nobody)${following.length ? `; ${following.join(", ")} replicate from it` : ""}${fenced}${failed.size ? `; not answering: ${[...failed.keys()].join(", ")}` : ""}` };
     }
     if (!cfg.mirrors.some((m) => m.name === from)) {
       throw new Error(`[mirrors] ${to} is not the master yet and the old master ${from} is not in the config: promote ${to} first (mirrorctl switchover, or mirrorctl failover when ${from} is gone), or list ${from} among the mirrors`);

@@ -303,4 +303,38 @@ describe.skipIf(!isRoot)("switchover by stack-config change (lab)", { shuffle: f
     expect(again.code, again.out).toBe(0);
     expect(again.out).not.toMatch(/\b\d+ (created|updated|replaced|deleted)\b/);
   });
+
+  it("an old master back with writes of its own: up fences it and stops, naming them; the next up copies the master onto it, saying why", async () => {
+    const veth = `mslvds-mirror1`;
+    expect(spawnSync("ip", ["link", "set", veth, "down"]).status).toBe(0);
+    try {
+      const f = mirrorctl("failover", "--stack", STACK, "--json");
+      expect(f.code, showRun(f)).toBe(0);
+      const j = JSON.parse(f.stdout) as { newMaster: string; configDiff: string };
+      expect(j.newMaster).toBe("master");
+      fs.writeFileSync(stackFile, applyPatch(fs.readFileSync(stackFile, "utf8"), j.configDiff) as string);
+    } finally {
+      spawnSync("ip", ["link", "set", veth, "up"]);
+    }
+    // Cut off, it kept its master settings and took a write nobody else has.
+    expect(sql("mirror1", "SELECT @@read_only")).toBe("0");
+    sql("mirror1", "INSERT INTO wiki.pages VALUES (900020, 'written on the cut-off master')");
+    const errant = sql("mirror1", "SELECT @@gtid_binlog_pos");
+    const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    expect(up.code, up.out).not.toBe(0);
+    expect(up.out).toContain("mirror1 came back taking writes while master is the master: fenced now");
+    expect(up.out).toContain(`It holds transactions master lacks: ${errant}`);
+    expect(sql("mirror1", "SELECT @@read_only")).toBe("1");
+    const next = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    expect(next.code, next.out).toBe(0);
+    const rep = await replication();
+    expect(rep.mirror1!.joined).toMatchObject({ how: "copied", master: "master", why: expect.stringMatching(/mirror1 holds transactions master lacks/) });
+    expect(rep.mirror2!.joined).toMatchObject({ how: "already", master: "master" });
+    expect(sql("mirror1", "SELECT COUNT(*) FROM wiki.pages WHERE id = 900020")).toBe("0");
+    const v = mirrorctl("verify", "--stack", STACK, "--json");
+    expect(v.code, showRun(v)).toBe(0);
+    const again = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    expect(again.code, again.out).toBe(0);
+    expect(again.out).not.toMatch(/\b\d+ (created|updated|replaced|deleted)\b/);
+  });
 });

@@ -15,7 +15,8 @@ check_from() {
     *" /etc/ssh/authorized_keys/%u "*) ;;
     *) fail "sshd does not read /etc/ssh/authorized_keys/%u for $user from $1 ($2) (effective AuthorizedKeysFile:$akf); an earlier AuthorizedKeysFile in sshd_config or a Match block wins over /etc/ssh/sshd_config.d/60-mirrorstack.conf" ;;
   esac
-  printf '%s\n' "$eff" | grep -qx 'pubkeyauthentication yes' || fail "PubkeyAuthentication is off for $user from $1"
+  printf '%s\n' "$eff" | grep -qx 'pubkeyauthentication yes' ||
+    fail "PubkeyAuthentication is off for $user from $1 ($(getent passwd "$user" >/dev/null && echo "account present" || echo "no account $user"); $(printf '%s\n' "$eff" | grep -E '^(pubkeyauthentication|authenticationmethods|usepam) ' | tr '\n' ' '))"
 }
 check_from 'mirror1' '10.250.0.11'
 check_from 'mirror2' '10.250.0.12'
