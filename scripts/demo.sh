@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `npm run demo`: engine setup -> lab up -> `pulumi up` of the lab stack -> a short summary.
+# `npm run demo`: engine setup -> lab up -> the demo site on the master -> `pulumi up` of the lab stack -> the
+# site's row, one file pull on the mirrors -> a summary with the page each host serves.
 # Run it again: the second `up` reports no changes and opens no SSH session.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -10,7 +11,27 @@ bash scripts/setup.sh
 t1=$(date +%s)
 bash lab/lab.sh up "$@"
 t2=$(date +%s)
+# shellcheck source=scripts/engine-env.sh
 source scripts/engine-env.sh
+
+# The site: stacks/Pulumi.lab.yaml has its `files` and `web` settings. `lab up` writes each host as its name and
+# address only, so every lab host is marked `web: true` again here (the file is rewritten only when that changed).
+hosts_json=$(node -e '
+  const inv = require(process.argv[1]);
+  const web = (h) => ({ name: h.name, address: h.address, web: true });
+  const master = inv.hosts.find((h) => h.role === "master");
+  console.log(JSON.stringify({ master: web(master), mirrors: inv.hosts.filter((h) => h !== master).map(web) }));' "$ROOT/.lab/inventory.json")
+node lab/write-stack.mjs stacks/Pulumi.lab.yaml "$hosts_json"
+mapfile -t mirrors < <(node -e 'for (const h of require(process.argv[1]).hosts) if (h.role !== "master") console.log(h.name)' "$ROOT/.lab/inventory.json")
+SITE=/srv/www/site   # web.documentRoot and files.trees in stacks/Pulumi.lab.yaml
+# The site's code and uploads, as its admin would have put them on the master: lab/demo-site/. Copied only when a
+# file differs (same bytes, mode and time), so the mirrors' pull has nothing to do on a second run.
+site_tar() { tar -C lab/demo-site --owner=0 --group=0 --mode=u=rwX,go=rX --sort=name -cf - .; }
+if ! site_tar | bash lab/lab.sh exec master -- tar -C "$SITE" --compare -f - >/dev/null 2>&1; then
+  echo "demo: putting the demo site (lab/demo-site) on the master at $SITE"
+  site_tar | bash lab/lab.sh exec master -- bash -c "install -d -m 755 '$SITE' && tar -C '$SITE' -xf - --no-same-owner"
+fi
+
 pulumi stack select --create lab >/dev/null
 # A rebuilt lab has new host keys and empty hosts: the state describes hosts that are gone (a refresh cannot read
 # a replication that has no database server behind it), so the lab stack starts over. An unchanged lab gets a
@@ -25,11 +46,62 @@ fi
 pulumi up --yes --skip-preview --stack lab
 echo "$fp" > "$fp_file"
 t3=$(date +%s)
+
+# The site's row, written on the master (`wiki` is the stack's replicated database; with the default database
+# set, the statements pass the binlog_do_db / replicate_do_db filters) and replicated to the mirrors. Idempotent:
+# nothing is written when the table and its row are there.
+bash lab/lab.sh exec master -- mariadb wiki -e "
+  CREATE TABLE IF NOT EXISTS pages (id INT AUTO_INCREMENT PRIMARY KEY, title VARCHAR(200) NOT NULL);
+  INSERT INTO pages (id, title) SELECT 1, 'Hello from the master' FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM pages WHERE id = 1);"
+for m in "${mirrors[@]}"; do
+  # The files: one pull now, rather than waiting for the mirror's cron (cron.sync).
+  bash lab/lab.sh exec "$m" -- /usr/local/sbin/mirrorstack-sync
+  # The row: by replication, normally within a second.
+  for _ in $(seq 1 50); do
+    [ "$(bash lab/lab.sh exec "$m" -- mariadb -N -B -e 'SELECT COUNT(*) FROM wiki.pages WHERE id = 1' 2>/dev/null)" = 1 ] && break
+    sleep 0.2
+  done
+done
+# curl on the hosts, to look at the site from inside one (`npm run lab -- exec mirror1 -- curl -s localhost/index.php`);
+# the lab's hosts are freshly installed servers without it. Not mirrorstack's business: no failure if it fails.
+for h in master "${mirrors[@]}"; do
+  bash lab/lab.sh exec "$h" -- bash -c 'command -v curl >/dev/null ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl >/dev/null' ||
+    echo "demo: could not install curl on $h (look from this machine instead)" >&2
+done
+t4=$(date +%s)
+
 echo
 echo "== mirrorstack demo summary"
+# shellcheck disable=SC2016 # JavaScript, not shell, in single quotes
 pulumi stack output --stack lab --json | node -e '
+  const http = require("http");
   const o = JSON.parse(require("fs").readFileSync(0, "utf8"));
-  for (const h of o.hosts ?? []) console.log(`  ${h.role.padEnd(6)} ${h.name.padEnd(10)} ${h.address.padEnd(15)} ${h.files.length} managed files`);
-  for (const c of o.tls ?? []) console.log(`  tls    ${c.host.padEnd(10)} ${c.subject} until ${c.notAfter}`);'
-echo "  times: setup $((t1 - t0))s, lab $((t2 - t1))s, pulumi up $((t3 - t2))s"
+  const get = (address, path) => new Promise((resolve) => {
+    const req = http.get({ host: address, path, timeout: 5000 }, (res) => {
+      const body = [];
+      res.on("data", (d) => body.push(d));
+      res.on("end", () => resolve({ status: res.statusCode, body: Buffer.concat(body) }));
+    });
+    req.on("timeout", () => req.destroy(new Error("no answer in 5 s")));
+    req.on("error", (e) => resolve({ status: null, body: Buffer.from(e.message) }));
+  });
+  (async () => {
+    for (const h of o.hosts ?? []) console.log(`  ${h.role.padEnd(6)} ${h.name.padEnd(10)} ${h.address.padEnd(15)} ${h.files.length} managed files`);
+    for (const c of o.tls ?? []) console.log(`  tls    ${c.host.padEnd(10)} ${c.subject} until ${c.notAfter}`);
+    console.log("  the site, fetched from each host over HTTP:");
+    let masterLogo;
+    for (const h of o.hosts ?? []) {
+      const page = await get(h.address, "/index.php");
+      const text = page.status === 200 ? (/<pre>\n?([\s\S]*?)<\/pre>/.exec(page.body.toString())?.[1] ?? page.body.toString()) : page.body.toString();
+      console.log(`  http://${h.address}/index.php  HTTP ${page.status ?? "-"}`);
+      for (const line of text.trim().split("\n")) console.log(`      ${line}`);
+      const logo = await get(h.address, "/images/logo.png");
+      if (h.role === "master") masterLogo = logo.body;
+      const same = h.role === "master" || logo.status !== 200 || !masterLogo ? "" : masterLogo.equals(logo.body) ? ", same bytes as the master" : ", DIFFERS from the master";
+      console.log(`  http://${h.address}/images/logo.png  HTTP ${logo.status ?? "-"} (${logo.body.length} bytes${same})`);
+    }
+  })();'
+echo "  times: setup $((t1 - t0))s, lab $((t2 - t1))s, pulumi up $((t3 - t2))s, site row, file pull and curl $((t4 - t3))s"
+echo "  look: npm run lab -- exec mirror1 -- curl -s localhost/index.php  (or curl -s http://10.250.0.11/index.php here)"
 echo "  next: npm run demo (again: no changes), npm test, npm run lab -- down"
