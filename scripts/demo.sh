@@ -49,7 +49,6 @@ if ! site_tar | bash lab/lab.sh exec "$master" -- tar -C "$SITE" --compare -f - 
   site_tar | bash lab/lab.sh exec "$master" -- bash -c "install -d -m 755 '$SITE' && tar -C '$SITE' -xf - --no-same-owner"
 fi
 
-pulumi stack select --create lab >/dev/null
 # A rebuilt lab has new host keys and empty hosts: the state describes hosts that are gone (a refresh cannot read
 # a replication that has no database server behind it), so the lab stack starts over. An unchanged lab gets a
 # plain up: no SSH session when nothing changed.
@@ -58,8 +57,8 @@ fp_file=.pulumi-state/lab-hosts.sha256
 if [ "$(cat "$fp_file" 2>/dev/null)" != "$fp" ] && pulumi stack ls --json 2>/dev/null | grep -q '"name": *"lab"'; then
   echo "demo: the lab was rebuilt; its stack starts over"
   pulumi stack rm --yes --force --preserve-config lab >/dev/null
-  pulumi stack select --create lab >/dev/null
 fi
+pulumi stack select --create lab >/dev/null
 pulumi up --yes --skip-preview --stack lab
 echo "$fp" > "$fp_file"
 t3=$(date +%s)
