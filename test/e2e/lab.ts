@@ -208,9 +208,15 @@ export function acceptedSessions(host: string): number {
   return parseInt(r.stdout.trim() || "0", 10);
 }
 
+/** Keys of stacks/Pulumi.lab.yaml that only the demo uses (its site); see writeTestStack. */
+const DEMO_ONLY_KEYS = ["files", "web"] as const;
+
 /**
  * Makes a stack config for tests: the committed lab stack's settings and secrets (same passphrase salt),
  * the hosts of the lab instance in use, and `extra` top-level keys replaced. Returns the stack name.
+ * The lab stack's demo site (`files`, `web`, and `web: true` on its hosts) is left out unless a test passes those
+ * keys: stacks/Pulumi.lab.yaml is the demo's stack, and a new user reads how the demo's site is set up there,
+ * while every test states the file trees and site it wants (none unless it says so), as before the demo had one.
  */
 export function writeTestStack(stack: string, extra: Record<string, unknown> = {}): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -221,6 +227,7 @@ export function writeTestStack(stack: string, extra: Record<string, unknown> = {
   lab.config["mirrorstack:master"] = { name: master.name, address: master.address };
   lab.config["mirrorstack:mirrors"] = mirrors.map((m) => ({ name: m.name, address: m.address }));
   lab.config["mirrorstack:ssh"] = { user: "root", port: 22, privateKeyPath: `${labDot()}/id_ed25519`, knownHostsPath: `${labDot()}/known_hosts` };
+  for (const demoOnly of DEMO_ONLY_KEYS) delete lab.config[`mirrorstack:${demoOnly}`];
   for (const [k, v] of Object.entries(extra)) lab.config[`mirrorstack:${k}`] = v;
   fs.writeFileSync(path.join(ROOT, `stacks/Pulumi.${stack}.yaml`), YAML.stringify(lab));
   return stack;
