@@ -32,8 +32,22 @@ if (!isMap(doc.get("config", true))) {
   doc.set("config", doc.createNode({}));
 }
 
+// A host entry keeps the keys the lab does not set (web, serverId, ...) from the entry that named the same host,
+// master or mirror (after a switchover the roles differ from the lab's): the lab's values win for the ones it gives
+// (name, address), and mirror-only keys do not follow a host to the master.
+const current = doc.toJS()?.config ?? {};
+const previousHosts = [current["mirrorstack:master"], ...(Array.isArray(current["mirrorstack:mirrors"]) ? current["mirrorstack:mirrors"] : [])].filter(
+  (h) => h && typeof h === "object",
+);
+const keepKeys = (host, role) => {
+  const old = previousHosts.find((h) => h.name === host.name);
+  if (!old) return host;
+  const { reseed, changingAddress, ...common } = old;
+  return role === "master" ? { ...common, ...host } : { ...old, ...host };
+};
 for (const [key, value] of Object.entries(values)) {
-  doc.setIn(["config", `mirrorstack:${key}`], doc.createNode(value));
+  const merged = key === "master" ? keepKeys(value, "master") : key === "mirrors" && Array.isArray(value) ? value.map((m) => keepKeys(m, "mirror")) : value;
+  doc.setIn(["config", `mirrorstack:${key}`], doc.createNode(merged));
 }
 
 const after = doc.toString();
