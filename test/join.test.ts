@@ -124,3 +124,11 @@ describe("MasterRole provider", () => {
     await expect(p.update!("id", state("a", ["b"]), state("c", ["a", "b"]))).rejects.toThrow(/\[master\.name\] c was not a mirror of this stack: add it to mirrors first/);
   });
 });
+
+describe("changeSourceTls(null)", () => {
+  it("turns TLS off on the replica explicitly (CHANGE keeps what it does not name)", async () => {
+    const { dialect, render } = await import("../infra/replication/dialect");
+    expect(render(dialect({ flavour: "mariadb", version: "10.11" }).changeSourceTls(null))).toBe("CHANGE MASTER TO MASTER_SSL = 0, MASTER_SSL_VERIFY_SERVER_CERT = 0");
+    expect(render(dialect({ flavour: "mysql", version: "8.0" }).changeSourceTls(null))).toBe("CHANGE REPLICATION SOURCE TO SOURCE_SSL = 0, SOURCE_SSL_VERIFY_SERVER_CERT = 0");
+  });
+});

@@ -347,8 +347,8 @@ export interface Dialect {
   dropReplicationUser(account: ReplicationAccount & { readonly replicate?: boolean }): Stmt[];
   /** SHOW GRANTS FOR user@host. */
   showGrants(account: ReplicationAccount): Stmt;
-  /** The replica's TLS settings only (MASTER_SSL=1, the files, verification): the replica keeps its position. Run while the replica is stopped. */
-  changeSourceTls(tls: ReplicaTls): Stmt;
+  /** The replica's TLS settings only (MASTER_SSL=1, the files, verification; null: TLS off): the replica keeps its position. Run while the replica is stopped. */
+  changeSourceTls(tls: ReplicaTls | null): Stmt;
   /** Makes the running server read its TLS certificate, key and CA files again (MariaDB FLUSH SSL, MySQL ALTER INSTANCE RELOAD TLS). */
   reloadServerTls(): Stmt;
 
@@ -448,6 +448,9 @@ export function dialect(engine: DbEngine): Dialect {
     },
 
     changeSourceTls(t) {
+      // Off explicitly: CHANGE keeps what it does not name, and a replica still asking for TLS from a master that
+      // no longer offers it stops ("SSL is required, but the server does not support it").
+      if (t === null) return stmt(`${f.changeSource} ${P}SSL = 0, ${P}SSL_VERIFY_SERVER_CERT = 0`);
       const o = sslOptions(t);
       return stmt(`${f.changeSource} ${o.parts.join(", ")}`, o.values);
     },

@@ -333,7 +333,7 @@ export async function rotatePassword(plan: SeedPlan): Promise<ReplicaStatus> {
   return withSessions(plan, async (master, mirror) => {
     await mirror.query(d.stopReplica());
     await mirror.query(d.changeSourcePassword(plan.password));
-    if (plan.tls) await mirror.query(d.changeSourceTls(plan.tls.replica));
+    await mirror.query(d.changeSourceTls(plan.tls?.replica ?? null));
     await mirror.query(d.startReplica());
     return waitCaughtUp(plan, master, mirror);
   });
@@ -363,7 +363,7 @@ export async function joinMirror(plan: SeedPlan, opts: { readonly rejoinFormerMa
     if (join.kind === "already") {
       await mirror.query(d.stopReplica());
       await mirror.query(d.changeSourcePassword(plan.password));
-      if (plan.tls) await mirror.query(d.changeSourceTls(plan.tls.replica));
+      await mirror.query(d.changeSourceTls(plan.tls?.replica ?? null));
       await mirror.query(d.startReplica());
     } else {
       await pointByGtid(mirror, plan.engine, { host: plan.sourceHost, port: plan.sourcePort, user: plan.user, password: plan.password, tls: plan.tls?.replica }, join.gtid);
