@@ -32,7 +32,8 @@ describe.skipIf(!isRoot)("NFS file mirroring in virtual machines (kernel tier)",
     masterAddress = inventory().hosts.find((h) => h.name === "master")!.address;
     // The site's files on the master, one owned by a system account that exists on both sides (id mapping).
     must("master", `mkdir -p "${TREE}/a/b c" && echo one >"${TREE}/a/b c/x y.txt" && head -c 50000 /dev/urandom >${TREE}/a/blob && echo d >${TREE}/owned && chown daemon:daemon ${TREE}/owned`);
-    writeTestStack(STACK, { files: { method: "nfs", trees: [TREE] }, backups: { enabled: false } });
+    // TLS off: the last test switches the master over (under TLS that is proven in test/e2e/tls.test.ts).
+    writeTestStack(STACK, { files: { method: "nfs", trees: [TREE] }, backups: { enabled: false }, tls: { enabled: false } });
     await freshStack(STACK);
   }, 300_000);
 
@@ -81,5 +82,27 @@ describe.skipIf(!isRoot)("NFS file mirroring in virtual machines (kernel tier)",
     expect(listing("mirror1", TREE)).toBe(listing("master", TREE));
     expect(listing("mirror1", TREE)).toContain("./a/b c/x y.txt");
     expect(must("mirror1", "cat /var/lib/mirrorstack/sync-status")).toMatch(/^last_run_exit=0$/m);
+  });
+
+  it("a switchover by stack-config change moves the export: mirror1 serves it, the old master mounts it", async () => {
+    const mirror1Address = inventory().hosts.find((h) => h.name === "mirror1")!.address;
+    writeTestStack(STACK, {
+      master: { name: "mirror1", address: mirror1Address, serverId: 100 },
+      mirrors: [{ name: "master", address: masterAddress, serverId: 1 }],
+      files: { method: "nfs", trees: [TREE] },
+      backups: { enabled: false },
+      tls: { enabled: false },
+    });
+    const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    expect(up.code, up.out).toBe(0);
+    expect(must("mirror1", "mariadb -N -e 'SELECT @@read_only'").trim()).toBe("0");
+    expect(must("master", "mariadb -N -e 'SELECT @@read_only'").trim()).toBe("1");
+    expect(must("mirror1", "exportfs -v")).toContain(TREE);
+    expect(must("master", "exportfs -v")).not.toContain(TREE);
+    expect(must("master", `grep -v '^#' /etc/fstab`)).toContain(`${mirror1Address}:${TREE} ${MOUNT} nfs `);
+    expect(must("mirror1", `grep -v '^#' /etc/fstab`)).not.toContain(`:${TREE} ${MOUNT} nfs `);
+    expect(must("master", `findmnt -n -o FSTYPE,SOURCE --target ${MOUNT}`).trim()).toMatch(new RegExp(`^nfs4? +${mirror1Address.replace(/\./g, "\\.")}:${TREE}$`));
+    must("mirror1", `echo after-switchover >"${TREE}/new.txt"`);
+    expect(must("master", `cat "${MOUNT}/new.txt"`)).toBe("after-switchover\n");
   });
 });

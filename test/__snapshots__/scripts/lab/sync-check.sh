@@ -15,7 +15,9 @@ check_from() {
     *" /etc/ssh/authorized_keys/%u "*) ;;
     *) fail "sshd does not read /etc/ssh/authorized_keys/%u for $user from $1 ($2) (effective AuthorizedKeysFile:$akf); an earlier AuthorizedKeysFile in sshd_config or a Match block wins over /etc/ssh/sshd_config.d/60-mirrorstack.conf" ;;
   esac
-  printf '%s\n' "$eff" | grep -qx 'pubkeyauthentication yes' ||
+  # A here-string, not printf | grep -q: grep leaving at the first match can end printf with SIGPIPE, which
+  # pipefail turns into a false "off" (sshd -T prints more than a pipe write).
+  grep -qx 'pubkeyauthentication yes' <<<"$eff" ||
     fail "PubkeyAuthentication is off for $user from $1 ($(getent passwd "$user" >/dev/null && echo "account present" || echo "no account $user"); $(printf '%s\n' "$eff" | grep -E '^(pubkeyauthentication|authenticationmethods|usepam) ' | tr '\n' ' '))"
 }
 check_from 'mirror1' '10.250.0.11'
