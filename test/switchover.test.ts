@@ -129,12 +129,13 @@ describe("the stack-config change", () => {
     - name: db2
       address: 10.0.0.11
       reseed: "2025-01-01"
+      changingAddress: true
     - name: db3
       address: 10.0.0.12
   mirrorstack:database:
     databases: [wiki]
 `;
-  it("makes the mirror the master, puts the old master in its place and pins both server ids", () => {
+  it("makes the mirror the master (without its mirror-only keys: reseed, changingAddress), puts the old master in its place and pins both server ids", () => {
     const c = masterChange(file, "stacks/Pulumi.prod.yaml", { newMaster: "db2", serverIds: new Map([["db1", 1], ["db2", 100]]) });
     const YAML = require("yaml") as typeof import("yaml");
     const cfg = YAML.parse(c.text).config;

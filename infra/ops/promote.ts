@@ -64,8 +64,11 @@ export function masterChange(fileText: string, fileName: string, opts: { newMast
     if (id === undefined) throw new Error(`no server_id known for ${name}`);
     return id;
   };
-  const { reseed: _dropped, ...promoted } = mirrorEntries[index]!;
-  void _dropped;
+  // Mirror-only keys stay behind (the master's schema has neither): a re-seed token, and a changing address
+  // (whose account matches any address: the master's role has no account of its own).
+  const { reseed: _reseed, changingAddress: _changing, ...promoted } = mirrorEntries[index]!;
+  void _reseed;
+  void _changing;
   const newMaster: Entry = { ...promoted, serverId: idOf(opts.newMaster) };
   const demoted: Entry = { ...oldMasterEntry, serverId: idOf(oldMasterEntry.name) };
   const newMirrors = mirrorEntries.map((m, i) => (i === index ? demoted : m));
