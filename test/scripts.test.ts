@@ -46,6 +46,8 @@ function stepScripts(cfg: StackConfig): Script[] {
       ...(nfs.filesystem ? { filesystem: nfs.filesystem.mountpoint } : {}),
       stamp: "exports",
     }));
+    add("nfs-server-remove", "nfs-server-remove.sh.hbs", scripts.nfsServerRemoveScript({ host: master.name, exports: nfs.exports.map((e) => ({ path: e.path, clients: [...e.clients] })) }));
+    add("nfs-mount-remove", "nfs-mount-remove.sh.hbs", scripts.nfsMountRemoveScript({ host: cfg.mirrors[0]!.name, targets: nfs.exports.map((e) => e.mountPoint) }));
     for (const m of cfg.mirrors) {
       add(`nfs-mount-${m.name}`, "nfs-mount.sh.hbs", scripts.nfsMountScript({
         host: m.name,
@@ -162,6 +164,10 @@ const EXCLUDE: Record<string, { codes: string[]; why: string }> = {
   "steps/nfs-server.sh.hbs": {
     codes: ["SC2041"],
     why: "the export list is rendered from nfs.exports and may hold one path",
+  },
+  "steps/nfs-mount-remove.sh.hbs": {
+    codes: ["SC2041"],
+    why: "the mount list is rendered from nfs.exports and may hold one path",
   },
   "steps/sync-account-remove.sh.hbs": {
     codes: ["SC2015"],

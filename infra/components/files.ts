@@ -22,7 +22,9 @@ import { RemoteCommand } from "../providers/remoteCommand";
 import { PATHS } from "../render/common";
 import {
   hostKeysScript,
+  nfsMountRemoveScript,
   nfsMountScript,
+  nfsServerRemoveScript,
   nfsServerScript,
   removeKeyPairScript,
   removeSyncAccountScript,
@@ -109,6 +111,7 @@ export class FileMirroring extends pulumi.ComponentResource {
             ...(nfs.filesystem ? { filesystem: nfs.filesystem.mountpoint } : {}),
             stamp: masterNfs.map((f) => `${f.path}\n${f.content}`).join("\n"),
           }),
+          delete: nfsServerRemoveScript({ host: master.name, exports: nfs.exports.map((e) => ({ path: e.path, clients: [...e.clients] })) }),
         },
         { ...child, dependsOn: [...masterFiles, ...mirrorFiles.flatMap((x) => x.written)] },
       );
@@ -123,6 +126,7 @@ export class FileMirroring extends pulumi.ComponentResource {
               mounts: nfs.exports.map((e) => ({ source: `${addressForHostPath(master.address)}:${e.path}`, target: e.mountPoint })),
               stamp: fstab.content,
             }),
+            delete: nfsMountRemoveScript({ host: m.name, targets: nfs.exports.map((e) => e.mountPoint) }),
           },
           { ...child, dependsOn: [...written, server] },
         );

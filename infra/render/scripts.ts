@@ -70,6 +70,22 @@ export function nfsMountScript(opts: { host: string; mounts: readonly { source: 
   });
 }
 
+/** Master (nfs), when it stops being the NFS source: each export withdrawn from each client (`exportfs -u`). */
+export function nfsServerRemoveScript(opts: { host: string; exports: readonly { path: string; clients: readonly string[] }[] }): string {
+  // exportfs takes client:path; an IPv6 client goes in brackets so the colon before the path stays unambiguous.
+  const client = (c: string) => (c.includes(":") ? `[${c}]` : c);
+  return renderTemplate("steps/nfs-server-remove.sh.hbs", {
+    host: opts.host,
+    unexports: opts.exports.flatMap((e) => e.clients.map((c) => `${client(c)}:${e.path}`)),
+    paths: opts.exports.map((e) => e.path),
+  });
+}
+
+/** Mirror (nfs), when it stops mounting the master's exports: each mount taken down (lazily if the server is gone). */
+export function nfsMountRemoveScript(opts: { host: string; targets: readonly string[] }): string {
+  return renderTemplate("steps/nfs-mount-remove.sh.hbs", { host: opts.host, targets: opts.targets });
+}
+
 /** Master: refuse an old rsync (unless allowed), then make the locked sync account with read access to the trees. */
 export function syncAccountScript(opts: {
   host: string;
