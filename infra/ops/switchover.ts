@@ -41,6 +41,7 @@ import { errMsg, mapLimit, type CommandResult } from "./output";
 import { formatSteps, masterChange, rolesBefore, sessionsToEnd, toSessionRows, type Step } from "./promote";
 import { verifyMirror } from "./verify";
 import { on, readServerState, type ServerState } from "../replication/join";
+import { accountHost, replicationTls, TLS_FILES } from "../render/tls";
 
 export type { ServerState };
 
@@ -101,14 +102,24 @@ function configChangeText(ctx: OpsContext, newMaster: string, serverIds: Readonl
   }
 }
 
-/** Creates the replication account on `db` (the new master) for each address; not binary-logged. */
-async function ensureAccounts(ctx: OpsContext, d: Dialect, db: DbSession, addresses: readonly string[], password: string): Promise<void> {
-  for (const host of addresses) await runAll(db, d.createReplicationUser({ user: ctx.cfg.database.replicationUser, host, password }));
+/**
+ * Creates the replication account on `db` (the new master) for each replica, as seed.ts does for a mirror: its
+ * account host, and under TLS the certificate it must present; not binary-logged.
+ */
+async function ensureAccounts(ctx: OpsContext, d: Dialect, db: DbSession, replicas: readonly HostConfig[], password: string): Promise<void> {
+  for (const r of replicas) {
+    const tls = replicationTls(ctx.cfg, r);
+    await runAll(db, d.createReplicationUser({ user: ctx.cfg.database.replicationUser, host: accountHost(ctx.cfg, r), password, ...(tls ? { requireCertificate: tls.require } : {}) }));
+  }
 }
 
-/** STOP SLAVE, point at `source` by GTID from `gtid` (or the replica's own gtid_slave_pos), START SLAVE. */
-async function pointAt(ctx: OpsContext, d: Dialect, db: DbSession, source: HostConfig, password: string, gtid: string | undefined, stop: boolean): Promise<void> {
+/**
+ * STOP SLAVE, point `replica` at `source` by GTID from `gtid` (or the replica's own gtid_slave_pos), with its
+ * client TLS settings under tls.enabled (as a mirror's own), START SLAVE.
+ */
+async function pointAt(ctx: OpsContext, d: Dialect, db: DbSession, source: HostConfig, replica: HostConfig, password: string, gtid: string | undefined, stop: boolean): Promise<void> {
   if (stop) await db.query(d.stopReplica());
+  const tls = replicationTls(ctx.cfg, replica);
   await runAll(
     db,
     d.changeSource({
@@ -117,9 +128,31 @@ async function pointAt(ctx: OpsContext, d: Dialect, db: DbSession, source: HostC
       user: ctx.cfg.database.replicationUser,
       password,
       position: gtid === undefined ? { kind: "gtid" } : { kind: "gtid", gtid },
+      ...(tls ? { ssl: true, tls: tls.replica } : {}),
     }),
   );
   await db.query(d.startReplica());
+}
+
+/**
+ * `[tls.enabled]` problems: under TLS every host that is to serve or replicate after the change must serve TLS
+ * with the stack's certificate (my.cnf ssl_cert), which is the one it also replicates with. A host set up by a
+ * version that gave only the master a server certificate gets it at its next `up` (with one restart of a mirror).
+ */
+async function tlsProblems(ctx: OpsContext, d: Dialect, open: ReadonlyMap<string, DbSession>, names: readonly string[]): Promise<string[]> {
+  if (!ctx.cfg.tls.enabled) return [];
+  const p: string[] = [];
+  for (const n of names) {
+    const db = open.get(n);
+    if (!db) continue;
+    const [row] = await db.query(d.serverTlsFiles());
+    const cert = String(row?.ssl_cert ?? "");
+    const serving = String(row?.have_ssl ?? "YES") === "YES";
+    if (cert !== TLS_FILES.cert || !serving) {
+      p.push(`[tls.enabled] ${n} does not serve TLS with the stack's certificate (ssl_cert ${cert ? `'${cert}'` : "not set"}${serving ? "" : `, have_ssl ${String(row?.have_ssl)}`}, expected '${TLS_FILES.cert}'): run \`pulumi up\` with this mirrorstack version first (it gives every host a certificate for both roles; a mirror's server restarts once)`);
+    }
+  }
+  return p;
 }
 
 /** Writes a heartbeat on the new master and waits until each host has it; returns the problems. */
@@ -163,11 +196,6 @@ async function verifyAgainst(ctx: OpsContext, newMaster: HostConfig, hosts: read
 
 function checkMariaDb(ctx: OpsContext, command: string): void {
   if (ctx.engine.flavour !== "mariadb") throw new UsageError(`${command} is implemented for MariaDB only (database.flavour is ${ctx.engine.flavour})`);
-  // Under TLS the mirrors verify the master's certificate and only the master has a server certificate: a promoted
-  // mirror could not serve the others. Refused before anything changes rather than left half done.
-  if (ctx.cfg.tls.enabled) {
-    throw new UsageError(`[tls.enabled] ${command} is not available while replication uses TLS: only the master has a server certificate, so the other mirrors could not replicate from a promoted one`);
-  }
 }
 
 function mirrorOf(ctx: OpsContext, name: string, command: string): HostConfig {
@@ -268,11 +296,14 @@ async function runSwitchover(ctx: OpsContext, req: Request, progress: (l: string
       const [row] = await master.query(d.gtidForCoordinates(cr.execFile, cr.execPos));
       candidateApplied = parseGtidList(String(row?.gtid ?? ""));
     }
-    const problems = switchoverProblems(mst, ctx.cfg.mirrors.map((m) => states.get(m.name)!), cand.name, {
-      masterAddress: oldMaster.address,
-      maxLagSeconds: ctx.cfg.database.switchoverMaxLagSeconds,
-      candidateApplied,
-    });
+    const problems = [
+      ...switchoverProblems(mst, ctx.cfg.mirrors.map((m) => states.get(m.name)!), cand.name, {
+        masterAddress: oldMaster.address,
+        maxLagSeconds: ctx.cfg.database.switchoverMaxLagSeconds,
+        candidateApplied,
+      }),
+      ...(await tlsProblems(ctx, d, open, ctx.cfg.hosts.map((h) => h.name))),
+    ];
     const serverIds = new Map([...states].map(([n, st]) => [n, st.serverId] as const));
     const change = changeText(cand.name, serverIds);
     if (problems.length > 0) {
@@ -354,7 +385,7 @@ async function runSwitchover(ctx: OpsContext, req: Request, progress: (l: string
     // 5. Repoint the other mirrors and the old master.
     const problems2: string[] = [];
     try {
-      await ensureAccounts(ctx, d, candDb, [...others.map((o) => o.address), oldMaster.address], replicationPassword);
+      await ensureAccounts(ctx, d, candDb, [...others, oldMaster], replicationPassword);
     } catch (e) {
       problems2.push(`replication accounts on ${cand.name}: ${errMsg(e)}`);
     }
@@ -365,7 +396,7 @@ async function runSwitchover(ctx: OpsContext, req: Request, progress: (l: string
           const w = d.waitForPosition({ file: final.file, pos: final.pos }, 60);
           const [row] = await db.query(w);
           if (w.interpret(row?.result) !== "reached") throw new Error(`did not reach ${final.file}:${final.pos} from ${oldMaster.name}`);
-          await pointAt(ctx, d, db, cand, replicationPassword, final.gtid, true);
+          await pointAt(ctx, d, db, cand, o, replicationPassword, final.gtid, true);
           run.add("repoint", true, `${o.name} replicates from ${cand.name} by GTID from ${final.gtid}`);
         } catch (e) {
           problems2.push(`${o.name}: ${errMsg(e)}`);
@@ -380,7 +411,7 @@ async function runSwitchover(ctx: OpsContext, req: Request, progress: (l: string
         await master.query(s.killConnection(x.id)).catch(() => undefined);
       }
       await fence.query(s.unlockTables());
-      await pointAt(ctx, d, master, cand, replicationPassword, final.gtid, false);
+      await pointAt(ctx, d, master, cand, oldMaster, replicationPassword, final.gtid, false);
       run.add("repoint", true, `${oldMaster.name} (old master) is read_only and replicates from ${cand.name} by GTID from ${final.gtid}`);
     } catch (e) {
       problems2.push(`${oldMaster.name}: ${errMsg(e)}`);
@@ -511,6 +542,7 @@ export async function failoverCommand(ctx: OpsContext, req: Request, progress: (
     const own = cst.binlogState.filter((g) => g.server === cst.serverId);
     const problems: string[] = [];
     if (own.length > 0) problems.push(`${cand.name} holds errant transactions of its own: ${formatGtidList(own)}`);
+    problems.push(...(await tlsProblems(ctx, d, open, [cand.name, ...mirrors.filter((m) => m.name !== cand.name).map((m) => m.name)])));
     if (problems.length > 0) {
       run.add("choose", false, problems.join("; "));
       return result(1, { changed: false, choice }, [`REFUSED: nothing changed: ${problems.join("; ")}`]);
@@ -532,7 +564,7 @@ export async function failoverCommand(ctx: OpsContext, req: Request, progress: (
     await runAll(candDb, [...s.setStrictMode(true), ...s.setReadOnly(false)]);
     run.add("promote", true, `${cand.name} replicates from nobody and is writable`);
     const problems2: string[] = [];
-    await ensureAccounts(ctx, d, candDb, [...rest.map((o) => o.address), ctx.cfg.master.address], replicationPassword).catch((e) => problems2.push(`replication accounts on ${cand.name}: ${errMsg(e)}`));
+    await ensureAccounts(ctx, d, candDb, [...rest, ctx.cfg.master], replicationPassword).catch((e) => problems2.push(`replication accounts on ${cand.name}: ${errMsg(e)}`));
     for (const o of rest) {
       if (noGtid.has(o.name)) {
         problems2.push(`${o.name}: not pointed at ${cand.name}: it has no GTID position; re-seed it (mirrorctl reseed, after committing the config change)`);
@@ -540,7 +572,7 @@ export async function failoverCommand(ctx: OpsContext, req: Request, progress: (
         continue;
       }
       try {
-        await pointAt(ctx, d, open.get(o.name)!, cand, replicationPassword, undefined, true);
+        await pointAt(ctx, d, open.get(o.name)!, cand, o, replicationPassword, undefined, true);
         run.add("repoint", true, `${o.name} replicates from ${cand.name} by GTID from its own position ${formatGtidList(positions.get(o.name)!)}`);
       } catch (e) {
         problems2.push(`${o.name}: ${errMsg(e)}`);
@@ -603,9 +635,9 @@ async function rejoinStale(
       continue;
     }
     try {
-      await runAll(open.get(live.name)!, d.createReplicationUser({ user: ctx.cfg.database.replicationUser, host: ctx.host(st.name).address, password }));
+      await ensureAccounts(ctx, d, open.get(live.name)!, [ctx.host(st.name)], password);
       // Where it stands: the later of what it wrote (binary log) and what it applied as a replica.
-      await pointAt(ctx, d, db, liveHost, password, formatGtidList(latestPosition(st.binlogPos, st.slavePos)), false);
+      await pointAt(ctx, d, db, liveHost, ctx.host(st.name), password, formatGtidList(latestPosition(st.binlogPos, st.slavePos)), false);
       const proof = await prove(ctx, d, s, live.name, open.get(live.name)!, new Map([[st.name, db]]), 60);
       if (proof.length > 0) throw new Error(proof.join("; "));
       run.add("rejoin", true, `${st.name} replicates from ${live.name} by GTID: ${why}`);
@@ -646,7 +678,7 @@ function serverIdProblems(cfg: StackConfig, states: ReadonlyMap<string, ServerSt
  * from nobody. Otherwise the old master must answer (a master that does not is a failover, which is never
  * automatic) and `mirrorctl switchover`'s steps run as they do for the command, with its deadline; anything short
  * of done throws, with the steps. Before anything changes, every answering host must run with the server_id the
- * config gives it. MariaDB only, without TLS (as the command).
+ * config gives it. MariaDB only (as the command); under TLS as well.
  */
 export async function applyMasterChange(
   stack: string,
