@@ -6,7 +6,8 @@
 //      mirror replicates from it without an error, at most database.switchoverMaxLagSeconds behind, and holds no
 //      transaction the master lacks (gtid_binlog_state compared, errant transactions named); the candidate has a
 //      binary log with the replicated changes (log_bin + log_slave_updates) and its applied position is not ahead
-//      of or beside the master's. A refusal changes nothing.
+//      of or beside the master's; under tls.enabled every host serves TLS with its certificate (one per host, for
+//      both roles: render/tls.ts). A refusal changes nothing.
 //   2. fence the old master: read_only (non-SUPER accounts can no longer write), a global read lock held by
 //      mirrorctl's own session (nobody commits, SUPER / READ ONLY ADMIN included: MariaDB has no super_read_only),
 //      and every client session ended except replication's and mirrorctl's.
@@ -310,7 +311,7 @@ async function runSwitchover(ctx: OpsContext, req: Request, progress: (l: string
       run.add("preflight", false, problems.join("; "));
       return result(1, { changed: false, problems }, ["REFUSED: nothing changed; " + `${oldMaster.name} stays the master and writable`, ...problems.map((x) => `  ${x}`)]);
     }
-    run.add("preflight", true, `${ctx.cfg.hosts.length} hosts answer; every mirror replicates from ${oldMaster.name} within ${ctx.cfg.database.switchoverMaxLagSeconds} s; no errant transactions; ${cand.name} is binary-logged with the replicated changes at ${formatGtidList(candidateApplied ?? []) || "?"} (master ${formatGtidList(mst.binlogPos)})`);
+    run.add("preflight", true, `${ctx.cfg.hosts.length} hosts answer; every mirror replicates from ${oldMaster.name} within ${ctx.cfg.database.switchoverMaxLagSeconds} s; no errant transactions${ctx.cfg.tls.enabled ? "; every host serves TLS with its certificate" : ""}; ${cand.name} is binary-logged with the replicated changes at ${formatGtidList(candidateApplied ?? []) || "?"} (master ${formatGtidList(mst.binlogPos)})`);
     if (req.dryRun) {
       return result(0, { changed: false, configDiff: change.diff }, [
         `dry run: every check passed and nothing was changed. A switchover would fence ${oldMaster.name}, wait for ${cand.name}, promote it and point ${[...others.map((o) => o.name), oldMaster.name].join(", ")} at it by GTID (deadline ${seconds} s).`,

@@ -3,8 +3,8 @@
 // another mirror's subject) or none is refused; a capture on the lab bridge shows no row data in clear text
 // (and, as a control, shows it for a plain client query); a mirror with a changing address has the account host
 // '%' and keeps replicating from a new address, while a fixed mirror from a new address is refused;
-// `mirrorctl status` warns before expiry; every host has one certificate for both roles, so `mirrorctl switchover`
-// and a switchover back by stack-config change keep replication over TLS (the new master's accounts require each
+// `mirrorctl status` warns before expiry; every host has one certificate for both roles, so `mirrorctl switchover`,
+// a switchover back by stack-config change, and a failover with the old master's rejoin keep replication over TLS (the new master's accounts require each
 // replica's certificate, the replicas verify it), sign nothing and restart no server, and a wrong certificate is
 // still refused; `pulumi up` inside the renew window signs again without a re-seed or a restart; and a stack set
 // up by the version before (only the master had a server certificate) upgrades without a re-seed, the master
@@ -376,6 +376,36 @@ chown -R mysql:mysql $d`;
   let serials: Record<string, string> = {};
   let seeds: Record<string, string> = {};
   let printedChange = "";
+
+  it("mirrorctl failover under TLS: the chosen mirror serves the other over TLS; the old master, back, is rejoined over TLS with its own certificate; then a switchover back", async () => {
+    writeTestStack(STACK, { mirrors: stackHosts(), tls: TLS });
+    const before = Object.fromEntries([master, ...mirrors].map((h) => [h, certOn(h, CERT).serial]));
+    sql(master, "INSERT INTO wiki.notes (note) VALUES ('before-failover')");
+    for (const m of mirrors) await arrives(m, "before-failover");
+    expect(onHost(master, "systemctl stop mariadb").code).toBe(0);
+    const f = ctl("failover", "--stack", STACK, "--to", "mirror1", "--json");
+    expect(f.code, showRun(f)).toBe(0);
+    replicatesOverTls("mirror2", addr.mirror1!);
+    expect(sql("mirror1", `SELECT Host, ssl_type, x509_subject FROM mysql.user WHERE User = '${REPL}' ORDER BY Host`)).toBe(
+      `%\tSPECIFIED\t${subject("mirror2")}\n${masterAddr}\tSPECIFIED\t${subject(master)}`,
+    );
+    const next = applyPatch(fs.readFileSync(stackFile, "utf8"), (JSON.parse(f.stdout) as { configDiff: string }).configDiff);
+    expect(next).not.toBe(false);
+    fs.writeFileSync(stackFile, next as string);
+    // The old master comes back (writable, replicating from nobody): fenced and rejoined by GTID, over TLS.
+    expect(onHost(master, "systemctl start mariadb").code).toBe(0);
+    const back = ctl("failover", "--stack", STACK, "--json");
+    expect(back.code, showRun(back)).toBe(0);
+    expect((JSON.parse(back.stdout) as { rejoined: string[] }).rejoined).toEqual([master]);
+    replicatesOverTls(master, addr.mirror1!);
+    sql("mirror1", "INSERT INTO wiki.notes (note) VALUES ('after-failover')");
+    for (const h of [master, "mirror2"]) await arrives(h, "after-failover");
+    // Back to the configured master by the command (the state never changed; the next test writes the stack file anew).
+    const sw = ctl("switchover", "--stack", STACK, "--to", master, "--json");
+    expect(sw.code, showRun(sw)).toBe(0);
+    for (const m of mirrors) replicatesOverTls(m, masterAddr);
+    for (const h of [master, ...mirrors]) expect(certOn(h, CERT).serial, `${h} signed again`).toBe(before[h]);
+  });
 
   it("mirrorctl switchover under TLS: the others replicate from the new master over TLS with their own certificates, verifying its certificate; nothing signed, no server restarted", async () => {
     writeTestStack(STACK, { mirrors: stackHosts(), tls: TLS });
