@@ -8,7 +8,8 @@ import { describe, expect, it } from "vitest";
 import { parseStackConfig, ConfigError } from "../infra/config";
 import { judgeCerts, parseCertDates, certDatesScript } from "../infra/ops/status";
 import { ANY_HOST, dialect, render, UnsafeValueError, type Stmt } from "../infra/replication/dialect";
-import { accountHost, certFilesOf, certPlans, replicationTls } from "../infra/render/tls";
+import { accountHost, certCheckScript, certFilesOf, certPlans, replicationTls } from "../infra/render/tls";
+import type { HostConfig } from "../infra/config/types";
 import { loadStack } from "./render-stacks";
 
 const maria = dialect({ flavour: "mariadb", version: "10.11" });
@@ -187,6 +188,18 @@ describe("TlsCertificate provider (local openssl)", () => {
       }
       // The certificate is for the host's own key.
       expect(run(["x509", "-noout", "-pubkey", "-in", `${dir}/host.pem`])).toBe(run(["pkey", "-pubout", "-in", `${dir}/host.key`]));
+      // The check a switchover runs on each host: fine for both roles at the host's address, else one line each.
+      const check = (address: string, cert = `${dir}/host.pem`) =>
+        spawnSync("bash", ["-c", certCheckScript({ name: "m1", address } as HostConfig, { ca: `${dir}/ca.pem`, cert })], { encoding: "utf8" }).stdout;
+      expect(check("192.0.2.11")).toBe("");
+      expect(check("192.0.2.99")).toBe(`its certificate ${dir}/host.pem does not verify against ${dir}/ca.pem for serving TLS (serverAuth) at 192.0.2.99\n`);
+      expect(check("192.0.2.11", `${dir}/none.pem`)).toBe(`its certificate ${dir}/none.pem is missing\n`);
+      // A certificate of the version before, for one role only (the master's was serverAuth only).
+      fs.writeFileSync(`${dir}/ca.key`, ca.keyPem!, { mode: 0o600 });
+      fs.writeFileSync(`${dir}/host.csr`, csr);
+      fs.writeFileSync(`${dir}/server.ext`, "extendedKeyUsage = serverAuth\nsubjectAltName = IP:192.0.2.11\n");
+      run(["x509", "-req", "-in", `${dir}/host.csr`, "-CA", `${dir}/ca.pem`, "-CAkey", `${dir}/ca.key`, "-set_serial", "9", "-days", "2", "-extfile", `${dir}/server.ext`, "-out", `${dir}/server-only.pem`]);
+      expect(check("192.0.2.11", `${dir}/server-only.pem`)).toBe(`its certificate ${dir}/server-only.pem does not verify against ${dir}/ca.pem for logging in as a replica (clientAuth)\n`);
       // A CSR whose signature does not match is refused.
       expect(() => sign({ ...state, csr: csr.replace(/[A-Za-z](?=[A-Za-z0-9+/=]*\n-----END)/, (c) => (c === "A" ? "B" : "A")) })).toThrow(/openssl/);
 

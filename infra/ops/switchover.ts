@@ -30,7 +30,6 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { stackFilePath } from "../config";
 import type { HostConfig, StackConfig } from "../config/types";
-import type { SshTarget } from "../ssh/exec";
 import { connectViaSsh, type DbSession } from "../replication/connect";
 import { dialect, runAll, switchoverSql, type Dialect, type SwitchoverSql } from "../replication/dialect";
 import { comparePositions, chooseCandidate, errantTransactions, formatGtidList, latestPosition, parseGtidList, type Gtid } from "../replication/gtid";
@@ -42,7 +41,8 @@ import { errMsg, mapLimit, type CommandResult } from "./output";
 import { formatSteps, masterChange, rolesBefore, sessionsToEnd, toSessionRows, type Step } from "./promote";
 import { verifyMirror } from "./verify";
 import { on, readServerState, type ServerState } from "../replication/join";
-import { accountHost, replicationTls, TLS_FILES } from "../render/tls";
+import { accountHost, certCheckScript, replicationTls, TLS_FILES } from "../render/tls";
+import { sshRun, type SshTarget } from "../ssh/exec";
 
 export type { ServerState };
 
@@ -137,23 +137,31 @@ async function pointAt(ctx: OpsContext, d: Dialect, db: DbSession, source: HostC
 
 /**
  * `[tls.enabled]` problems: under TLS every host that is to serve or replicate after the change must serve TLS
- * with the stack's certificate (my.cnf ssl_cert), which is the one it also replicates with. A host set up by a
- * version that gave only the master a server certificate gets it at its next `up` (with one restart of a mirror).
+ * with the stack's certificate (my.cnf ssl_cert), and that certificate must be good for both roles at the host's
+ * address (checked on the host with openssl). A host set up by a version that gave only the master a server
+ * certificate gets both at its next `up` (with one restart of a mirror).
  */
 async function tlsProblems(ctx: OpsContext, d: Dialect, open: ReadonlyMap<string, DbSession>, names: readonly string[]): Promise<string[]> {
   if (!ctx.cfg.tls.enabled) return [];
-  const p: string[] = [];
-  for (const n of names) {
-    const db = open.get(n);
-    if (!db) continue;
-    const [row] = await db.query(d.serverTlsFiles());
-    const cert = String(row?.ssl_cert ?? "");
-    const serving = String(row?.have_ssl ?? "YES") === "YES";
-    if (cert !== TLS_FILES.cert || !serving) {
-      p.push(`[tls.enabled] ${n} does not serve TLS with the stack's certificate (ssl_cert ${cert ? `'${cert}'` : "not set"}${serving ? "" : `, have_ssl ${String(row?.have_ssl)}`}, expected '${TLS_FILES.cert}'): run \`pulumi up\` with this mirrorstack version first (it gives every host a certificate for both roles; a mirror's server restarts once)`);
-    }
-  }
-  return p;
+  const fix = "run `pulumi up` with this mirrorstack version first (it gives every host a certificate for both roles; a mirror's server restarts once)";
+  const found = await Promise.all(
+    names.map(async (n): Promise<string[]> => {
+      const db = open.get(n);
+      if (!db) return [];
+      const p: string[] = [];
+      const [row] = await db.query(d.serverTlsFiles());
+      const cert = String(row?.ssl_cert ?? "");
+      const serving = String(row?.have_ssl ?? "YES") === "YES";
+      if (cert !== TLS_FILES.cert || !serving) {
+        p.push(`[tls.enabled] ${n} does not serve TLS with the stack's certificate (ssl_cert ${cert ? `'${cert}'` : "not set"}${serving ? "" : `, have_ssl ${String(row?.have_ssl)}`}, expected '${TLS_FILES.cert}'): ${fix}`);
+      }
+      const r = await sshRun(ctx.target(n), certCheckScript(ctx.host(n))).catch((e) => ({ code: -1, stdout: "", stderr: errMsg(e) }));
+      const lines = r.code === 0 ? r.stdout.split("\n").filter((l) => l.trim() !== "") : [`its certificate could not be checked (exit ${r.code}): ${r.stderr.trim().slice(-300)}`];
+      for (const l of lines) p.push(`[tls.enabled] ${n}: ${l}: ${fix}`);
+      return p;
+    }),
+  );
+  return found.flat();
 }
 
 /** Writes a heartbeat on the new master and waits until each host has it; returns the problems. */

@@ -7,6 +7,7 @@ import { isDnsName } from "../config/checks";
 import { ANY_HOST, type CertificateRequirement, type ReplicaTls } from "../replication/dialect";
 import { PATHS } from "./common";
 import { renderTemplate } from "./templates";
+import { shq } from "../shell";
 
 /**
  * What a host's certificate is good for: serving TLS (when it is the master) and logging in as a replica (when it
@@ -101,6 +102,23 @@ export function certFilesOf(cfg: StackConfig, _host: HostConfig): { what: string
     { what: "CA certificate", path: TLS_FILES.ca },
     { what: "host certificate", path: TLS_FILES.cert },
   ];
+}
+
+/**
+ * A check run on a host before a switchover or failover: its certificate verifies against the stack's CA for
+ * serving TLS at its address (serverAuth, SAN) and for logging in as a replica (clientAuth). Prints one line per
+ * problem, nothing when it is fine. (A certificate from a version that gave only the master a server certificate
+ * fails one of the two, until an `up` signs it again.)
+ */
+export function certCheckScript(h: HostConfig, files: { readonly ca: string; readonly cert: string } = TLS_FILES): string {
+  const name = isDnsName(h.address) ? `-verify_hostname ${shq(h.address)}` : `-verify_ip ${shq(h.address)}`;
+  return [
+    `ca=${shq(files.ca)} cert=${shq(files.cert)}`,
+    `if [ ! -r "$cert" ]; then echo "its certificate $cert is missing"; exit 0; fi`,
+    `openssl verify -CAfile "$ca" -purpose sslserver ${name} "$cert" >/dev/null 2>&1 || echo "its certificate $cert does not verify against $ca for serving TLS (serverAuth) at ${h.address}"`,
+    `openssl verify -CAfile "$ca" -purpose sslclient "$cert" >/dev/null 2>&1 || echo "its certificate $cert does not verify against $ca for logging in as a replica (clientAuth)"`,
+    "",
+  ].join("\n");
 }
 
 /** HostProbe script: the host's key (made once, there) and a CSR for it on stdout. */

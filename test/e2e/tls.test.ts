@@ -576,6 +576,9 @@ chown -R mysql:mysql $d`;
     const early = ctl("switchover", "--stack", STACK, "--to", "mirror1", "--dry-run");
     expect(early.code, showRun(early)).toBe(1);
     expect(early.stdout).toMatch(/\[tls\.enabled\] mirror1 does not serve TLS with the stack's certificate \(ssl_cert not set[^)]*\): run `pulumi up` with this mirrorstack version first/);
+    expect(early.stdout).toContain(`[tls.enabled] mirror1: its certificate ${CERT} is missing`);
+    // The master's certificate of that version was for serving only: it could not replicate after a switchover.
+    expect(early.stdout).toContain(`[tls.enabled] master: its certificate ${CERT} does not verify against ${CA_FILE} for logging in as a replica (clientAuth)`);
 
     const seedsBefore = Object.fromEntries(Object.entries(await replicationOutput()).map(([k, v]) => [k, JSON.stringify(v.seed)]));
     const masterSerial = certOn(master, CERT).serial;
