@@ -26,7 +26,7 @@ const refusal = (olds: Partial<MasterRoleState>, news: MasterRoleState): { prope
   if (!olds.master || olds.master === news.master) return [];
   if (news.cfg.database.flavour !== "mariadb") return [{ property: "database.flavour", reason: `a switchover (master ${olds.master} -> ${news.master}) is implemented for MariaDB only` }];
   // tls.enabled is no refusal: every host has a certificate for both roles; the update's preflight checks that
-  // each one serves TLS with it (a host set up by an older version needs an `up` first).
+  // each one serves TLS with it and that it is good for both (a host set up by an older version needs an `up` first).
   return [];
 };
 
