@@ -63,7 +63,7 @@ function setCerts(days: number): void {
   fs.mkdirSync(at("tls"), { recursive: true });
   const r = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "/dev/null", "-subj", "/CN=t", "-days", String(days)], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(r.stderr);
-  for (const f of ["ca.pem", "client.pem", "server.pem"]) fs.writeFileSync(at(`tls/${f}`), r.stdout);
+  for (const f of ["ca.pem", "server.pem"]) fs.writeFileSync(at(`tls/${f}`), r.stdout);
 }
 
 function run(host: string, mdstat?: string): { code: number; status: Record<string, string>; metrics: string; log: string } {
@@ -219,7 +219,7 @@ describe("the health job (rendered, run with stand-ins)", () => {
   it("TLS certificates (tls.enabled): an expiry metric each; within tls.warnDays a warning line, missing a problem", () => {
     const ok = run("mirror1");
     expect(ok.code, ok.log).toBe(0);
-    const expiry = Number(value(ok.metrics, METRICS.tlsCertExpiry.name, "mirror1", `,purpose="client certificate",path="${at("tls/client.pem")}"`));
+    const expiry = Number(value(ok.metrics, METRICS.tlsCertExpiry.name, "mirror1", `,purpose="host certificate",path="${at("tls/server.pem")}"`));
     expect(Math.abs(expiry - (now() + 30 * 86400))).toBeLessThan(120);
     expect(value(ok.metrics, METRICS.tlsCertExpiry.name, "mirror1", `,purpose="CA certificate",path="${at("tls/ca.pem")}"`)).toBe(String(expiry));
     expect(promtool(ok.metrics)).toBe("");
@@ -227,11 +227,11 @@ describe("the health job (rendered, run with stand-ins)", () => {
       setCerts(10);
       const warn = run("mirror1");
       expect(warn.code).toBe(0);
-      expect(warn.log).toMatch(new RegExp(`warning: TLS client certificate ${at("tls/client.pem")} expires in (9|10) days`));
-      fs.rmSync(at("tls/client.pem"));
+      expect(warn.log).toMatch(new RegExp(`warning: TLS host certificate ${at("tls/server.pem")} expires in (9|10) days`));
+      fs.rmSync(at("tls/server.pem"));
       const missing = run("mirror1");
       expect(missing.code).toBe(1);
-      expect(missing.status.problems).toBe(`TLS client certificate ${at("tls/client.pem")} is missing or unreadable`);
+      expect(missing.status.problems).toBe(`TLS host certificate ${at("tls/server.pem")} is missing or unreadable`);
     } finally {
       setCerts(30);
     }

@@ -8,14 +8,15 @@ import { describe, expect, it } from "vitest";
 import { parseStackConfig, ConfigError } from "../infra/config";
 import { judgeCerts, parseCertDates, certDatesScript } from "../infra/ops/status";
 import { ANY_HOST, dialect, render, UnsafeValueError, type Stmt } from "../infra/replication/dialect";
-import { accountHost, certFilesOf, certPlans, replicationTls } from "../infra/render/tls";
+import { accountHost, certCheckScript, certFilesOf, certPlans, replicationTls } from "../infra/render/tls";
+import type { HostConfig } from "../infra/config/types";
 import { loadStack } from "./render-stacks";
 
 const maria = dialect({ flavour: "mariadb", version: "10.11" });
 const my84 = dialect({ flavour: "mysql", version: "8.4" });
 const show = (s: Stmt | Stmt[]) => (Array.isArray(s) ? s : [s]).map((x) => render(x, { redact: true })).join(";\n");
 const require = { subject: "/O=mirrorstack/OU=lab/CN=mirror1", issuer: "/O=mirrorstack/OU=lab/CN=mirrorstack replication CA" };
-const files = { caPath: "/etc/mirrorstack/tls/ca.pem", certPath: "/etc/mirrorstack/tls/client.pem", keyPath: "/etc/mirrorstack/tls/client.key", verifyServerCert: true };
+const files = { caPath: "/etc/mirrorstack/tls/ca.pem", certPath: "/etc/mirrorstack/tls/server.pem", keyPath: "/etc/mirrorstack/tls/server.key", verifyServerCert: true };
 
 describe("dialect: TLS", () => {
   it("an account that requires its mirror's certificate, also for any host ('%')", () => {
@@ -47,9 +48,9 @@ describe("dialect: TLS", () => {
 
   it("CHANGE MASTER / CHANGE REPLICATION SOURCE with the client files and verification of the source", () => {
     const src = { host: "10.0.0.1", port: 3306, user: "repl", password: "pw-pw-pw-pw-pw-pw", position: { kind: "file" as const, file: "mysql-bin.000002", pos: 344 }, ssl: true, tls: files };
-    expect(show(maria.changeSource(src))).toMatchInlineSnapshot(`"CHANGE MASTER TO MASTER_HOST = '10.0.0.1', MASTER_PORT = 3306, MASTER_USER = 'repl', MASTER_PASSWORD = '<redacted>', MASTER_LOG_FILE = 'mysql-bin.000002', MASTER_LOG_POS = 344, MASTER_USE_GTID = no, MASTER_SSL = 1, MASTER_SSL_CA = '/etc/mirrorstack/tls/ca.pem', MASTER_SSL_CERT = '/etc/mirrorstack/tls/client.pem', MASTER_SSL_KEY = '/etc/mirrorstack/tls/client.key', MASTER_SSL_VERIFY_SERVER_CERT = 1"`);
-    expect(show(my84.changeSource({ ...src, connectRetrySeconds: 30 }))).toMatchInlineSnapshot(`"CHANGE REPLICATION SOURCE TO SOURCE_HOST = '10.0.0.1', SOURCE_PORT = 3306, SOURCE_USER = 'repl', SOURCE_PASSWORD = '<redacted>', SOURCE_LOG_FILE = 'mysql-bin.000002', SOURCE_LOG_POS = 344, SOURCE_AUTO_POSITION = 0, SOURCE_SSL = 1, SOURCE_SSL_CA = '/etc/mirrorstack/tls/ca.pem', SOURCE_SSL_CERT = '/etc/mirrorstack/tls/client.pem', SOURCE_SSL_KEY = '/etc/mirrorstack/tls/client.key', SOURCE_SSL_VERIFY_SERVER_CERT = 1, SOURCE_CONNECT_RETRY = 30"`);
-    expect(show(maria.changeSourceTls(files))).toMatchInlineSnapshot(`"CHANGE MASTER TO MASTER_SSL = 1, MASTER_SSL_CA = '/etc/mirrorstack/tls/ca.pem', MASTER_SSL_CERT = '/etc/mirrorstack/tls/client.pem', MASTER_SSL_KEY = '/etc/mirrorstack/tls/client.key', MASTER_SSL_VERIFY_SERVER_CERT = 1"`);
+    expect(show(maria.changeSource(src))).toMatchInlineSnapshot(`"CHANGE MASTER TO MASTER_HOST = '10.0.0.1', MASTER_PORT = 3306, MASTER_USER = 'repl', MASTER_PASSWORD = '<redacted>', MASTER_LOG_FILE = 'mysql-bin.000002', MASTER_LOG_POS = 344, MASTER_USE_GTID = no, MASTER_SSL = 1, MASTER_SSL_CA = '/etc/mirrorstack/tls/ca.pem', MASTER_SSL_CERT = '/etc/mirrorstack/tls/server.pem', MASTER_SSL_KEY = '/etc/mirrorstack/tls/server.key', MASTER_SSL_VERIFY_SERVER_CERT = 1"`);
+    expect(show(my84.changeSource({ ...src, connectRetrySeconds: 30 }))).toMatchInlineSnapshot(`"CHANGE REPLICATION SOURCE TO SOURCE_HOST = '10.0.0.1', SOURCE_PORT = 3306, SOURCE_USER = 'repl', SOURCE_PASSWORD = '<redacted>', SOURCE_LOG_FILE = 'mysql-bin.000002', SOURCE_LOG_POS = 344, SOURCE_AUTO_POSITION = 0, SOURCE_SSL = 1, SOURCE_SSL_CA = '/etc/mirrorstack/tls/ca.pem', SOURCE_SSL_CERT = '/etc/mirrorstack/tls/server.pem', SOURCE_SSL_KEY = '/etc/mirrorstack/tls/server.key', SOURCE_SSL_VERIFY_SERVER_CERT = 1, SOURCE_CONNECT_RETRY = 30"`);
+    expect(show(maria.changeSourceTls(files))).toMatchInlineSnapshot(`"CHANGE MASTER TO MASTER_SSL = 1, MASTER_SSL_CA = '/etc/mirrorstack/tls/ca.pem', MASTER_SSL_CERT = '/etc/mirrorstack/tls/server.pem', MASTER_SSL_KEY = '/etc/mirrorstack/tls/server.key', MASTER_SSL_VERIFY_SERVER_CERT = 1"`);
     expect(() => maria.changeSourceTls({ ...files, keyPath: "/tmp/../etc/shadow" })).toThrow(UnsafeValueError);
     expect(() => maria.changeSourceTls({ ...files, certPath: "client.pem" })).toThrow(UnsafeValueError);
     expect(show(maria.reloadServerTls())).toBe("FLUSH SSL");
@@ -58,18 +59,25 @@ describe("dialect: TLS", () => {
 });
 
 describe("certificates of a stack", () => {
-  it("the master's server certificate names its name and address; each mirror's client certificate names the mirror", () => {
+  it("every host has one certificate for both roles, naming its name and address, at the same paths whatever its role", () => {
     const cfg = loadStack("lab");
-    expect(certPlans(cfg).map((c) => [c.host, c.usage, c.subject, c.sans.join(",")])).toEqual([
-      ["master", "server", "/O=mirrorstack/OU=lab/CN=master", "DNS:master,IP:10.250.0.10"],
-      ["mirror1", "client", "/O=mirrorstack/OU=lab/CN=mirror1", "DNS:mirror1"],
-      ["mirror2", "client", "/O=mirrorstack/OU=lab/CN=mirror2", "DNS:mirror2"],
-      ["mirror3", "client", "/O=mirrorstack/OU=lab/CN=mirror3", "DNS:mirror3"],
+    expect(certPlans(cfg).map((c) => [c.host, c.usage, c.subject, c.sans.join(","), c.keyPath, c.certPath])).toEqual([
+      ["master", "server+client", "/O=mirrorstack/OU=lab/CN=master", "DNS:master,IP:10.250.0.10", "/etc/mirrorstack/tls/server.key", "/etc/mirrorstack/tls/server.pem"],
+      ["mirror1", "server+client", "/O=mirrorstack/OU=lab/CN=mirror1", "DNS:mirror1,IP:10.250.0.11", "/etc/mirrorstack/tls/server.key", "/etc/mirrorstack/tls/server.pem"],
+      ["mirror2", "server+client", "/O=mirrorstack/OU=lab/CN=mirror2", "DNS:mirror2,IP:10.250.0.12", "/etc/mirrorstack/tls/server.key", "/etc/mirrorstack/tls/server.pem"],
+      ["mirror3", "server+client", "/O=mirrorstack/OU=lab/CN=mirror3", "DNS:mirror3,IP:10.250.0.13", "/etc/mirrorstack/tls/server.key", "/etc/mirrorstack/tls/server.pem"],
     ]);
+    // A switchover swaps roles: the certificates (what they name, where they are) do not change.
+    const swapped = { ...cfg, master: { ...cfg.mirrors[0]!, role: "master" as const }, mirrors: [{ ...cfg.master, role: "mirror" as const }, ...cfg.mirrors.slice(1)] };
+    swapped.hosts = [swapped.master, ...swapped.mirrors];
+    const byHost = (c: typeof cfg) => Object.fromEntries(certPlans(c).map((p) => [p.host, JSON.stringify(p)]));
+    expect(byHost(swapped)).toEqual(byHost(cfg));
+    // The old master, now a replica, replicates with its own certificate, which its new account requires.
+    expect(replicationTls(swapped, swapped.mirrors[0]!)).toEqual({ replica: files, require: { subject: "/O=mirrorstack/OU=lab/CN=master", issuer: "/O=mirrorstack/OU=lab/CN=mirrorstack replication CA" } });
     // mirror3 has changingAddress: '%', with its certificate required.
     expect(cfg.mirrors.map((m) => accountHost(cfg, m))).toEqual(["10.250.0.11", "10.250.0.12", "%"]);
     expect(replicationTls(cfg, cfg.mirrors[2]!)).toEqual({ replica: files, require: { subject: "/O=mirrorstack/OU=lab/CN=mirror3", issuer: "/O=mirrorstack/OU=lab/CN=mirrorstack replication CA" } });
-    expect(certFilesOf(cfg, cfg.master).map((f) => f.path)).toEqual(["/etc/mirrorstack/tls/ca.pem", "/etc/mirrorstack/tls/server.pem"]);
+    for (const h of cfg.hosts) expect(certFilesOf(cfg, h).map((f) => f.path)).toEqual(["/etc/mirrorstack/tls/ca.pem", "/etc/mirrorstack/tls/server.pem"]);
     const mysql = loadStack("rhel-mysql");
     expect(certPlans(mysql)[0]!.sans).toEqual(["DNS:web-master", "IP:2001:db8:5::10"]);
   });
@@ -110,24 +118,24 @@ describe("certificates of a stack", () => {
 describe("mirrorctl status: certificate expiry", () => {
   const certs = [
     { what: "CA certificate", path: "/etc/mirrorstack/tls/ca.pem" },
-    { what: "client certificate", path: "/etc/mirrorstack/tls/client.pem" },
+    { what: "host certificate", path: "/etc/mirrorstack/tls/server.pem" },
   ];
   const now = Date.parse("2026-12-03T12:00:00Z") / 1000;
 
   it("reads openssl's dates and judges them with tls.warnDays", () => {
-    expect(certDatesScript(certs)).toContain("openssl x509 -in '/etc/mirrorstack/tls/client.pem' -noout -enddate 2>/dev/null || echo missing");
-    const parsed = parseCertDates("/etc/mirrorstack/tls/ca.pem notAfter=Nov 30 12:00:00 2036 GMT\n/etc/mirrorstack/tls/client.pem notAfter=Dec 13 12:00:00 2026 GMT\n", certs);
+    expect(certDatesScript(certs)).toContain("openssl x509 -in '/etc/mirrorstack/tls/server.pem' -noout -enddate 2>/dev/null || echo missing");
+    const parsed = parseCertDates("/etc/mirrorstack/tls/ca.pem notAfter=Nov 30 12:00:00 2036 GMT\n/etc/mirrorstack/tls/server.pem notAfter=Dec 13 12:00:00 2026 GMT\n", certs);
     expect(parsed.map((c) => c.notAfter)).toEqual([Date.parse("2036-11-30T12:00:00Z") / 1000, Date.parse("2026-12-13T12:00:00Z") / 1000]);
     expect(judgeCerts(parsed, 14, now)).toEqual({
       level: "WARNING",
-      reasons: ["TLS client certificate /etc/mirrorstack/tls/client.pem expires in 10.0 days (2026-12-13T12:00:00Z); `pulumi up` renews it within tls.renewBeforeDays"],
+      reasons: ["TLS host certificate /etc/mirrorstack/tls/server.pem expires in 10.0 days (2026-12-13T12:00:00Z); `pulumi up` renews it within tls.renewBeforeDays"],
     });
     expect(judgeCerts(parsed, 7, now)).toEqual({ level: "OK", reasons: [] });
     expect(judgeCerts(parsed, 7, now + 11 * 86400).level).toBe("CRITICAL");
     const missing = parseCertDates("/etc/mirrorstack/tls/ca.pem missing\n", certs);
     expect(judgeCerts(missing, 7, now)).toEqual({
       level: "CRITICAL",
-      reasons: ["TLS CA certificate /etc/mirrorstack/tls/ca.pem is missing or unreadable", "TLS client certificate /etc/mirrorstack/tls/client.pem is missing or unreadable"],
+      reasons: ["TLS CA certificate /etc/mirrorstack/tls/ca.pem is missing or unreadable", "TLS host certificate /etc/mirrorstack/tls/server.pem is missing or unreadable"],
     });
   });
 });
@@ -157,14 +165,13 @@ describe("TlsCertificate provider (local openssl)", () => {
         target: { host: "m1", address: "192.0.2.11", user: "root", port: 22 },
         csr,
         subject: "/O=mirrorstack/OU=t/CN=m1",
-        sans: ["DNS:m1"],
-        usage: "client" as const,
+        sans: ["DNS:m1", "IP:192.0.2.11"],
+        usage: "server+client",
         validityDays: 7,
         renewBeforeDays: 2,
         caKeyPem: ca.keyPem,
         caCertPem: ca.certPem!,
         installScript: "",
-        reload: "replica" as const,
         engine: { flavour: "mariadb" as const, version: "10.11" },
       };
       const pem = sign(state);
@@ -173,10 +180,26 @@ describe("TlsCertificate provider (local openssl)", () => {
       expect(run(["verify", "-CAfile", `${dir}/ca.pem`, `${dir}/host.pem`]).trim()).toBe(`${dir}/host.pem: OK`);
       const text = run(["x509", "-noout", "-text", "-nameopt", "compat", "-in", `${dir}/host.pem`]);
       expect(run(["x509", "-noout", "-subject", "-nameopt", "compat", "-in", `${dir}/host.pem`]).trim()).toBe("subject=/O=mirrorstack/OU=t/CN=m1");
-      expect(text).toMatch(/TLS Web Client Authentication/);
-      expect(text).toMatch(/DNS:m1/);
+      // Both roles: serving as a master and logging in as a replica (a switchover signs nothing).
+      expect(text).toMatch(/TLS Web Server Authentication, TLS Web Client Authentication/);
+      expect(text).toMatch(/DNS:m1, IP Address:192.0.2.11/);
+      for (const purpose of ["sslserver", "sslclient"]) {
+        expect(run(["verify", "-purpose", purpose, "-CAfile", `${dir}/ca.pem`, `${dir}/host.pem`]).trim(), purpose).toBe(`${dir}/host.pem: OK`);
+      }
       // The certificate is for the host's own key.
       expect(run(["x509", "-noout", "-pubkey", "-in", `${dir}/host.pem`])).toBe(run(["pkey", "-pubout", "-in", `${dir}/host.key`]));
+      // The check a switchover runs on each host: fine for both roles at the host's address, else one line each.
+      const check = (address: string, cert = `${dir}/host.pem`) =>
+        spawnSync("bash", ["-c", certCheckScript({ name: "m1", address } as HostConfig, { ca: `${dir}/ca.pem`, cert })], { encoding: "utf8" }).stdout;
+      expect(check("192.0.2.11")).toBe("");
+      expect(check("192.0.2.99")).toBe(`its certificate ${dir}/host.pem does not verify against ${dir}/ca.pem for serving TLS (serverAuth) at 192.0.2.99\n`);
+      expect(check("192.0.2.11", `${dir}/none.pem`)).toBe(`its certificate ${dir}/none.pem is missing\n`);
+      // A certificate of the version before, for one role only (the master's was serverAuth only).
+      fs.writeFileSync(`${dir}/ca.key`, ca.keyPem!, { mode: 0o600 });
+      fs.writeFileSync(`${dir}/host.csr`, csr);
+      fs.writeFileSync(`${dir}/server.ext`, "extendedKeyUsage = serverAuth\nsubjectAltName = IP:192.0.2.11\n");
+      run(["x509", "-req", "-in", `${dir}/host.csr`, "-CA", `${dir}/ca.pem`, "-CAkey", `${dir}/ca.key`, "-set_serial", "9", "-days", "2", "-extfile", `${dir}/server.ext`, "-out", `${dir}/server-only.pem`]);
+      expect(check("192.0.2.11", `${dir}/server-only.pem`)).toBe(`its certificate ${dir}/server-only.pem does not verify against ${dir}/ca.pem for logging in as a replica (clientAuth)\n`);
       // A CSR whose signature does not match is refused.
       expect(() => sign({ ...state, csr: csr.replace(/[A-Za-z](?=[A-Za-z0-9+/=]*\n-----END)/, (c) => (c === "A" ? "B" : "A")) })).toThrow(/openssl/);
 
@@ -187,6 +210,8 @@ describe("TlsCertificate provider (local openssl)", () => {
       expect(await d(olds, { ...state, validityDays: 365, renewBeforeDays: 4 })).toMatchObject({ changes: false });
       expect(await d(olds, { ...state, renewBeforeDays: 6 })).toMatchObject({ changes: true, replaces: [] });
       expect(await d(olds, { ...state, renewBeforeDays: 4, csr: "other" })).toMatchObject({ changes: true });
+      // A certificate from before every host had one for both roles is signed again (same resource, no replace).
+      expect(await d({ ...olds, usage: "client" }, { ...state, renewBeforeDays: 4 })).toMatchObject({ changes: true, replaces: [] });
       expect(await d(olds, { ...state, renewBeforeDays: 4, target: { host: "m2", address: "192.0.2.12", user: "root", port: 22 } })).toMatchObject({ changes: true, replaces: ["target"] });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

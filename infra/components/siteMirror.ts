@@ -238,9 +238,9 @@ export class SiteMirror extends pulumi.ComponentResource {
     };
 
     // Replication TLS: the stack's CA (its key a Pulumi secret), each host's key made on the host (a CSR is all
-    // that leaves it), signed here and installed after the host's software step and before its files (the
-    // master's my.cnf names them); a renewed certificate is made live without a restart. An `up` inside
-    // tls.renewBeforeDays of a certificate's expiry signs it again.
+    // that leaves it), signed here for both roles (a switchover signs nothing) and installed after the host's
+    // software step and before its files (its my.cnf names them); a renewed certificate is made live without a
+    // restart. An `up` inside tls.renewBeforeDays of a certificate's expiry signs it again.
     const certs: Record<string, TlsCertificate> = {};
     const certList: pulumi.Output<SiteMirrorCertificate>[] = [];
     const ca = cfg.tls.enabled ? new TlsCa("tls-ca", { subject: caSubject(stack), validityDays: cfg.tls.caValidityDays }, child) : undefined;
@@ -266,7 +266,6 @@ export class SiteMirror extends pulumi.ComponentResource {
           caKeyPem: ca.keyPem,
           caCertPem: ca.certPem,
           installScript: tlsInstallScript(c),
-          reload: c.usage === "server" ? "server" : "replica",
           engine: { flavour: cfg.database.flavour, version: cfg.database.version },
         },
         { ...child, dependsOn: [software] },

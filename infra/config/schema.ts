@@ -134,7 +134,7 @@ export const mirrorSchema = z.strictObject({
   changingAddress: bool()
     .default(false)
     .describe(
-      "The mirror's address changes (e.g. a home DSL line): its replication account matches any client address ('%') and its TLS client certificate is its identity; needs tls.enabled. Changing it re-seeds the mirror",
+      "The mirror's address changes (e.g. a home DSL line): its replication account matches any client address ('%') and its TLS certificate is its identity; needs tls.enabled. Changing it re-seeds the mirror",
     ),
 });
 
@@ -496,10 +496,10 @@ export const tlsSchema = z.strictObject({
   enabled: bool()
     .default(false)
     .describe(
-      "Encrypt replication with TLS: a stack-managed CA, a server certificate for the master, a client certificate per mirror whose subject its replication account requires; the mirrors verify the master's certificate",
+      "Encrypt replication with TLS: a stack-managed CA and one certificate per host, for serving as the master and replicating as a mirror (switchover and failover keep it); each replication account requires its host's certificate subject, and replicas verify the master's certificate",
     ),
   caValidityDays: int(30, 36500).default(3650).describe("Days the stack's CA certificate is valid (made once; not renewed by the stack)"),
-  validityDays: int(2, 3650).default(365).describe("Days a server or client certificate is valid when signed"),
+  validityDays: int(2, 3650).default(365).describe("Days a host certificate is valid when signed"),
   renewBeforeDays: int(1, 3649)
     .default(30)
     .describe("`pulumi up` signs a certificate again (same key, no re-seed, no restart) once it expires within this many days; below validityDays"),

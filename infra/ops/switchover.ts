@@ -6,7 +6,8 @@
 //      mirror replicates from it without an error, at most database.switchoverMaxLagSeconds behind, and holds no
 //      transaction the master lacks (gtid_binlog_state compared, errant transactions named); the candidate has a
 //      binary log with the replicated changes (log_bin + log_slave_updates) and its applied position is not ahead
-//      of or beside the master's. A refusal changes nothing.
+//      of or beside the master's; under tls.enabled every host serves TLS with its certificate (one per host, for
+//      both roles: render/tls.ts). A refusal changes nothing.
 //   2. fence the old master: read_only (non-SUPER accounts can no longer write), a global read lock held by
 //      mirrorctl's own session (nobody commits, SUPER / READ ONLY ADMIN included: MariaDB has no super_read_only),
 //      and every client session ended except replication's and mirrorctl's.
@@ -29,7 +30,6 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { stackFilePath } from "../config";
 import type { HostConfig, StackConfig } from "../config/types";
-import type { SshTarget } from "../ssh/exec";
 import { connectViaSsh, type DbSession } from "../replication/connect";
 import { dialect, runAll, switchoverSql, type Dialect, type SwitchoverSql } from "../replication/dialect";
 import { comparePositions, chooseCandidate, errantTransactions, formatGtidList, latestPosition, parseGtidList, type Gtid } from "../replication/gtid";
@@ -41,6 +41,8 @@ import { errMsg, mapLimit, type CommandResult } from "./output";
 import { formatSteps, masterChange, rolesBefore, sessionsToEnd, toSessionRows, type Step } from "./promote";
 import { verifyMirror } from "./verify";
 import { on, readServerState, type ServerState } from "../replication/join";
+import { accountHost, certCheckScript, replicationTls, TLS_FILES } from "../render/tls";
+import { sshRun, type SshTarget } from "../ssh/exec";
 
 export type { ServerState };
 
@@ -101,14 +103,24 @@ function configChangeText(ctx: OpsContext, newMaster: string, serverIds: Readonl
   }
 }
 
-/** Creates the replication account on `db` (the new master) for each address; not binary-logged. */
-async function ensureAccounts(ctx: OpsContext, d: Dialect, db: DbSession, addresses: readonly string[], password: string): Promise<void> {
-  for (const host of addresses) await runAll(db, d.createReplicationUser({ user: ctx.cfg.database.replicationUser, host, password }));
+/**
+ * Creates the replication account on `db` (the new master) for each replica, as seed.ts does for a mirror: its
+ * account host, and under TLS the certificate it must present; not binary-logged.
+ */
+async function ensureAccounts(ctx: OpsContext, d: Dialect, db: DbSession, replicas: readonly HostConfig[], password: string): Promise<void> {
+  for (const r of replicas) {
+    const tls = replicationTls(ctx.cfg, r);
+    await runAll(db, d.createReplicationUser({ user: ctx.cfg.database.replicationUser, host: accountHost(ctx.cfg, r), password, ...(tls ? { requireCertificate: tls.require } : {}) }));
+  }
 }
 
-/** STOP SLAVE, point at `source` by GTID from `gtid` (or the replica's own gtid_slave_pos), START SLAVE. */
-async function pointAt(ctx: OpsContext, d: Dialect, db: DbSession, source: HostConfig, password: string, gtid: string | undefined, stop: boolean): Promise<void> {
+/**
+ * STOP SLAVE, point `replica` at `source` by GTID from `gtid` (or the replica's own gtid_slave_pos), with its
+ * client TLS settings under tls.enabled (as a mirror's own), START SLAVE.
+ */
+async function pointAt(ctx: OpsContext, d: Dialect, db: DbSession, source: HostConfig, replica: HostConfig, password: string, gtid: string | undefined, stop: boolean): Promise<void> {
   if (stop) await db.query(d.stopReplica());
+  const tls = replicationTls(ctx.cfg, replica);
   await runAll(
     db,
     d.changeSource({
@@ -117,9 +129,39 @@ async function pointAt(ctx: OpsContext, d: Dialect, db: DbSession, source: HostC
       user: ctx.cfg.database.replicationUser,
       password,
       position: gtid === undefined ? { kind: "gtid" } : { kind: "gtid", gtid },
+      ...(tls ? { ssl: true, tls: tls.replica } : {}),
     }),
   );
   await db.query(d.startReplica());
+}
+
+/**
+ * `[tls.enabled]` problems: under TLS every host that is to serve or replicate after the change must serve TLS
+ * with the stack's certificate (my.cnf ssl_cert), and that certificate must be good for both roles at the host's
+ * address (checked on the host with openssl). A host set up by a version that gave only the master a server
+ * certificate gets both at its next `up` (with one restart of a mirror).
+ */
+async function tlsProblems(ctx: OpsContext, d: Dialect, open: ReadonlyMap<string, DbSession>, names: readonly string[]): Promise<string[]> {
+  if (!ctx.cfg.tls.enabled) return [];
+  const fix = "run `pulumi up` with this mirrorstack version first (it gives every host a certificate for both roles; a mirror's server restarts once)";
+  const found = await Promise.all(
+    names.map(async (n): Promise<string[]> => {
+      const db = open.get(n);
+      if (!db) return [];
+      const p: string[] = [];
+      const [row] = await db.query(d.serverTlsFiles());
+      const cert = String(row?.ssl_cert ?? "");
+      const serving = String(row?.have_ssl ?? "YES") === "YES";
+      if (cert !== TLS_FILES.cert || !serving) {
+        p.push(`[tls.enabled] ${n} does not serve TLS with the stack's certificate (ssl_cert ${cert ? `'${cert}'` : "not set"}${serving ? "" : `, have_ssl ${String(row?.have_ssl)}`}, expected '${TLS_FILES.cert}'): ${fix}`);
+      }
+      const r = await sshRun(ctx.target(n), certCheckScript(ctx.host(n))).catch((e) => ({ code: -1, stdout: "", stderr: errMsg(e) }));
+      const lines = r.code === 0 ? r.stdout.split("\n").filter((l) => l.trim() !== "") : [`its certificate could not be checked (exit ${r.code}): ${r.stderr.trim().slice(-300)}`];
+      for (const l of lines) p.push(`[tls.enabled] ${n}: ${l}: ${fix}`);
+      return p;
+    }),
+  );
+  return found.flat();
 }
 
 /** Writes a heartbeat on the new master and waits until each host has it; returns the problems. */
@@ -163,11 +205,6 @@ async function verifyAgainst(ctx: OpsContext, newMaster: HostConfig, hosts: read
 
 function checkMariaDb(ctx: OpsContext, command: string): void {
   if (ctx.engine.flavour !== "mariadb") throw new UsageError(`${command} is implemented for MariaDB only (database.flavour is ${ctx.engine.flavour})`);
-  // Under TLS the mirrors verify the master's certificate and only the master has a server certificate: a promoted
-  // mirror could not serve the others. Refused before anything changes rather than left half done.
-  if (ctx.cfg.tls.enabled) {
-    throw new UsageError(`[tls.enabled] ${command} is not available while replication uses TLS: only the master has a server certificate, so the other mirrors could not replicate from a promoted one`);
-  }
 }
 
 function mirrorOf(ctx: OpsContext, name: string, command: string): HostConfig {
@@ -268,18 +305,21 @@ async function runSwitchover(ctx: OpsContext, req: Request, progress: (l: string
       const [row] = await master.query(d.gtidForCoordinates(cr.execFile, cr.execPos));
       candidateApplied = parseGtidList(String(row?.gtid ?? ""));
     }
-    const problems = switchoverProblems(mst, ctx.cfg.mirrors.map((m) => states.get(m.name)!), cand.name, {
-      masterAddress: oldMaster.address,
-      maxLagSeconds: ctx.cfg.database.switchoverMaxLagSeconds,
-      candidateApplied,
-    });
+    const problems = [
+      ...switchoverProblems(mst, ctx.cfg.mirrors.map((m) => states.get(m.name)!), cand.name, {
+        masterAddress: oldMaster.address,
+        maxLagSeconds: ctx.cfg.database.switchoverMaxLagSeconds,
+        candidateApplied,
+      }),
+      ...(await tlsProblems(ctx, d, open, ctx.cfg.hosts.map((h) => h.name))),
+    ];
     const serverIds = new Map([...states].map(([n, st]) => [n, st.serverId] as const));
     const change = changeText(cand.name, serverIds);
     if (problems.length > 0) {
       run.add("preflight", false, problems.join("; "));
       return result(1, { changed: false, problems }, ["REFUSED: nothing changed; " + `${oldMaster.name} stays the master and writable`, ...problems.map((x) => `  ${x}`)]);
     }
-    run.add("preflight", true, `${ctx.cfg.hosts.length} hosts answer; every mirror replicates from ${oldMaster.name} within ${ctx.cfg.database.switchoverMaxLagSeconds} s; no errant transactions; ${cand.name} is binary-logged with the replicated changes at ${formatGtidList(candidateApplied ?? []) || "?"} (master ${formatGtidList(mst.binlogPos)})`);
+    run.add("preflight", true, `${ctx.cfg.hosts.length} hosts answer; every mirror replicates from ${oldMaster.name} within ${ctx.cfg.database.switchoverMaxLagSeconds} s; no errant transactions${ctx.cfg.tls.enabled ? "; every host serves TLS with its certificate" : ""}; ${cand.name} is binary-logged with the replicated changes at ${formatGtidList(candidateApplied ?? []) || "?"} (master ${formatGtidList(mst.binlogPos)})`);
     if (req.dryRun) {
       return result(0, { changed: false, configDiff: change.diff }, [
         `dry run: every check passed and nothing was changed. A switchover would fence ${oldMaster.name}, wait for ${cand.name}, promote it and point ${[...others.map((o) => o.name), oldMaster.name].join(", ")} at it by GTID (deadline ${seconds} s).`,
@@ -354,7 +394,7 @@ async function runSwitchover(ctx: OpsContext, req: Request, progress: (l: string
     // 5. Repoint the other mirrors and the old master.
     const problems2: string[] = [];
     try {
-      await ensureAccounts(ctx, d, candDb, [...others.map((o) => o.address), oldMaster.address], replicationPassword);
+      await ensureAccounts(ctx, d, candDb, [...others, oldMaster], replicationPassword);
     } catch (e) {
       problems2.push(`replication accounts on ${cand.name}: ${errMsg(e)}`);
     }
@@ -365,7 +405,7 @@ async function runSwitchover(ctx: OpsContext, req: Request, progress: (l: string
           const w = d.waitForPosition({ file: final.file, pos: final.pos }, 60);
           const [row] = await db.query(w);
           if (w.interpret(row?.result) !== "reached") throw new Error(`did not reach ${final.file}:${final.pos} from ${oldMaster.name}`);
-          await pointAt(ctx, d, db, cand, replicationPassword, final.gtid, true);
+          await pointAt(ctx, d, db, cand, o, replicationPassword, final.gtid, true);
           run.add("repoint", true, `${o.name} replicates from ${cand.name} by GTID from ${final.gtid}`);
         } catch (e) {
           problems2.push(`${o.name}: ${errMsg(e)}`);
@@ -380,7 +420,7 @@ async function runSwitchover(ctx: OpsContext, req: Request, progress: (l: string
         await master.query(s.killConnection(x.id)).catch(() => undefined);
       }
       await fence.query(s.unlockTables());
-      await pointAt(ctx, d, master, cand, replicationPassword, final.gtid, false);
+      await pointAt(ctx, d, master, cand, oldMaster, replicationPassword, final.gtid, false);
       run.add("repoint", true, `${oldMaster.name} (old master) is read_only and replicates from ${cand.name} by GTID from ${final.gtid}`);
     } catch (e) {
       problems2.push(`${oldMaster.name}: ${errMsg(e)}`);
@@ -525,6 +565,7 @@ export async function failoverCommand(ctx: OpsContext, req: Request, progress: (
     const own = ownErrant(cst, mirrors.filter((m) => m.name !== cand.name && states.has(m.name)).map((m) => states.get(m.name)!));
     const problems: string[] = [];
     if (own.length > 0) problems.push(`${cand.name} holds errant transactions of its own: ${formatGtidList(own)}${mirrors.length < 2 ? " (no other mirror answers to show they reached the master: if it wrote them as the master before a switchover back, remove them from its binary log state only after checking)" : ""}`);
+    problems.push(...(await tlsProblems(ctx, d, open, [cand.name, ...mirrors.filter((m) => m.name !== cand.name).map((m) => m.name)])));
     if (problems.length > 0) {
       run.add("choose", false, problems.join("; "));
       return result(1, { changed: false, choice }, [`REFUSED: nothing changed: ${problems.join("; ")}`]);
@@ -546,7 +587,7 @@ export async function failoverCommand(ctx: OpsContext, req: Request, progress: (
     await runAll(candDb, [...s.setStrictMode(true), ...s.setReadOnly(false)]);
     run.add("promote", true, `${cand.name} replicates from nobody and is writable`);
     const problems2: string[] = [];
-    await ensureAccounts(ctx, d, candDb, [...rest.map((o) => o.address), ctx.cfg.master.address], replicationPassword).catch((e) => problems2.push(`replication accounts on ${cand.name}: ${errMsg(e)}`));
+    await ensureAccounts(ctx, d, candDb, [...rest, ctx.cfg.master], replicationPassword).catch((e) => problems2.push(`replication accounts on ${cand.name}: ${errMsg(e)}`));
     for (const o of rest) {
       if (noGtid.has(o.name)) {
         problems2.push(`${o.name}: not pointed at ${cand.name}: it has no GTID position; re-seed it (mirrorctl reseed, after committing the config change)`);
@@ -554,7 +595,7 @@ export async function failoverCommand(ctx: OpsContext, req: Request, progress: (
         continue;
       }
       try {
-        await pointAt(ctx, d, open.get(o.name)!, cand, replicationPassword, undefined, true);
+        await pointAt(ctx, d, open.get(o.name)!, cand, o, replicationPassword, undefined, true);
         run.add("repoint", true, `${o.name} replicates from ${cand.name} by GTID from its own position ${formatGtidList(positions.get(o.name)!)}`);
       } catch (e) {
         problems2.push(`${o.name}: ${errMsg(e)}`);
@@ -617,9 +658,9 @@ async function rejoinStale(
       continue;
     }
     try {
-      await runAll(open.get(live.name)!, d.createReplicationUser({ user: ctx.cfg.database.replicationUser, host: ctx.host(st.name).address, password }));
+      await ensureAccounts(ctx, d, open.get(live.name)!, [ctx.host(st.name)], password);
       // Where it stands: the later of what it wrote (binary log) and what it applied as a replica.
-      await pointAt(ctx, d, db, liveHost, password, formatGtidList(latestPosition(st.binlogPos, st.slavePos)), false);
+      await pointAt(ctx, d, db, liveHost, ctx.host(st.name), password, formatGtidList(latestPosition(st.binlogPos, st.slavePos)), false);
       const proof = await prove(ctx, d, s, live.name, open.get(live.name)!, new Map([[st.name, db]]), 60);
       if (proof.length > 0) throw new Error(proof.join("; "));
       run.add("rejoin", true, `${st.name} replicates from ${live.name} by GTID: ${why}`);
@@ -660,7 +701,7 @@ function serverIdProblems(cfg: StackConfig, states: ReadonlyMap<string, ServerSt
  * from nobody. Otherwise the old master must answer (a master that does not is a failover, which is never
  * automatic) and `mirrorctl switchover`'s steps run as they do for the command, with its deadline; anything short
  * of done throws, with the steps. Before anything changes, every answering host must run with the server_id the
- * config gives it. MariaDB only, without TLS (as the command).
+ * config gives it. MariaDB only (as the command); under TLS as well.
  */
 export async function applyMasterChange(
   stack: string,

@@ -25,9 +25,8 @@ export interface MasterRoleState {
 const refusal = (olds: Partial<MasterRoleState>, news: MasterRoleState): { property: string; reason: string }[] => {
   if (!olds.master || olds.master === news.master) return [];
   if (news.cfg.database.flavour !== "mariadb") return [{ property: "database.flavour", reason: `a switchover (master ${olds.master} -> ${news.master}) is implemented for MariaDB only` }];
-  if (news.cfg.tls.enabled) {
-    return [{ property: "tls.enabled", reason: `a switchover (master ${olds.master} -> ${news.master}) is not available while replication uses TLS: only the master has a server certificate` }];
-  }
+  // tls.enabled is no refusal: every host has a certificate for both roles; the update's preflight checks that
+  // each one serves TLS with it and that it is good for both (a host set up by an older version needs an `up` first).
   return [];
 };
 

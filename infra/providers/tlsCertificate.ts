@@ -10,11 +10,12 @@ import { MirrorstackDynamicResource } from "./dynamic";
 //
 //   kind "ca"    made once on the machine running Pulumi with its `openssl`: the CA key is an output held as a
 //                Pulumi secret (additionalSecretOutputs: encrypted in the state), the CA certificate is public.
-//   kind "cert"  signs a host's CSR (its key was made on the host and never leaves it: HostProbe <host>-tls-key),
-//                installs the certificate and the CA certificate on the host, then makes them live: the master's
-//                server reloads its TLS files (FLUSH SSL, no restart), a mirror restarts its replica threads (a
-//                client certificate is read when the IO thread connects). diff() signs again when the certificate
-//                expires within renewBeforeDays, so an ordinary `pulumi up` renews it.
+//   kind "cert"  signs a host's CSR (its key was made on the host and never leaves it: HostProbe <host>-tls-key)
+//                for both of the host's roles (serverAuth and clientAuth, its names and addresses as SANs),
+//                installs the certificate and the CA certificate on the host, then makes them live whatever the
+//                host's role: a server that serves TLS reloads its files (FLUSH SSL, no restart), and running
+//                replica threads restart (a client certificate is read when the IO thread connects). diff() signs
+//                again when the certificate expires within renewBeforeDays, so an ordinary `pulumi up` renews it.
 //
 // The CA key reaches openssl only through a 0600 file in a fresh 0700 directory, removed right after; never argv.
 
@@ -38,15 +39,14 @@ export interface TlsCertState {
   readonly csr: string;
   readonly subject: string;
   readonly sans: readonly string[];
-  readonly usage: "server" | "client";
+  /** "server+client" (CERT_USAGE); a state from before every host had one certificate says "server" or "client". */
+  readonly usage: string;
   readonly validityDays: number;
   readonly renewBeforeDays: number;
   readonly caKeyPem?: string;
   readonly caCertPem: string;
   /** Bash script that installs the certificate and the CA certificate (PEM on stdin) on the host. */
   readonly installScript: string;
-  /** What makes a new certificate live: the master's server reloads TLS, a mirror restarts its replica threads. */
-  readonly reload: "server" | "replica";
   readonly engine: DbEngine;
   readonly certPem?: string;
   readonly notAfter?: string;
@@ -124,7 +124,7 @@ export function sign(s: TlsCertState): string {
         "[v3]",
         "basicConstraints = critical, CA:FALSE",
         "keyUsage = critical, digitalSignature, keyEncipherment",
-        `extendedKeyUsage = ${s.usage === "server" ? "serverAuth" : "clientAuth"}`,
+        "extendedKeyUsage = serverAuth, clientAuth",
         `subjectAltName = ${s.sans.join(", ")}`,
         "subjectKeyIdentifier = hash",
         "authorityKeyIdentifier = keyid",
@@ -148,10 +148,9 @@ async function install(s: TlsCertState, certPem: string): Promise<void> {
   const d = dialect(s.engine);
   const db = await connectViaSsh(s.target);
   try {
-    if (s.reload === "server") {
-      await db.query(d.reloadServerTls());
-      return;
-    }
+    // A server that does not serve TLS yet (a mirror before its my.cnf names the files) reads them when it starts.
+    const [tls] = await db.query(d.serverTlsFiles());
+    if (d.features.flavour === "mysql" || String(tls?.ssl_cert ?? "") !== "") await db.query(d.reloadServerTls());
     let running = false;
     try {
       const st = normalizeReplicaStatus(await db.query(d.showReplicaStatus()), s.target.host);
@@ -201,7 +200,7 @@ export const tlsProvider: pulumi.dynamic.ResourceProvider = {
       const { keyPem, certPem } = makeCa(inputs);
       return { id: `ca:${Date.now().toString(36)}`, outs: { ...inputs, keyPem, certPem, notAfter: notAfterOf(certPem) } };
     }
-    return { id: `${inputs.target.host}:tls-${inputs.usage}`, outs: await issue(inputs) };
+    return { id: `${inputs.target.host}:tls`, outs: await issue(inputs) };
   },
   async update(_id: string, olds: State, news: State) {
     if (news.kind === "ca") return { outs: { ...olds, ...news } };

@@ -4,7 +4,7 @@ import type { DatabaseConfig, HostConfig, StackConfig } from "../config/types";
 import type { FileBody, ServiceAction } from "./types";
 import { header, myCnfPath, mysqlLogDir, validateMyCnf } from "./common";
 import { renderTemplate } from "./templates";
-import { TLS_FILES } from "./tls";
+import { serverTlsSettings } from "./tls";
 
 function versionAtLeast(version: string, major: number, minor: number): boolean {
   const [a, b] = version.split(".").map(Number) as [number, number];
@@ -58,7 +58,7 @@ export function renderMyCnf(cfg: StackConfig, host: HostConfig): FileBody {
       ...binlog,
       relayLog: `${mysqlLogDir(host.osFamily)}/relay-bin`,
       logReplicaUpdates: logReplicaUpdatesName(db),
-      tls: cfg.tls.enabled ? { ca: TLS_FILES.ca, cert: TLS_FILES.serverCert, key: TLS_FILES.serverKey } : undefined,
+      tls: serverTlsSettings(cfg),
     });
   } else {
     content = renderTemplate("mysql-mirror.cnf.hbs", {
@@ -66,6 +66,7 @@ export function renderMyCnf(cfg: StackConfig, host: HostConfig): FileBody {
       ...binlog,
       relayLog: `${mysqlLogDir(host.osFamily)}/relay-bin`,
       logReplicaUpdates: logReplicaUpdatesName(db),
+      tls: serverTlsSettings(cfg),
     });
   }
   return {

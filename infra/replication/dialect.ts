@@ -351,6 +351,8 @@ export interface Dialect {
   changeSourceTls(tls: ReplicaTls | null): Stmt;
   /** Makes the running server read its TLS certificate, key and CA files again (MariaDB FLUSH SSL, MySQL ALTER INSTANCE RELOAD TLS). */
   reloadServerTls(): Stmt;
+  /** The server's certificate file (ssl_cert, '' when none) and, on MariaDB, whether it serves TLS (have_ssl YES). */
+  serverTlsFiles(): Stmt;
 
   /** Points the replica at the source: [SET GLOBAL gtid_slave_pos/gtid_purged,] CHANGE ... in one statement. Run while the replica is stopped. */
   changeSource(opts: ChangeSourceOptions): Stmt[];
@@ -456,6 +458,7 @@ export function dialect(engine: DbEngine): Dialect {
     },
 
     reloadServerTls: () => stmt(maria ? "FLUSH SSL" : "ALTER INSTANCE RELOAD TLS"),
+    serverTlsFiles: () => stmt(maria ? "SELECT IFNULL(@@ssl_cert, '') AS ssl_cert, @@have_ssl AS have_ssl" : "SELECT IFNULL(@@ssl_cert, '') AS ssl_cert"),
 
     changeSource(o) {
       checkHost(o.host, "source host");

@@ -1,5 +1,5 @@
 set -euo pipefail
-host='mirror3' dir='/etc/mirrorstack/tls' cert='/etc/mirrorstack/tls/client.pem' ca='/etc/mirrorstack/tls/ca.pem'
+host='mirror3' dir='/etc/mirrorstack/tls' cert='/etc/mirrorstack/tls/server.pem' ca='/etc/mirrorstack/tls/ca.pem'
 [ -d "$dir" ] || { echo "[$host] $dir is missing (the TLS key step makes it)" >&2; exit 1; }
 tmp=$(mktemp -d "$dir/.install.XXXXXX"); trap 'rm -rf "$tmp"' EXIT
 awk -v c="$tmp/cert" -v a="$tmp/ca" '/-----BEGIN CERTIFICATE-----/ { n++ } n == 1 { print > c } n >= 2 { print > a }'

@@ -1,5 +1,5 @@
 set -euo pipefail
-host='mirror3' dir='/etc/mirrorstack/tls' key='/etc/mirrorstack/tls/client.key'
+host='mirror3' dir='/etc/mirrorstack/tls' key='/etc/mirrorstack/tls/server.key'
 command -v openssl >/dev/null || { echo "[$host] openssl is not installed; it makes the TLS key" >&2; exit 1; }
 getent passwd mysql >/dev/null || { echo "[$host] no mysql user: the database server is not installed yet" >&2; exit 1; }
 umask 077
