@@ -107,16 +107,18 @@ describe("MasterRole provider", () => {
     );
   const state = (master: string, mirrors: string[], tls = false) => ({ master, stack: "t", cfg: cfgOf(master, mirrors, tls), targets: {}, password: "p" });
 
-  it("diff: only another master is a change; check refuses it under TLS, in the preview", async () => {
+  it("diff: only another master is a change; check lets it through with or without TLS, refuses it on MySQL", async () => {
     const { masterRoleProvider: p } = await import("../infra/providers/masterRole");
     expect(await p.diff!("id", state("a", ["b"]), state("a", ["b", "c"]))).toEqual({ changes: false });
     expect(await p.diff!("id", state("a", ["b"]), state("b", ["a"]))).toEqual({ changes: true });
     expect((await p.check!(state("a", ["b"]), state("b", ["a"]))).failures).toEqual([]);
-    expect((await p.check!(state("a", ["b"], true), state("b", ["a"], true))).failures).toEqual([
-      { property: "tls.enabled", reason: expect.stringMatching(/a switchover \(master a -> b\) is not available while replication uses TLS/) },
+    expect((await p.check!(state("a", ["b"], true), state("b", ["a"], true))).failures).toEqual([]);
+    const mysql = (m: string, ms: string[]) => ({ ...state(m, ms), cfg: { ...state(m, ms).cfg, database: { ...state(m, ms).cfg.database, flavour: "mysql" as const } } });
+    expect((await p.check!(mysql("a", ["b"]), mysql("b", ["a"]))).failures).toEqual([
+      { property: "database.flavour", reason: expect.stringMatching(/a switchover \(master a -> b\) is implemented for MariaDB only/) },
     ]);
     // A first run (no old master) is never refused.
-    expect((await p.check!({}, state("a", ["b"], true))).failures).toEqual([]);
+    expect((await p.check!({}, mysql("a", ["b"]))).failures).toEqual([]);
   });
 
   it("update: a host that was not a mirror is refused before any host is reached", async () => {
