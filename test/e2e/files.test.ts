@@ -187,10 +187,11 @@ describe.skipIf(!isRoot)("file mirroring over rsync+ssh (lab)", { shuffle: false
     // Nothing arrived on the mirror from the refused reads.
     expect(must(mirror, "find /tmp/got -mindepth 1 | wc -l").trim()).toBe("0");
     // No trace on the master: nothing written since the marker, except the logs of sshd, the database and the
-    // sink, and the journal and login records any login leaves. Where a lab host writes: its overlay's upper layer
+    // sink, the journal and login records any login leaves, and what mirrorstack's own health job writes when its
+    // cron slot (every 5 minutes) falls in this window. Where a lab host writes: its overlay's upper layer
     // (seen from this machine) and its private /tmp, /run, /dev/shm.
     const upper = `/var/lib/mirrorstack-lab${LAB_ID ? `-${LAB_ID}` : ""}/hosts/${master}/upper`;
-    const allowed = new RegExp(`^(/var/log/sshd\\.log|/var/log/mysql/.*|/var/lib/mysql/.*|/run/mysqld/.*|${SINK_LOG}|/root/e2e-marker|/var/log/(wtmp|btmp|lastlog)|/run/utmp|/run/motd\\.dynamic|/var/log/journal/[0-9a-f]+/system\\.journal|/run/systemd/(users|sessions)/[0-9a-z.]+)$`); // pam_motd, journald and logind: any login
+    const allowed = new RegExp(`^(/var/log/sshd\\.log|/var/log/mysql/.*|/var/lib/mysql/.*|/run/mysqld/.*|${SINK_LOG}|/root/e2e-marker|/var/log/(wtmp|btmp|lastlog)|/run/utmp|/run/motd\\.dynamic|/var/log/journal/[0-9a-f]+/system\\.journal|/run/systemd/(users|sessions)/[0-9a-z.]+|/var/lib/mirrorstack/health-status|/var/lib/prometheus/node-exporter/mirrorstack\\.prom)$`); // pam_motd, journald and logind: any login
     const inUpper = execFileSync("find", [upper, "-newer", `${upper}/root/e2e-marker`, "(", "-type", "f", "-o", "-type", "l", ")"], { encoding: "utf8" })
       .split("\n").filter((l) => l !== "").map((l) => l.slice(upper.length));
     const inTmpfs = must(master, "find /tmp /var/tmp /run /dev/shm -xdev -newer /root/e2e-marker \\( -type f -o -type l \\) 2>/dev/null || true")
