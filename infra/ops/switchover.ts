@@ -383,7 +383,9 @@ async function runSwitchover(ctx: OpsContext, req: Request, progress: (l: string
       await runAll(candDb, [...s.setStrictMode(true), ...s.setReadOnly(false)]);
     } catch (e) {
       run.add("promote", false, errMsg(e));
-      // Nothing was written on the candidate: starting its replication again and unfencing restores the old setup.
+      // Nothing was written on the candidate: read_only again (the statement may have taken effect with its reply
+      // lost), its replication started again and the old master unfenced restore the old setup.
+      await runAll(candDb, s.setReadOnly(true)).catch(() => undefined);
       await candDb.query(d.startReplica()).catch(() => undefined);
       return await undo(`promoting ${cand.name} failed: ${errMsg(e)}`);
     }
@@ -720,31 +722,43 @@ export async function applyMasterChange(
   const { open, failed } = await openAll(now, cfg.hosts.map((h) => h.name), 8);
   try {
     const db = open.get(to);
-    if (!db) throw new Error(`[master.name] the new master ${to} does not answer: ${failed.get(to)}`);
+    if (!db) throw new Error(`[master.name] the new master ${to} does not answer: ${failed.get(to)} (a host must be a replicating mirror before it can be named the master: add it to mirrors first, then name it in a later up)`);
     const states = new Map<string, ServerState>();
     for (const [n, sess] of open) states.set(n, await readServerState(sess, d, s, n));
     const ids = serverIdProblems(cfg, states);
     if (ids.length > 0) throw new Error(`switchover from ${from} to ${to} refused, nothing changed:\n  ${ids.join("\n  ")}`);
     const st = states.get(to)!;
-    if (!st.readOnly && !st.replica) {
-      // Two hosts that take writes and replicate from nobody: one was made writable by hand, not promoted.
-      // The config names the master: an old master back and taking writes is fenced at once (read_only, clients
-      // ended). When it holds transactions the master lacks, `up` stops so that the operator can save them before
-      // the next `up` copies over it; otherwise its replication joins by GTID further on in this run.
+    // Done already: `to` replicates from nobody and is writable, or (restarted with its mirror my.cnf since) others
+    // replicate from it.
+    const followsTo = (n: string) => states.get(n)?.replica?.sourceHost === cfg.master.address;
+    if (!st.replica && (!st.readOnly || followsTo(from) || cfg.mirrors.some((m) => followsTo(m.name)))) {
+      // ... and it is this site's promoted mirror: a host replicates from it, or it holds everything the old master
+      // (when that answers) wrote. A server that never replicated from the old master (a new host's own database)
+      // is no master of this site.
+      const fromSt = states.get(from);
+      const contained = !fromSt || ["behind", "equal"].includes(comparePositions(fromSt.binlogPos, latestPosition(st.binlogPos, st.slavePos)).order);
+      if (!followsTo(from) && !cfg.mirrors.some((m) => followsTo(m.name)) && !contained) {
+        throw new Error(`[master.name] ${to} replicates from nobody, no host replicates from it, and it lacks what ${from} wrote: it is not a promoted mirror of ${from}; nothing changed (mirrorctl failover decides between them)`);
+      }
+      // The config names the master: an old master that takes writes (back after a failover, or restarted with its
+      // master my.cnf after a switchover) is fenced at once (read_only, clients ended). Its transactions are
+      // compared after the fence, so that none written meanwhile is missed; when it holds some the master lacks,
+      // `up` stops and names them (its replication would refuse to copy over them anyway).
       const old = states.get(from);
       const oldDb = open.get(from);
       let fenced = "";
-      if (old && oldDb && !old.readOnly && !old.replica) {
+      if (old && oldDb && !old.readOnly) {
         await runAll(oldDb, [...s.setReadOnly(true), ...s.setStrictMode(false)]);
         for (const x of sessionsToEnd(toSessionRows(await oldDb.query(s.otherSessions())))) await oldDb.query(s.killConnection(x.id)).catch(() => undefined);
-        const errant = errantTransactions(old.binlogState, st.binlogState);
+        const after = await readServerState(oldDb, d, s, from);
+        const errant = errantTransactions(after.binlogState, st.binlogState);
         if (errant.length > 0) {
-          throw new Error(`[master.name] ${from} came back taking writes while ${to} is the master: fenced now (read_only, client sessions ended). It holds transactions ${to} lacks: ${formatGtidList(errant)}. Save what you need from it: the next up copies ${to} onto it.`);
+          throw new Error(`[master.name] ${from} took writes while ${to} is the master: fenced now (read_only, client sessions ended). It holds transactions ${to} lacks: ${formatGtidList(errant)}. Save what you need from it; then set mirrors[].reseed for ${from} to copy ${to} onto it.`);
         }
-        fenced = `; ${from} came back taking writes and was fenced (read_only, client sessions ended); it holds nothing ${to} lacks`;
+        fenced = `; ${from} took writes and was fenced (read_only, client sessions ended); it holds nothing ${to} lacks`;
       }
-      const following = cfg.mirrors.filter((m) => states.get(m.name)?.replica?.sourceHost === cfg.master.address).map((m) => m.name);
-      return { from, to, how: "found", detail: `${to} is the master already (writable, replicates from nobody)${following.length ? `; ${following.join(", ")} replicate from it` : ""}${fenced}${failed.size ? `; not answering: ${[...failed.keys()].join(", ")}` : ""}` };
+      const following = cfg.mirrors.filter((m) => followsTo(m.name)).map((m) => m.name);
+      return { from, to, how: "found", detail: `${to} is the master already (replicates from nobody${st.readOnly ? "; read_only until its my.cnf is applied" : ""})${following.length ? `; ${following.join(", ")} replicate from it` : ""}${fenced}${failed.size ? `; not answering: ${[...failed.keys()].join(", ")}` : ""}` };
     }
     if (!cfg.mirrors.some((m) => m.name === from)) {
       throw new Error(`[mirrors] ${to} is not the master yet and the old master ${from} is not in the config: promote ${to} first (mirrorctl switchover, or mirrorctl failover when ${from} is gone), or list ${from} among the mirrors`);

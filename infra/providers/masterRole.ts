@@ -41,11 +41,8 @@ export const masterRoleProvider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: MasterRoleState) {
     return { id: `${inputs.stack}:master`, outs: { ...inputs, switchover: null } };
   },
-  async update(_id: string, olds: MasterRoleState, news: MasterRoleState) {
-    // A host that was not a replicating mirror cannot be promoted (and this runs before a new host is provisioned).
-    if (!olds.cfg?.mirrors?.some((m) => m.name === news.master)) {
-      throw new Error(`[master.name] ${news.master} was not a mirror of this stack: add it to mirrors first (one up seeds it), then name it the master (the next up switches over)`);
-    }
+  async update(_id: string, olds: MasterRoleState & { switchover?: unknown }, news: MasterRoleState) {
+    // (Only a new master name reaches here; whether that host can be promoted is read from the hosts themselves.)
     const report: MasterChangeReport = await applyMasterChange(news.stack, news.cfg, new Map(Object.entries(news.targets)), news.password, olds.master);
     return { outs: { ...news, switchover: { ...report, at: new Date().toISOString() } } };
   },

@@ -5,8 +5,9 @@ import { MirrorstackDynamicResource } from "./dynamic";
 
 // One mirror's replication as a resource: create = account + consistent copy + start + caught-up check;
 // a new password rotates credentials in place; another master (a switchover in the stack config) joins the
-// mirror to it by GTID, copying only when it cannot; a new seed token, other databases or another mirror
-// address re-seed (replace); destroy stops replication and drops the account, and never deletes data.
+// mirror to it by GTID, copying only when the master's binary log no longer has what it needs, and never over
+// transactions only the mirror has unless its seed token is new; a new seed token, other databases or another
+// mirror address re-seed (replace); destroy stops replication and drops the account, and never deletes data.
 // create joins instead of copying a host that replicates from this master already (after mirrorctl switchover
 // or failover) or an old master whose binary log holds nothing the master lacks.
 
@@ -22,9 +23,16 @@ const REPLACE_KEYS = ["seedToken", "sourcePort", "mirrorAddress", "user"] as con
 const masterMoved = (olds: ReplicationState, news: ReplicationState) => olds.sourceHost !== news.sourceHost || olds.master?.host !== news.master.host;
 
 /** Joins by GTID, or seeds and says why: what create and a switchover's update record. */
-async function joinOrSeed(inputs: ReplicationState, rejoinFormerMaster: boolean) {
+async function joinOrSeed(inputs: ReplicationState, rejoinFormerMaster: boolean, copyConsented: boolean) {
   const j = await joinMirror(inputs, { rejoinFormerMaster });
   const at = new Date().toISOString();
+  // A copy would destroy transactions only the mirror has (an old master's commits that never replicated):
+  // that needs the operator's word, a re-seed token, given after saving what matters.
+  if (!j.status && j.join.kind === "copy" && j.join.errant && !copyConsented) {
+    throw new Error(
+      `[mirrors[].reseed of ${inputs.mirror.host}] ${j.join.why}: nothing changed. Save what you need from it, then set mirrors[].reseed for ${inputs.mirror.host} (any new token) to copy ${inputs.master.host} onto it`,
+    );
+  }
   if (j.status) return { joined: { how: j.join.kind, why: j.join.why, master: inputs.master.host, at }, status: j.status };
   const report = await seedMirror(inputs);
   return { joined: { how: "copied", why: j.join.why, master: inputs.master.host, at }, report, status: report.status };
@@ -67,8 +75,9 @@ export const replicationProvider: pulumi.dynamic.ResourceProvider = {
     return { changes, replaces, deleteBeforeReplace: true };
   },
   async create(inputs: ReplicationState) {
-    // A re-seed token given: a host replicating from nobody is copied (its replication was reset on purpose).
-    const r = await joinOrSeed(inputs, !inputs.seedToken);
+    // A re-seed token given: a host replicating from nobody is copied (its replication was reset on purpose), and
+    // a copy over transactions only it has is consented to (a new token replaces the resource, so create runs).
+    const r = await joinOrSeed(inputs, !inputs.seedToken, !!inputs.seedToken);
     return {
       id: `${inputs.mirror.host}:replication`,
       outs: { ...inputs, seed: r.report ? seedOutput(r.report) : { method: "joined", seconds: 0 }, joined: r.joined, status: summary(r.status) },
@@ -76,7 +85,7 @@ export const replicationProvider: pulumi.dynamic.ResourceProvider = {
   },
   async update(_id: string, olds: ReplicationState & { seed?: unknown; joined?: unknown }, news: ReplicationState) {
     if (masterMoved(olds, news)) {
-      const r = await joinOrSeed(news, true);
+      const r = await joinOrSeed(news, true, false);
       return { outs: { ...news, seed: r.report ? seedOutput(r.report) : olds.seed, joined: r.joined, status: summary(r.status) } };
     }
     const status = await rotatePassword(news);

@@ -54,8 +54,8 @@ export type JoinPlan =
   | { readonly kind: "already"; readonly why: string }
   /** It is pointed at the master by GTID from `gtid` (the later of what it wrote and what it applied). */
   | { readonly kind: "gtid"; readonly gtid: string; readonly why: string }
-  /** It must be copied: `why` says what stands in the way. */
-  | { readonly kind: "copy"; readonly why: string };
+  /** It must be copied: `why` says what stands in the way; `errant`: the transactions a copy would destroy. */
+  | { readonly kind: "copy"; readonly why: string; readonly errant?: string };
 
 /**
  * Pure: how `mirror` joins `master` (whose address its replication must name). `formerMasterOnly`: join by GTID
@@ -64,14 +64,17 @@ export type JoinPlan =
  */
 export function joinPlan(mirror: ServerState, master: ServerState, masterAddress: string, opts: { readonly formerMasterOnly: boolean }): JoinPlan {
   const r = mirror.replica;
+  // Transactions only it has come first, whether or not it replicates from the master already: joined, it would
+  // diverge silently; copied, they would be gone (the caller asks before that).
+  const errant = mirror.logBin ? errantTransactions(mirror.binlogState, master.binlogState) : [];
+  if (errant.length > 0) {
+    const list = formatGtidList(errant);
+    return { kind: "copy", errant: list, why: `${mirror.name} holds transactions ${master.name} lacks: ${list} (written on it and never replicated)` };
+  }
   if (r && r.sourceHost === masterAddress) return { kind: "already", why: `${mirror.name} replicates from ${master.name} already` };
   if (!mirror.logBin) return { kind: "copy", why: `${mirror.name} has no binary log, so its GTID state cannot be compared with ${master.name}'s` };
   const position = latestPosition(mirror.binlogPos, mirror.slavePos);
   if (position.length === 0) return { kind: "copy", why: `${mirror.name} has no GTID position (it never replicated)` };
-  const errant = errantTransactions(mirror.binlogState, master.binlogState);
-  if (errant.length > 0) {
-    return { kind: "copy", why: `${mirror.name} holds transactions ${master.name} lacks: ${formatGtidList(errant)} (written on it and never replicated)` };
-  }
   if (!r && opts.formerMasterOnly && !mirror.binlogState.some((g) => g.server === mirror.serverId)) {
     return { kind: "copy", why: `${mirror.name} replicates from nobody and never was a master (its replication was reset: a re-seed)` };
   }

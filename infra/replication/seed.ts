@@ -371,7 +371,9 @@ export async function joinMirror(plan: SeedPlan, opts: { readonly rejoinFormerMa
     try {
       return { join, status: await waitCaughtUp(plan, master, mirror) };
     } catch (e) {
-      if (join.kind === "already") throw e;
+      // Only the master's answer that it no longer has what the mirror needs (error 1236: purged binary logs)
+      // means a copy; anything else (a timeout under load, a password, TLS) is reported, not copied over.
+      if (join.kind === "already" || !/\b1236\b/.test((e as Error).message)) throw e;
       return { join: { kind: "copy", why: `joining by GTID from ${join.gtid} failed: ${(e as Error).message}` } };
     }
   });

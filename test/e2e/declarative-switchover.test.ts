@@ -304,7 +304,7 @@ describe.skipIf(!isRoot)("switchover by stack-config change (lab)", { shuffle: f
     expect(again.out).not.toMatch(/\b\d+ (created|updated|replaced|deleted)\b/);
   });
 
-  it("an old master back with writes of its own: up fences it and stops, naming them; the next up copies the master onto it, saying why", async () => {
+  it("an old master back with writes of its own: up fences it and stops, naming them; a copy over them waits for a re-seed token", async () => {
     const veth = `mslvds-mirror1`;
     expect(spawnSync("ip", ["link", "set", veth, "down"]).status).toBe(0);
     try {
@@ -322,13 +322,22 @@ describe.skipIf(!isRoot)("switchover by stack-config change (lab)", { shuffle: f
     const errant = sql("mirror1", "SELECT @@gtid_binlog_pos");
     const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     expect(up.code, up.out).not.toBe(0);
-    expect(up.out).toContain("mirror1 came back taking writes while master is the master: fenced now");
+    expect(up.out).toContain("mirror1 took writes while master is the master: fenced now");
     expect(up.out).toContain(`It holds transactions master lacks: ${errant}`);
     expect(sql("mirror1", "SELECT @@read_only")).toBe("1");
+    // The next up will not copy over them without the operator's word either: it names them again.
+    const refused = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    expect(refused.code, refused.out).not.toBe(0);
+    expect(refused.out).toMatch(/\[mirrors\[\]\.reseed of mirror1\] mirror1 holds transactions master lacks: [0-9-]+.*nothing changed/);
+    expect(sql("mirror1", "SELECT COUNT(*) FROM wiki.pages WHERE id = 900020")).toBe("1");
+    // Saved (here: not needed), the operator gives a re-seed token: the copy goes ahead, saying why.
+    const cfg = (await import("yaml")).parse(fs.readFileSync(stackFile, "utf8"));
+    cfg.config["mirrorstack:mirrors"] = cfg.config["mirrorstack:mirrors"].map((m: { name: string }) => (m.name === "mirror1" ? { ...m, reseed: "after-failover" } : m));
+    fs.writeFileSync(stackFile, (await import("yaml")).stringify(cfg));
     const next = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     expect(next.code, next.out).toBe(0);
     const rep = await replication();
-    expect(rep.mirror1!.joined).toMatchObject({ how: "copied", master: "master", why: expect.stringMatching(/mirror1 holds transactions master lacks/) });
+    expect(rep.mirror1!.joined).toMatchObject({ how: "copied", master: "master", why: expect.stringMatching(/re-seed token|holds transactions master lacks/) });
     expect(rep.mirror2!.joined).toMatchObject({ how: "already", master: "master" });
     expect(sql("mirror1", "SELECT COUNT(*) FROM wiki.pages WHERE id = 900020")).toBe("0");
     const v = mirrorctl("verify", "--stack", STACK, "--json");
