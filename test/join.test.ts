@@ -38,6 +38,13 @@ describe("joinPlan", () => {
     expect(p.why).toMatch(/replicated from nobody \(an old master\)/);
   });
 
+  it("what the master applied as a replica counts as held (its gtid_slave_pos), whichever list has the higher seq", () => {
+    const m = server("b", { serverId: 101, readOnly: false, state: "0-1-30,0-101-3", slave: "0-1-42" });
+    expect(joinPlan(server("a", { serverId: 1, readOnly: false, state: "0-1-42" }), m, "10.0.0.11", { formerMasterOnly: true }).kind).toBe("gtid");
+    const m2 = server("b", { serverId: 101, readOnly: false, state: "0-1-42,0-101-3", slave: "0-1-30" });
+    expect(joinPlan(server("a", { serverId: 1, readOnly: false, state: "0-1-42" }), m2, "10.0.0.11", { formerMasterOnly: true }).kind).toBe("gtid");
+  });
+
   it("errant transactions are named and mean a copy", () => {
     const p = joinPlan(server("a", { serverId: 1, readOnly: false, state: "0-1-42" }), master, "10.0.0.11", { formerMasterOnly: true });
     expect(p.kind).toBe("copy");

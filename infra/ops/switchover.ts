@@ -751,7 +751,7 @@ export async function applyMasterChange(
         await runAll(oldDb, [...s.setReadOnly(true), ...s.setStrictMode(false)]);
         for (const x of sessionsToEnd(toSessionRows(await oldDb.query(s.otherSessions())))) await oldDb.query(s.killConnection(x.id)).catch(() => undefined);
         const after = await readServerState(oldDb, d, s, from);
-        const errant = errantTransactions(after.binlogState, st.binlogState);
+        const errant = errantTransactions(after.binlogState, [...st.binlogState, ...st.slavePos]);
         if (errant.length > 0) {
           throw new Error(`[master.name] ${from} took writes while ${to} is the master: fenced now (read_only, client sessions ended). It holds transactions ${to} lacks: ${formatGtidList(errant)}. Save what you need from it; then set mirrors[].reseed for ${from} to copy ${to} onto it.`);
         }

@@ -54,7 +54,9 @@ export function toPosition(list: readonly Gtid[]): Map<number, Gtid> {
  * named as the candidate's last GTID of that pair (errant transactions: written on a mirror, not replicated).
  */
 export function errantTransactions(candidateState: readonly Gtid[], referenceState: readonly Gtid[]): Gtid[] {
-  const ref = new Map(referenceState.map((g) => [`${g.domain}-${g.server}`, g.seq]));
+  // The highest seq per pair: a reference may join several lists (a binary log state and a replica position).
+  const ref = new Map<string, number>();
+  for (const g of referenceState) ref.set(`${g.domain}-${g.server}`, Math.max(ref.get(`${g.domain}-${g.server}`) ?? -1, g.seq));
   return candidateState.filter((g) => {
     const seq = ref.get(`${g.domain}-${g.server}`);
     return seq === undefined || seq < g.seq;

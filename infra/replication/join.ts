@@ -64,14 +64,18 @@ export type JoinPlan =
  */
 export function joinPlan(mirror: ServerState, master: ServerState, masterAddress: string, opts: { readonly formerMasterOnly: boolean }): JoinPlan {
   const r = mirror.replica;
-  // Transactions only it has come first, whether or not it replicates from the master already: joined, it would
-  // diverge silently; copied, they would be gone (the caller asks before that).
-  const errant = mirror.logBin ? errantTransactions(mirror.binlogState, master.binlogState) : [];
+  // A host replicating from the master already is left as it is: after a switchover the old master's own early
+  // transactions (before the mirror's seed, which does not log them) are in no GTID state of the new master, so
+  // comparing would name them wrongly. (An old master that took writes while replicating is fenced and compared
+  // by the switchover's found-done path instead.)
+  if (r && r.sourceHost === masterAddress) return { kind: "already", why: `${mirror.name} replicates from ${master.name} already` };
+  // Transactions only it has: joined, it would diverge silently; copied, they would be gone (the caller asks).
+  // What the master applied as a replica counts as held (gtid_slave_pos).
+  const errant = mirror.logBin ? errantTransactions(mirror.binlogState, [...master.binlogState, ...master.slavePos]) : [];
   if (errant.length > 0) {
     const list = formatGtidList(errant);
     return { kind: "copy", errant: list, why: `${mirror.name} holds transactions ${master.name} lacks: ${list} (written on it and never replicated)` };
   }
-  if (r && r.sourceHost === masterAddress) return { kind: "already", why: `${mirror.name} replicates from ${master.name} already` };
   if (!mirror.logBin) return { kind: "copy", why: `${mirror.name} has no binary log, so its GTID state cannot be compared with ${master.name}'s` };
   const position = latestPosition(mirror.binlogPos, mirror.slavePos);
   if (position.length === 0) return { kind: "copy", why: `${mirror.name} has no GTID position (it never replicated)` };
