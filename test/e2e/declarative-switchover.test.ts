@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { applyPatch } from "diff";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { httpGet } from "../../infra/ops/web";
-import { freshStack, inventory, isRoot, mirrorctl, onHost, pulumi, ROOT, showRun, skipReason, sql, stackExportText, useLab, writeTestStack } from "./lab";
+import { freshStack, inventory, isRoot, mirrorctl, onHost, pulumi, ROOT, showRun, skipReason, sql, stackExportText, startWriter, useLab, writeTestStack } from "./lab";
 
 const STACK = "e2e-declarative";
 useLab("declarative", { mirrors: 2, image: "prepared" });
@@ -46,40 +46,6 @@ function config(master: string, mirrors: string[], ids: boolean) {
     web: { server: "apache", documentRoot: SITE, uploadsPath: `${SITE}/images`, app: "generic", checkPath: "/index.php", checkFile: "/images/logo.png" },
     backups: { enabled: false },
   });
-}
-
-/** The site's writer: a non-SUPER account over TCP, one insert at a time, trying the other host after a refusal. */
-function startWriter(hosts: readonly string[]) {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mysql = require("mysql2/promise") as typeof import("mysql2/promise");
-  const acked: { n: number; host: string; t: number }[] = [];
-  let stop = false;
-  const done = (async () => {
-    let cur = 0;
-    let n = 0;
-    let conn: import("mysql2/promise").Connection | undefined;
-    while (!stop) {
-      try {
-        conn ??= await mysql.createConnection({ host: addr(hosts[cur]!), user: "app", password: APP_PASSWORD, database: "wiki", connectTimeout: 2000 });
-        n++;
-        await conn.query("INSERT INTO wiki.writes (n, host) VALUES (?, ?)", [n, hosts[cur]]);
-        acked.push({ n, host: hosts[cur]!, t: Date.now() });
-      } catch {
-        conn?.destroy();
-        conn = undefined;
-        cur = 1 - cur;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    }
-    conn?.destroy();
-  })();
-  return {
-    async finish() {
-      stop = true;
-      await done;
-      return acked;
-    },
-  };
 }
 
 /** Replication outputs by mirror (seed, status, joined). */
@@ -176,11 +142,11 @@ describe.skipIf(!isRoot)("switchover by stack-config change (lab)", { shuffle: f
   it("up performs it under a steady writer: a short write gap, no copy, no restart, verify equal", async () => {
     const up0 = { master: uptime("master"), mirror1: uptime("mirror1") };
     const t0 = Date.now();
-    const writer = startWriter(["master", "mirror1"]);
+    const writer = startWriter(["master", "mirror1"], APP_PASSWORD);
     await new Promise((r) => setTimeout(r, 3000));
     const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     await new Promise((r) => setTimeout(r, 2000));
-    const acked = await writer.finish();
+    const { acked } = await writer.finish();
     expect(up.code, up.out).toBe(0);
     const lastOld = Math.max(...acked.filter((a) => a.host === "master").map((a) => a.t));
     const firstNew = Math.min(...acked.filter((a) => a.host === "mirror1").map((a) => a.t));

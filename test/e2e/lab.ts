@@ -263,3 +263,45 @@ export function mirrorctl(...args: string[]): CtlRun {
 
 /** A run as text for an assertion's message. */
 export const showRun = (r: CtlRun): string => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
+
+/**
+ * The site's writer in the switchover tests: a non-SUPER account over TCP (`app` with `password`, database `wiki`),
+ * one insert into wiki.writes at a time on whichever of `hosts` accepts it (it tries the other one after a
+ * refusal, as a site behind a switched address would). Records when each write was acknowledged and where, and
+ * each refusal.
+ */
+export function startWriter(hosts: readonly string[], password: string) {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mysql = require("mysql2/promise") as typeof import("mysql2/promise");
+  const addr = (h: string) => inventory().hosts.find((x) => x.name === h)!.address;
+  const acked: { n: number; host: string; t: number }[] = [];
+  const errors: string[] = [];
+  let stop = false;
+  const done = (async () => {
+    let cur = 0;
+    let n = 0;
+    let conn: import("mysql2/promise").Connection | undefined;
+    while (!stop) {
+      try {
+        conn ??= await mysql.createConnection({ host: addr(hosts[cur]!), user: "app", password, database: "wiki", connectTimeout: 2000 });
+        n++;
+        await conn.query("INSERT INTO wiki.writes (n, host) VALUES (?, ?)", [n, hosts[cur]]);
+        acked.push({ n, host: hosts[cur]!, t: Date.now() });
+      } catch (e) {
+        errors.push(`${hosts[cur]}: ${(e as Error).message}`);
+        conn?.destroy();
+        conn = undefined;
+        cur = 1 - cur;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    conn?.destroy();
+  })();
+  return {
+    async finish() {
+      stop = true;
+      await done;
+      return { acked, errors };
+    },
+  };
+}

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { applyPatch } from "diff";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freshStack, inventory, isRoot, onHost, pulumi, ROOT, skipReason, sql, useLab, writeTestStack } from "./lab";
+import { freshStack, inventory, isRoot, onHost, pulumi, ROOT, skipReason, sql, startWriter, useLab, writeTestStack } from "./lab";
 
 const STACK = "e2e-switchover";
 useLab("switchover", { mirrors: 2, image: "prepared" });
@@ -43,46 +43,6 @@ function snapshot(hosts: readonly string[]): string {
       return `${h}: ${vars}\n${st}`;
     })
     .join("\n");
-}
-
-/**
- * The site's writer: a non-SUPER account over TCP, one insert at a time on whichever of `hosts` accepts it (it
- * tries the other one after a refusal, as a site behind a switched address would). Records when each write was
- * acknowledged and where.
- */
-function startWriter(hosts: readonly string[]) {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mysql = require("mysql2/promise") as typeof import("mysql2/promise");
-  const acked: { n: number; host: string; t: number }[] = [];
-  const errors: string[] = [];
-  let stop = false;
-  const done = (async () => {
-    let cur = 0;
-    let n = 0;
-    let conn: import("mysql2/promise").Connection | undefined;
-    while (!stop) {
-      try {
-        conn ??= await mysql.createConnection({ host: addr(hosts[cur]!), user: "app", password: APP_PASSWORD, database: "wiki", connectTimeout: 2000 });
-        n++;
-        await conn.query("INSERT INTO wiki.writes (n, host) VALUES (?, ?)", [n, hosts[cur]]);
-        acked.push({ n, host: hosts[cur]!, t: Date.now() });
-      } catch (e) {
-        errors.push(`${hosts[cur]}: ${(e as Error).message}`);
-        conn?.destroy();
-        conn = undefined;
-        cur = 1 - cur;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    }
-    conn?.destroy();
-  })();
-  return {
-    async finish() {
-      stop = true;
-      await done;
-      return { acked, errors };
-    },
-  };
 }
 
 describe.skipIf(!isRoot)("switchover and failover (lab)", { shuffle: false }, () => {
@@ -179,7 +139,7 @@ describe.skipIf(!isRoot)("switchover and failover (lab)", { shuffle: false }, ()
   });
 
   it("switchover under a steady writer: a short write gap, no acknowledged write lost, everyone follows the new master by GTID", async () => {
-    const writer = startWriter(["master", "mirror1"]);
+    const writer = startWriter(["master", "mirror1"], APP_PASSWORD);
     await new Promise((r) => setTimeout(r, 3000));
     const r = await ctl("switchover", "--stack", STACK, "--to", "mirror1", "--json");
     await new Promise((r) => setTimeout(r, 2000));
