@@ -86,9 +86,9 @@ describe.skipIf(!isRoot)("backups pushed to a separate backup host (lab)", { shu
     expect(upOut).toMatch(new RegExp(`${taker}-backup-push-check created`));
   });
 
-  it("every backup-now lands a verified copy on vault, which keeps its own retention", () => {
+  it("every backup-now lands a verified copy on vault, which keeps its own retention", async () => {
     for (let i = 0; i < 3; i++) {
-      const r = ctl("backup-now", "--stack", STACK);
+      const r = await ctl("backup-now", "--stack", STACK);
       expect(r.code, show(r)).toBe(0);
       expect(r.stdout).toMatch(/pushed to vault: .*stored mirrorstack-\d{8}T\d{6}Z/);
     }
@@ -103,7 +103,7 @@ describe.skipIf(!isRoot)("backups pushed to a separate backup host (lab)", { shu
     }
     // What vault holds is ciphertext: no dump text in it.
     expect(onHost(vault, `zcat -f ${PUSHED}/${pushed[0]}/db-wiki.sql.gz.gpg 2>/dev/null | grep -c 'CREATE TABLE'`).stdout.trim()).toBe("0");
-    expect(ctl("status", "--stack", STACK).code).toBe(0);
+    expect((await ctl("status", "--stack", STACK)).code).toBe(0);
   });
 
   it("the push key can do nothing else on vault, and nothing from another address", () => {
@@ -126,12 +126,12 @@ describe.skipIf(!isRoot)("backups pushed to a separate backup host (lab)", { shu
     expect(must(vault, `find ${PUSHED} /tmp /var/lib/${USER} -printf '%p %s\\n' | sort`)).toBe(before);
   });
 
-  it("a push that fails says so, exits non-zero and keeps the local backup", () => {
+  it("a push that fails says so, exits non-zero and keeps the local backup", async () => {
     const localBefore = backupsOn(taker, LOCAL).length;
     const pushedBefore = backupsOn(vault, PUSHED);
     must(vault, `mv /etc/ssh/authorized_keys/${USER} /root/ak.e2e`);
     try {
-      const r = ctl("backup-now", "--stack", STACK);
+      const r = await ctl("backup-now", "--stack", STACK);
       expect(r.code, show(r)).not.toBe(0);
       expect(r.stdout).toMatch(/push to vault FAILED: put .*; the backup stays in \/var\/backups\/mirrorstack\/mirrorstack-/);
     } finally {
@@ -141,7 +141,7 @@ describe.skipIf(!isRoot)("backups pushed to a separate backup host (lab)", { shu
     expect(backupsOn(vault, PUSHED)).toEqual(pushedBefore);
   });
 
-  it("vault refuses a name in the far future and a push over its quota, logs both and every stored file, and keeps its backups", () => {
+  it("vault refuses a name in the far future and a push over its quota, logs both and every stored file, and keeps its backups", async () => {
     // No syslog inside a lab host: a datagram sink on /dev/log stands in (started here, stopped by PID below).
     const sink = "/root/e2e-receive-syslog";
     const pid = must(vault, `rm -f /dev/log ${sink}; setsid socat -u UNIX-RECV:/dev/log,mode=666 OPEN:${sink},creat,append </dev/null >/dev/null 2>&1 & echo $!`).trim();
@@ -155,7 +155,7 @@ describe.skipIf(!isRoot)("backups pushed to a separate backup host (lab)", { shu
       // A sparse file as large as the quota fills the directory (du counts its apparent size).
       must(vault, `truncate -s ${QUOTA_MIB}M ${PUSHED}/.e2e-filler`);
       try {
-        const r = ctl("backup-now", "--stack", STACK);
+        const r = await ctl("backup-now", "--stack", STACK);
         expect(r.code, show(r)).not.toBe(0);
         expect(r.stdout).toMatch(
           new RegExp(`push to vault FAILED: put .*refused: ${PUSHED} is full: \\d+ bytes of its quota of ${QUOTA_MIB * 1024 * 1024} \\(backups.push.quotaMiB = ${QUOTA_MIB}\\)`),
@@ -167,7 +167,7 @@ describe.skipIf(!isRoot)("backups pushed to a separate backup host (lab)", { shu
       expect(must(vault, `ls -A ${PUSHED}`)).not.toContain(".partial");
 
       // With room again the next backup lands; the oldest stored one goes, by retention only.
-      const ok = ctl("backup-now", "--stack", STACK);
+      const ok = await ctl("backup-now", "--stack", STACK);
       expect(ok.code, show(ok)).toBe(0);
       const stored = /stored (mirrorstack-\d{8}T\d{6}Z)/.exec(ok.stdout)?.[1];
       expect(stored).toBeDefined();

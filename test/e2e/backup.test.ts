@@ -44,12 +44,12 @@ describe.skipIf(!isRoot)("encrypted backups (lab)", { shuffle: false }, () => {
   });
 
   it("sync-now pulls the mirrored tree onto the mirrors, with progress", async () => {
-    const r = ctl("sync-now", "--stack", STACK);
+    const r = await ctl("sync-now", "--stack", STACK);
     expect(r.code, show(r)).toBe(0);
     expect(r.stderr).toMatch(new RegExp(`${backupHost}: pulling /srv/backup-e2e from ${master} \\.\\.\\.`));
     expect(r.stdout).toMatch(new RegExp(`=== ${backupHost}: synced`));
     expect(onHost(backupHost, "cat /srv/backup-e2e/sub/a.txt").stdout).toBe("x\n");
-    const st = ctl("status", "--stack", STACK);
+    const st = await ctl("status", "--stack", STACK);
     expect(st.code, show(st)).toBe(0);
     expect(st.stdout).toMatch(new RegExp(`${backupHost} +mirror +OK .* ok, \\d+s ago`));
   });
@@ -64,7 +64,7 @@ describe.skipIf(!isRoot)("encrypted backups (lab)", { shuffle: false }, () => {
   it("backup-now writes an encrypted backup; the retention keeps the newest 2", async () => {
     const names: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const r = ctl("backup-now", "--stack", STACK);
+      const r = await ctl("backup-now", "--stack", STACK);
       expect(r.code, show(r)).toBe(0);
       expect(r.stdout).toMatch(/backup done in/);
       expect(r.stdout).toMatch(/replication SQL thread paused for the dumps/);
@@ -74,7 +74,7 @@ describe.skipIf(!isRoot)("encrypted backups (lab)", { shuffle: false }, () => {
     }
     expect(new Set(names).size).toBe(3);
     expect(list()).toEqual(names.slice(1));
-    const j = JSON.parse(ctl("backup-now", "--stack", STACK, "--json").stdout);
+    const j = JSON.parse((await ctl("backup-now", "--stack", STACK, "--json")).stdout);
     expect(j.ok).toBe(true);
     expect(j.backups).toHaveLength(2);
     expect(j.backups[0].manifest).toMatchObject({ databases: "wiki", trees: "srv/backup-e2e", role: "mirror" });
@@ -82,7 +82,7 @@ describe.skipIf(!isRoot)("encrypted backups (lab)", { shuffle: false }, () => {
     expect(list()).not.toContain(names[1]);
     // No partial directory is left, replication runs again after the pause.
     expect(onHost(backupHost, `ls -a ${DEST} | grep -c partial || true`).stdout.trim()).toBe("0");
-    expect(ctl("status", "--stack", STACK).code).toBe(0);
+    expect((await ctl("status", "--stack", STACK)).code).toBe(0);
   });
 
   it("is unreadable without the passphrase and holds no plain text", async () => {
@@ -106,21 +106,21 @@ gpgconf --homedir "$g" --kill all; rm -rf "$g"`,
   });
 
   it("restore: into a scratch database with identical checksums, dropped afterwards (kept with --keep)", async () => {
-    const r = ctl("restore", "--stack", STACK, "--host", backupHost, "--to", "wiki_restore_check");
+    const r = await ctl("restore", "--stack", STACK, "--host", backupHost, "--to", "wiki_restore_check");
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toMatch(/restored wiki from mirrorstack-\d{8}T\d{6}Z/);
     expect(r.stdout).toMatch(/compared \d+ table\(s\), \d+ chunk\(s\) with wiki on .*: identical checksums/);
     expect(r.stdout).toMatch(/dropped the scratch database wiki_restore_check/);
     expect(sql(backupHost, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'wiki_restore_check'")).toBe("0");
 
-    const k = ctl("restore", "--stack", STACK, "--host", backupHost, "--to", "wiki_restore_kept", "--keep", "--json");
+    const k = await ctl("restore", "--stack", STACK, "--host", backupHost, "--to", "wiki_restore_kept", "--keep", "--json");
     expect(k.code, show(k)).toBe(0);
     const j = JSON.parse(k.stdout);
     expect(j).toMatchObject({ equal: true, dropped: false, database: "wiki", scratch: "wiki_restore_kept" });
     expect(j.tables.map((t: { table: string }) => t.table).sort()).toEqual(expect.arrayContaining(["docs", "tags"]));
     expect(sql(backupHost, "SELECT COUNT(*) FROM wiki_restore_kept.docs")).toBe("1500");
     // Restoring over an existing database is refused and changes nothing.
-    const again = ctl("restore", "--stack", STACK, "--host", backupHost, "--to", "wiki_restore_kept");
+    const again = await ctl("restore", "--stack", STACK, "--host", backupHost, "--to", "wiki_restore_kept");
     expect(again.code, show(again)).toBe(2);
     expect(again.stderr).toMatch(/already exists/);
     expect(sql(backupHost, "SELECT COUNT(*) FROM wiki_restore_kept.docs")).toBe("1500");
@@ -130,7 +130,7 @@ gpgconf --homedir "$g" --kill all; rm -rf "$g"`,
   });
 
   it("backup-now refuses a host that is not the backup host, changing nothing", async () => {
-    const r = ctl("backup-now", "--stack", STACK, "--host", master);
+    const r = await ctl("backup-now", "--stack", STACK, "--host", master);
     expect(r.code, show(r)).toBe(2);
     expect(r.stderr).toMatch(/taken on .* \(backups.host\), not on /);
     expect(list()).toHaveLength(2);
@@ -142,7 +142,7 @@ gpgconf --homedir "$g" --kill all; rm -rf "$g"`,
     const before = list();
     onHost(backupHost, planted.map((p) => `mkdir -p ${DEST}/${p}`).join("; "));
     try {
-      const r = ctl("backup-now", "--stack", STACK);
+      const r = await ctl("backup-now", "--stack", STACK);
       expect(r.code, show(r)).toBe(0);
       const name = /backup written: \S+\/(mirrorstack-\d{8}T\d{6}Z)/.exec(r.stdout)?.[1];
       expect(name, r.stdout).toBeDefined();

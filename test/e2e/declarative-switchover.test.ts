@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { applyPatch } from "diff";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { httpGet } from "../../infra/ops/web";
-import { freshStack, inventory, isRoot, mirrorctl, onHost, pulumi, ROOT, showRun, skipReason, sql, stackExportText, startWriter, useLab, writeTestStack } from "./lab";
+import { freshStack, inventory, isRoot, mirrorctl, onHost, pulumi, ROOT, run, showRun, skipReason, sql, stackExportText, startWriter, useLab, writeTestStack } from "./lab";
 
 const STACK = "e2e-declarative";
 useLab("declarative", { mirrors: 2, image: "prepared" });
@@ -127,9 +127,9 @@ describe.skipIf(!isRoot)("switchover by stack-config change (lab)", { shuffle: f
     // when MIRRORSTACK_REVIEW_CAPTURE=1, for test/review.report.test.ts).
     const out = path.join(ROOT, `.lab-ds/review.md`);
     const json = path.join(ROOT, `.lab-ds/review.json`);
-    const rv = spawnSync("npm", ["run", "-s", "review", "--", "--stack", STACK, "--out", out, "--json-out", json], { cwd: ROOT, encoding: "utf8" });
+    const rv = await run("npm", ["run", "-s", "review", "--", "--stack", STACK, "--out", out, "--json-out", json]);
     const md = fs.existsSync(out) ? fs.readFileSync(out, "utf8") : "";
-    expect(rv.status, `${rv.stdout}\n${rv.stderr}\n${md}`).toBe(0);
+    expect(rv.code, `${rv.stdout}\n${rv.stderr}\n${md}`).toBe(0);
     console.log(`[e2e] npm run review of the switchover:\n${md}`);
     expect(md).toContain("### Switchover: `master` → `mirror1`");
     expect(md).toMatch(/\*\*follows the new master\*\* `mirror1` \(was `master`\): no copy/);
@@ -176,7 +176,7 @@ describe.skipIf(!isRoot)("switchover by stack-config change (lab)", { shuffle: f
       expect(st, h).toContain(`Master_Host: ${addr("mirror1")}`);
       expect(st, h).toMatch(/Slave_SQL_Running: Yes/);
     }
-    const v = mirrorctl("verify", "--stack", STACK, "--json");
+    const v = await mirrorctl("verify", "--stack", STACK, "--json");
     expect(v.code, showRun(v)).toBe(0);
   });
 
@@ -191,7 +191,7 @@ describe.skipIf(!isRoot)("switchover by stack-config change (lab)", { shuffle: f
     }
     expect(await page("mirror1")).toMatch(/^role=master readonly=no\nwrite=ok$/m);
     expect(await page("master")).toMatch(/^role=mirror readonly=yes\nwrite=refused: .*read-only/m);
-    const st = mirrorctl("status", "--stack", STACK, "--json");
+    const st = await mirrorctl("status", "--stack", STACK, "--json");
     expect(st.code, showRun(st)).toBe(0);
   });
 
@@ -202,7 +202,7 @@ describe.skipIf(!isRoot)("switchover by stack-config change (lab)", { shuffle: f
   });
 
   it("mirrorctl switchover back, then up with the printed change converges without a copy", async () => {
-    const r = mirrorctl("switchover", "--stack", STACK, "--to", "master", "--json");
+    const r = await mirrorctl("switchover", "--stack", STACK, "--to", "master", "--json");
     expect(r.code, showRun(r)).toBe(0);
     const next = applyPatch(fs.readFileSync(stackFile, "utf8"), JSON.parse(r.stdout).configDiff as string);
     expect(next).not.toBe(false);
@@ -229,7 +229,7 @@ describe.skipIf(!isRoot)("switchover by stack-config change (lab)", { shuffle: f
     for (const m of ["mirror1", "mirror2"]) expect(sql(m, `SELECT MASTER_GTID_WAIT('${pos}', 30)`), m).toBe("0");
     expect(spawnSync("ip", ["link", "set", veth, "down"]).status).toBe(0);
     try {
-      const f = mirrorctl("failover", "--stack", STACK, "--json");
+      const f = await mirrorctl("failover", "--stack", STACK, "--json");
       expect(f.code, showRun(f)).toBe(0);
       const j = JSON.parse(f.stdout) as { newMaster: string; configDiff: string };
       expect(j.newMaster).toBe("mirror1");
@@ -263,7 +263,7 @@ describe.skipIf(!isRoot)("switchover by stack-config change (lab)", { shuffle: f
       expect(sql(h, `SELECT MASTER_GTID_WAIT('${pos2}', 30)`), h).toBe("0");
       expect(sql(h, "SELECT title FROM wiki.pages WHERE id = 900011"), h).toBe("after the failover");
     }
-    const v = mirrorctl("verify", "--stack", STACK, "--json");
+    const v = await mirrorctl("verify", "--stack", STACK, "--json");
     expect(v.code, showRun(v)).toBe(0);
     const again = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     expect(again.code, again.out).toBe(0);
@@ -274,7 +274,7 @@ describe.skipIf(!isRoot)("switchover by stack-config change (lab)", { shuffle: f
     const veth = `mslvds-mirror1`;
     expect(spawnSync("ip", ["link", "set", veth, "down"]).status).toBe(0);
     try {
-      const f = mirrorctl("failover", "--stack", STACK, "--json");
+      const f = await mirrorctl("failover", "--stack", STACK, "--json");
       expect(f.code, showRun(f)).toBe(0);
       const j = JSON.parse(f.stdout) as { newMaster: string; configDiff: string };
       expect(j.newMaster).toBe("master");
@@ -306,7 +306,7 @@ describe.skipIf(!isRoot)("switchover by stack-config change (lab)", { shuffle: f
     expect(rep.mirror1!.joined).toMatchObject({ how: "copied", master: "master", why: expect.stringMatching(/re-seed token|holds transactions master lacks/) });
     expect(rep.mirror2!.joined).toMatchObject({ how: "already", master: "master" });
     expect(sql("mirror1", "SELECT COUNT(*) FROM wiki.pages WHERE id = 900020")).toBe("0");
-    const v = mirrorctl("verify", "--stack", STACK, "--json");
+    const v = await mirrorctl("verify", "--stack", STACK, "--json");
     expect(v.code, showRun(v)).toBe(0);
     const again = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     expect(again.code, again.out).toBe(0);

@@ -321,11 +321,11 @@ describe.skipIf(nfsSkip !== undefined)("file sharing over NFS (lab: as far as it
 
   // Without an NFS server in the lab, a bind mount of a local directory stands in for the export's mount: the
   // copy job cannot tell them apart, and this exercises exactly what it does with a mount and without one.
-  it("copies the mounted export into the local tree, and leaves the copy alone when nothing is mounted", () => {
+  it("copies the mounted export into the local tree, and leaves the copy alone when nothing is mounted", async () => {
     const standIn = "/srv/e2e-nfs-standin";
     must(mirror, `umount ${MOUNT} 2>/dev/null; rm -rf ${TREE} ${standIn} && mkdir -p ${TREE} && echo keep >${TREE}/earlier-copy.txt`);
     // Not mounted (and no server to mount from): the job fails, says why, and deletes nothing.
-    const idle = ctl("sync-now", "--stack", NFS_STACK);
+    const idle = await ctl("sync-now", "--stack", NFS_STACK);
     expect(idle.code, idle.stdout + idle.stderr).not.toBe(0);
     expect(idle.stdout).toContain(`${MOUNT} is not mounted (export ${TREE} of ${master}); ${TREE} left as it is`);
     expect(must(mirror, `cat ${TREE}/earlier-copy.txt`)).toBe("keep\n");
@@ -336,7 +336,7 @@ describe.skipIf(nfsSkip !== undefined)("file sharing over NFS (lab: as far as it
         `mkdir -p "${standIn}/a/b c" ${MOUNT} && echo one >"${standIn}/a/b c/x y.txt" && head -c 100000 /dev/urandom >${standIn}/a/blob && ` +
           `ln -s /etc/hostname ${standIn}/a/outside && mount --bind ${standIn} ${MOUNT}`,
       );
-      const run = ctl("sync-now", "--stack", NFS_STACK);
+      const run = await ctl("sync-now", "--stack", NFS_STACK);
       expect(run.code, run.stdout + run.stderr).toBe(0);
       expect(run.stdout).toContain(`copying ${MOUNT} to ${TREE}`);
       expect(treeListing(mirror, TREE)).toBe(treeListing(mirror, MOUNT));

@@ -71,7 +71,7 @@ describe.skipIf(!isRoot)("health job: replication, sync, RAID and disk problems 
     await freshStack(STACK);
     const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     expect(up.code, up.out).toBe(0);
-    const sync = ctl("sync-now", "--stack", STACK);
+    const sync = await ctl("sync-now", "--stack", STACK);
     expect(sync.code, `${sync.stdout}\n${sync.stderr}`).toBe(0);
   }, 900_000);
 
@@ -101,7 +101,7 @@ describe.skipIf(!isRoot)("health job: replication, sync, RAID and disk problems 
     expect(alerts(mirror)).toEqual([]);
   });
 
-  it("one run shows each problem in the status file, the metrics and one alert; a second run sends no new alert", () => {
+  it("one run shows each problem in the status file, the metrics and one alert; a second run sends no new alert", async () => {
     sql(mirror, "STOP SLAVE SQL_THREAD");
     const old = Math.floor(Date.now() / 1000) - 2 * 86400;
     expect(onHost(mirror, `sed -i 's/^last_success=.*/last_success=${old}/' ${PATHS.syncStatus} && grep -c last_success=${old} ${PATHS.syncStatus}`).stdout.trim()).toBe("1");
@@ -145,7 +145,7 @@ describe.skipIf(!isRoot)("health job: replication, sync, RAID and disk problems 
     expect(alerts(mirror)).toHaveLength(1);
 
     // mirrorctl status: its own live checks, and the RAID state the health job measured (status cannot see it).
-    const st = ctl("status", "--stack", STACK);
+    const st = await ctl("status", "--stack", STACK);
     expect(st.code, st.stdout + st.stderr).toBe(2);
     expect(st.stdout).toMatch(new RegExp(`${mirror}: RAID md0 is degraded \\(health job, .+ ago\\)`));
     expect(st.stdout).toMatch(/SQL/);

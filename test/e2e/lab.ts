@@ -168,11 +168,30 @@ export function onHost(host: string, script: string): { code: number; stdout: st
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** What a child process printed and how it exited. */
+export interface CtlRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
 /**
- * Runs the engine through the project's wrapper; resolves to exit code and combined output. Asynchronous on
- * purpose: a test worker blocked in a long synchronous child process misses vitest's RPC deadlines, and
- * tests that run a load meanwhile need the event loop.
+ * Runs a command and resolves when it exits. Tests run every long child process this way, never with spawnSync: a
+ * worker blocked in a synchronous child past vitest's 60 s RPC deadline fails the whole run with "Timeout calling
+ * onTaskUpdate" although every test passed, and tests that run a load meanwhile need the event loop.
  */
+export function run(cmd: string, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CtlRun> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => out.push(d));
+    child.stderr.on("data", (d: Buffer) => err.push(d));
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }));
+  });
+}
+
+/** Runs the engine through the project's wrapper (see `run`); resolves to exit code and combined output. */
 export function pulumi(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
     const child = spawn("bash", [path.join(ROOT, "scripts/pulumi.sh"), ...args], { cwd: ROOT, env: { ...process.env, ...env } });
@@ -248,17 +267,9 @@ export function sql(host: string, query: string): string {
   return r.stdout.trim();
 }
 
-/** What a mirrorctl run printed and how it exited. */
-export interface CtlRun {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs mirrorctl as an operator would (from the project directory); waits for it. */
-export function mirrorctl(...args: string[]): CtlRun {
-  const r = spawnSync("node", ["--import", "tsx", path.join(ROOT, "infra/cli/mirrorctl.ts"), ...args], { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+/** Runs mirrorctl as an operator would (from the project directory); see `run`. */
+export function mirrorctl(...args: string[]): Promise<CtlRun> {
+  return run("node", ["--import", "tsx", path.join(ROOT, "infra/cli/mirrorctl.ts"), ...args]);
 }
 
 /** A run as text for an assertion's message. */

@@ -64,25 +64,25 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
   it("status: healthy after up (exit 0), as a table and as JSON; it and the other read-only commands write nothing on any host", async () => {
     const hosts = [master, mirror];
     for (const h of hosts) onHost(h, `touch ${MARKER}; sleep 1`);
-    const r = ctl("status", "--stack", STACK);
+    const r = await ctl("status", "--stack", STACK);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout.split("\n")[0]).toMatch(/^MIRRORSTACK OK - stack /);
     expect(r.stdout).toMatch(new RegExp(`${mirror} +mirror +OK +Yes +Yes +\\d+s +mysql-bin\\.\\d+:\\d+ +not configured`));
     // No report yet (status never writes one): status says so and names the command that records them.
     expect(r.stdout).toContain(`binlog purge job on ${master}: mirror positions as recorded by mirrorctl purge-binlogs: ${mirror} none`);
     expect(r.stdout).toContain(`mirrorctl purge-binlogs --record-only --stack ${STACK}`);
-    const j = JSON.parse(ctl("status", "--stack", STACK, "--json").stdout);
+    const j = JSON.parse((await ctl("status", "--stack", STACK, "--json")).stdout);
     expect(j.level).toBe("OK");
     expect(j.hosts.find((h: { host: string }) => h.host === mirror).replication).toMatchObject({ ioRunning: true, sqlRunning: true });
     expect(j.hosts.find((h: { host: string }) => h.host === master).positionReports).toEqual([{ mirror, ageSeconds: null }]);
-    const prom = ctl("status", "--stack", STACK, "--format", "prometheus");
+    const prom = await ctl("status", "--stack", STACK, "--format", "prometheus");
     expect(prom.code, show(prom)).toBe(0);
     expect(promtoolCheck(prom.stdout)).toBe("");
     expect(prom.stdout).toContain(`mirrorstack_replication_sql_running{stack="${STACK}",host="${mirror}"} 1\n`);
     expect(prom.stdout).toContain(`mirrorstack_health_ok{stack="${STACK}",host="${master}"} 1\n`);
     expect(prom.stdout).toMatch(new RegExp(`^mirrorstack_filesystem_avail_bytes\\{stack="${STACK}",host="${master}",purpose="datadir",path="/var/lib/mysql/?"\\} [1-9]\\d*$`, "m"));
-    expect(ctl("keys", "--stack", STACK).code).toBe(0);
-    expect(ctl("drift", "--stack", STACK).code).toBe(0);
+    expect((await ctl("keys", "--stack", STACK)).code).toBe(0);
+    expect((await ctl("drift", "--stack", STACK)).code).toBe(0);
     for (const h of hosts) expect(changedSince(h), `${h}: written by a read-only command`).toBe("");
     expect(reportsOn(master)).toBe("");
   });
@@ -105,7 +105,7 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
       [["sync-now", "--stack", STACK], /file mirroring is not configured \(files.trees is empty\)/],
     ];
     for (const [args, msg] of cases) {
-      const r = ctl(...args);
+      const r = await ctl(...args);
       expect(r.code, `${args.join(" ")}: ${show(r)}`).toBe(2);
       expect(r.stderr, args.join(" ")).toMatch(msg);
     }
@@ -126,7 +126,7 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
     writer.stdout.on("data", (d: Buffer) => (written += d.toString()));
     const done = new Promise<number>((res) => writer.on("close", (c) => res(c ?? -1)));
     await new Promise((r) => setTimeout(r, 1000));
-    const r = ctl("verify", "--stack", STACK);
+    const r = await ctl("verify", "--stack", STACK);
     const code = await done;
     expect(code, "the writer never failed").toBe(0);
     expect(Number(written.trim())).toBeGreaterThan(5);
@@ -137,60 +137,60 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
     // Hand edit on the mirror (root may write despite read_only), in the second chunk (ids 1001..2000).
     const title = sql(master, "SELECT title FROM wiki.pages WHERE id = 1500");
     sql(mirror, "UPDATE wiki.pages SET title = 'edited by hand' WHERE id = 1500");
-    const bad = ctl("verify", "--stack", STACK);
+    const bad = await ctl("verify", "--stack", STACK);
     expect(bad.code, show(bad)).toBe(1);
     expect(bad.stdout).toContain(`${mirror}: wiki.pages chunk 1 (key >= (1001) and < (2001)): master 1000 rows, mirror 1000 rows, checksums differ`);
-    const j = JSON.parse(ctl("verify", "--stack", STACK, "--json").stdout);
+    const j = JSON.parse((await ctl("verify", "--stack", STACK, "--json")).stdout);
     expect(j.equal).toBe(false);
     sql(mirror, `UPDATE wiki.pages SET title = '${title}' WHERE id = 1500`);
-    expect(ctl("verify", "--stack", STACK).code).toBe(0);
+    expect((await ctl("verify", "--stack", STACK)).code).toBe(0);
     // Replication keeps running after verify paused and resumed the SQL thread.
-    expect(ctl("status", "--stack", STACK).code).toBe(0);
+    expect((await ctl("status", "--stack", STACK)).code).toBe(0);
   });
 
   it("status goes CRITICAL naming the SQL error after a conflicting row; skip-event --yes makes it healthy again", async () => {
     const next = Number(sql(master, "SELECT MAX(id) + 1 FROM wiki.pages"));
     sql(mirror, `SET GLOBAL read_only = 0; INSERT INTO wiki.pages VALUES (${next}, 'mirror row', 'conflict', NULL); SET GLOBAL read_only = 1`);
     sql(master, `INSERT INTO wiki.pages VALUES (${next}, 'master row', 'conflict', NULL)`);
-    let r: Run = ctl("status", "--stack", STACK);
+    let r: Run = await ctl("status", "--stack", STACK);
     for (let i = 0; i < 20 && r.code === 0; i++) {
       spawnSync("sleep", ["0.5"]);
-      r = ctl("status", "--stack", STACK);
+      r = await ctl("status", "--stack", STACK);
     }
     expect(r.code, show(r)).toBe(2);
     expect(r.stdout.split("\n")[0]).toMatch(/^MIRRORSTACK CRITICAL - .*SQL thread is not running: error 1062: .*Duplicate entry/);
     expect(r.stdout).toMatch(new RegExp(`${mirror}: last SQL error 1062: .*Duplicate entry '${next}' for key 'PRIMARY'`));
-    const prom = ctl("status", "--stack", STACK, "--format", "prometheus");
+    const prom = await ctl("status", "--stack", STACK, "--format", "prometheus");
     expect(prom.code, show(prom)).toBe(2);
     expect(promtoolCheck(prom.stdout)).toBe("");
     expect(prom.stdout).toContain(`mirrorstack_replication_sql_running{stack="${STACK}",host="${mirror}"} 0\n`);
     expect(prom.stdout).toContain(`mirrorstack_health_ok{stack="${STACK}",host="${mirror}"} 0\n`);
 
-    const look = ctl("skip-event", "--stack", STACK, "--host", mirror);
+    const look = await ctl("skip-event", "--stack", STACK, "--host", mirror);
     expect(look.code, show(look)).toBe(2);
     expect(look.stdout).toMatch(/Write_rows/);
     expect(look.stdout).toMatch(/not skipped: re-run with --yes/);
-    expect(ctl("status", "--stack", STACK).code, "looking changed nothing").toBe(2);
+    expect((await ctl("status", "--stack", STACK)).code, "looking changed nothing").toBe(2);
 
-    const skip = ctl("skip-event", "--stack", STACK, "--host", mirror, "--yes");
+    const skip = await ctl("skip-event", "--stack", STACK, "--host", mirror, "--yes");
     expect(skip.code, show(skip)).toBe(0);
     expect(skip.stdout).toMatch(/skipped 1 event group/);
     expect(skip.stdout).toMatch(/SQL thread running again/);
-    const after = ctl("status", "--stack", STACK);
+    const after = await ctl("status", "--stack", STACK);
     expect(after.code, show(after)).toBe(0);
     // The mirror kept its own row: make it match the master again for the tests after this one.
     sql(mirror, `UPDATE wiki.pages SET title = 'master row' WHERE id = ${next}`);
-    expect(ctl("verify", "--stack", STACK).code).toBe(0);
+    expect((await ctl("verify", "--stack", STACK)).code).toBe(0);
   });
 
   it("exec: each host's output, grouped, and a failing host's exit code", async () => {
-    const r = ctl("exec", "--stack", STACK, "--yes", "--json", "--", `hostname; [ "$(hostname)" != ${mirror} ] || exit 7`);
+    const r = await ctl("exec", "--stack", STACK, "--yes", "--json", "--", `hostname; [ "$(hostname)" != ${mirror} ] || exit 7`);
     expect(r.code, show(r)).toBe(1);
     const j = JSON.parse(r.stdout);
     const by = Object.fromEntries(j.hosts.map((h: { host: string }) => [h.host, h]));
     expect(by[master]).toMatchObject({ exitCode: 0, stdout: `${master}\n` });
     expect(by[mirror]).toMatchObject({ exitCode: 7, stdout: `${mirror}\n` });
-    const text = ctl("exec", "--stack", STACK, "--hosts", mirror, "--", "uname", "-s");
+    const text = await ctl("exec", "--stack", STACK, "--hosts", mirror, "--", "uname", "-s");
     expect(text.code, show(text)).toBe(0);
     expect(text.stdout).toMatch(new RegExp(`=== ${mirror} \\(mirror\\): exit 0 .*\\n  Linux\\nok on all 1 host\\(s\\)`));
   });
@@ -199,7 +199,7 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
     const dsa = dsaKeyLine("planted@old-laptop");
     onHost(mirror, `cp /root/.ssh/authorized_keys /root/.ssh/authorized_keys.mirrorctl-test && echo '${dsa}' >> /root/.ssh/authorized_keys`);
     try {
-      const r = ctl("keys", "--stack", STACK);
+      const r = await ctl("keys", "--stack", STACK);
       expect(r.code, show(r)).toBe(1);
       expect(r.stdout).toMatch(new RegExp(`${mirror} +root +ssh-dss +1024 +planted@old-laptop +- +FLAG: weak: DSA key`));
       expect(r.stdout).toMatch(new RegExp(`${master} +root +ssh-ed25519 +256 .* ok`));
@@ -207,7 +207,7 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
     } finally {
       onHost(mirror, "mv -f /root/.ssh/authorized_keys.mirrorctl-test /root/.ssh/authorized_keys");
     }
-    expect(ctl("keys", "--stack", STACK).code).toBe(0);
+    expect((await ctl("keys", "--stack", STACK)).code).toBe(0);
   });
 
   it("purge-binlogs: dry run, safe purge, refusal when a mirror is stopped; the cron job does the same from the reports purge-binlogs (or --record-only) writes", async () => {
@@ -221,7 +221,7 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
     expect(before.length).toBeGreaterThan(2);
 
     const reportsBefore = reportsOn(master);
-    const dry = ctl("purge-binlogs", "--stack", STACK, "--dry-run");
+    const dry = await ctl("purge-binlogs", "--stack", STACK, "--dry-run");
     expect(dry.code, show(dry)).toBe(0);
     expect(dry.stdout).toMatch(/dry run: would run PURGE BINARY LOGS TO 'mysql-bin\.\d+'/);
     expect(logs()).toEqual(before);
@@ -230,7 +230,7 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
     // A stopped mirror: refused, nothing purged.
     sql(mirror, "STOP SLAVE");
     try {
-      const refused = ctl("purge-binlogs", "--stack", STACK);
+      const refused = await ctl("purge-binlogs", "--stack", STACK);
       expect(refused.code, show(refused)).toBe(1);
       expect(refused.stdout).toMatch(/REFUSED: nothing purged\n {2}replication on mirror .* is stopped/);
       expect(logs()).toEqual(before);
@@ -244,7 +244,7 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
     const running = () => sql(mirror, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'SLAVE_RUNNING'");
     for (let i = 0; i < 30 && running() !== "ON"; i++) spawnSync("sleep", ["0.3"]);
 
-    const purged = ctl("purge-binlogs", "--stack", STACK);
+    const purged = await ctl("purge-binlogs", "--stack", STACK);
     expect(purged.code, show(purged)).toBe(0);
     expect(purged.stdout).toMatch(/purged: PURGE BINARY LOGS TO 'mysql-bin\.\d+' done/);
     const after = logs();
@@ -261,55 +261,55 @@ describe.skipIf(!isRoot)("mirrorctl (lab)", { shuffle: false }, () => {
     const none = onHost(master, "/usr/local/sbin/mirrorstack-binlog-purge; echo rc=$?; tail -n 1 /var/log/mirrorstack/binlog-purge.log");
     expect(none.stdout).toMatch(/rc=1/);
     expect(none.stdout).toMatch(/no position report for mirror .*; record one with: mirrorctl purge-binlogs --record-only --stack /);
-    const st = ctl("status", "--stack", STACK);
+    const st = await ctl("status", "--stack", STACK);
     expect(st.code, show(st)).toBe(0);
     expect(st.stdout).toContain(`${mirror} none`);
     expect(reportsOn(master)).toBe("");
     const still = onHost(master, "/usr/local/sbin/mirrorstack-binlog-purge; echo rc=$?");
     expect(still.stdout).toMatch(/rc=1/);
     const logsBeforeRecord = logs();
-    const rec = ctl("purge-binlogs", "--stack", STACK, "--record-only");
+    const rec = await ctl("purge-binlogs", "--stack", STACK, "--record-only");
     expect(rec.code, show(rec)).toBe(0);
     expect(rec.stdout).toMatch(new RegExp(`^recorded on ${master} for the binlog purge job: ${mirror} mysql-bin\\.\\d+:\\d+$`, "m"));
     expect(rec.stdout).toMatch(/nothing purged \(--record-only\)/);
     expect(logs()).toEqual(logsBeforeRecord);
     expect(onHost(master, `cat ${REPORTS}/${mirror}`).stdout).toMatch(/^reported=\d+\nmirror=\S+\nio_running=Yes\nsql_running=Yes\nexec_file=mysql-bin\.\d+\n/);
-    expect(ctl("status", "--stack", STACK).stdout).toMatch(new RegExp(`${mirror} \\d+s ago`));
+    expect((await ctl("status", "--stack", STACK)).stdout).toMatch(new RegExp(`${mirror} \\d+s ago`));
     const ok = onHost(master, "/usr/local/sbin/mirrorstack-binlog-purge; echo rc=$?; tail -n 2 /var/log/mirrorstack/binlog-purge.log");
     expect(ok.stdout, ok.stdout).toMatch(/rc=0/);
     expect(ok.stdout).toMatch(/binary log rotated|nothing to purge|purged/);
-    expect(ctl("status", "--stack", STACK).code).toBe(0);
+    expect((await ctl("status", "--stack", STACK)).code).toBe(0);
   });
 
   it("drift: reports a hand-edited managed file; `up --refresh` restores it", async () => {
-    const clean = ctl("drift", "--stack", STACK);
+    const clean = await ctl("drift", "--stack", STACK);
     expect(clean.code, show(clean)).toBe(0);
     expect(clean.stdout).toMatch(/no drift/);
     const cron = "/etc/cron.d/mirrorstack-health";
     onHost(mirror, `echo '# edited by hand' >> ${cron}`);
-    const r = ctl("drift", "--stack", STACK);
+    const r = await ctl("drift", "--stack", STACK);
     expect(r.code, show(r)).toBe(1);
     expect(r.stdout).toMatch(new RegExp(`${mirror} +${cron} +content differs`));
     expect(r.stdout).toMatch(/1 file\(s\) drifted; to put the managed content back: npm run pulumi -- up --refresh --stack/);
     const up = await pulumi(["up", "--refresh", "--yes", "--skip-preview", "--stack", STACK]);
     expect(up.code, up.out).toBe(0);
     expect(onHost(mirror, `grep -c 'edited by hand' ${cron} || true`).stdout.trim()).toBe("0");
-    expect(ctl("drift", "--stack", STACK).code).toBe(0);
+    expect((await ctl("drift", "--stack", STACK)).code).toBe(0);
   });
 
   it("repair checks the mirror's replicated tables; reseed copies the master again and replication runs", async () => {
-    const rep = ctl("repair", "--stack", STACK, "--host", mirror);
+    const rep = await ctl("repair", "--stack", STACK, "--host", mirror);
     expect(rep.code, show(rep)).toBe(0);
     expect(rep.stdout).toMatch(/ran mariadb-check --check --auto-repair --skip-write-binlog --databases wiki/);
     expect(rep.stdout).toMatch(/wiki\.pages +OK/);
 
     sql(mirror, "UPDATE wiki.pages SET title = 'diverged' WHERE id = 7");
-    expect(ctl("verify", "--stack", STACK).code).toBe(1);
-    const rs = ctl("reseed", "--stack", STACK, "--host", mirror, "--yes");
+    expect((await ctl("verify", "--stack", STACK)).code).toBe(1);
+    const rs = await ctl("reseed", "--stack", STACK, "--host", mirror, "--yes");
     expect(rs.code, show(rs)).toBe(0);
     expect(rs.stdout).toMatch(/re-seeded with a logical copy/);
     expect(rs.stdout).toMatch(/mirrors\[\d\]\.reseed/);
-    expect(ctl("verify", "--stack", STACK).code).toBe(0);
-    expect(ctl("status", "--stack", STACK).code).toBe(0);
+    expect((await ctl("verify", "--stack", STACK)).code).toBe(0);
+    expect((await ctl("status", "--stack", STACK)).code).toBe(0);
   });
 });

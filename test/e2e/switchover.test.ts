@@ -7,30 +7,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { applyPatch } from "diff";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freshStack, inventory, isRoot, onHost, pulumi, ROOT, skipReason, sql, startWriter, useLab, writeTestStack } from "./lab";
+import { type CtlRun, freshStack, inventory, isRoot, mirrorctl, onHost, pulumi, ROOT, skipReason, sql, startWriter, useLab, writeTestStack } from "./lab";
 
 const STACK = "e2e-switchover";
 useLab("switchover", { mirrors: 2, image: "prepared" });
 const reason = skipReason();
 if (reason) console.warn(`[e2e] ${reason}`);
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-/** mirrorctl, asynchronously (a writer runs in this process meanwhile). */
-function ctl(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn("node", ["--import", "tsx", path.join(ROOT, "infra/cli/mirrorctl.ts"), ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
-const show = (r: Run) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
+const show = (r: CtlRun) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
 const addr = (h: string) => inventory().hosts.find((x) => x.name === h)!.address;
 const APP_PASSWORD = "app-switchover-pw";
 
@@ -93,7 +77,7 @@ describe.skipIf(!isRoot)("switchover and failover (lab)", { shuffle: false }, ()
     const errant = sql("mirror2", "SELECT @@gtid_binlog_pos");
     expect(errant).toMatch(/^0-\d+-\d+$/);
     const before = snapshot(hosts);
-    const r = await ctl("switchover", "--stack", STACK, "--to", "mirror1");
+    const r = await mirrorctl("switchover", "--stack", STACK, "--to", "mirror1");
     expect(r.code, show(r)).toBe(1);
     expect(r.stdout).toContain("REFUSED: nothing changed");
     expect(r.stdout).toContain(`mirror2: errant transactions (in its binary log, not in the master's): ${errant}`);
@@ -105,7 +89,7 @@ describe.skipIf(!isRoot)("switchover and failover (lab)", { shuffle: false }, ()
 
   it("--dry-run runs every check, prints the config change and changes nothing", async () => {
     const before = snapshot(hosts);
-    const r = await ctl("switchover", "--stack", STACK, "--to", "mirror1", "--dry-run");
+    const r = await mirrorctl("switchover", "--stack", STACK, "--to", "mirror1", "--dry-run");
     console.log(`[e2e] switchover --dry-run:\n${r.stdout}`);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toMatch(/^ok +[\d.]+s +preflight: 3 hosts answer/m);
@@ -120,7 +104,7 @@ describe.skipIf(!isRoot)("switchover and failover (lab)", { shuffle: false }, ()
     const lockDone = new Promise((res) => lock.on("close", res));
     await new Promise((r) => setTimeout(r, 1000));
     sql("master", "INSERT INTO wiki.pages VALUES (900003, 'mirror1 cannot apply this yet')");
-    const r = await ctl("switchover", "--stack", STACK, "--to", "mirror1", "--deadline", "5", "--json");
+    const r = await mirrorctl("switchover", "--stack", STACK, "--to", "mirror1", "--deadline", "5", "--json");
     const j = JSON.parse(r.stdout);
     expect(r.code, show(r)).toBe(1);
     expect(j.steps.map((s: { step: string; ok: boolean }) => `${s.step}:${s.ok}`)).toEqual(["preflight:true", "fence:true", "catch up:false", "undo:true"]);
@@ -141,7 +125,7 @@ describe.skipIf(!isRoot)("switchover and failover (lab)", { shuffle: false }, ()
   it("switchover under a steady writer: a short write gap, no acknowledged write lost, everyone follows the new master by GTID", async () => {
     const writer = startWriter(["master", "mirror1"], APP_PASSWORD);
     await new Promise((r) => setTimeout(r, 3000));
-    const r = await ctl("switchover", "--stack", STACK, "--to", "mirror1", "--json");
+    const r = await mirrorctl("switchover", "--stack", STACK, "--to", "mirror1", "--json");
     await new Promise((r) => setTimeout(r, 2000));
     const w = await writer.finish();
     expect(r.code, show(r)).toBe(0);
@@ -201,17 +185,17 @@ describe.skipIf(!isRoot)("switchover and failover (lab)", { shuffle: false }, ()
     expect(onHost("mirror1", "systemctl stop mariadb").code).toBe(0);
     const before = snapshot(["master", "mirror2"]);
 
-    const named = await ctl("failover", "--stack", STACK, "--to", "mirror2");
+    const named = await mirrorctl("failover", "--stack", STACK, "--to", "mirror2");
     expect(named.code, show(named)).toBe(1);
     expect(named.stdout).toMatch(/REFUSED: nothing changed: mirror2 lacks transactions other mirrors have \(master: 0-\d+-\d+\)/);
-    const auto = await ctl("failover", "--stack", STACK, "--dry-run");
+    const auto = await mirrorctl("failover", "--stack", STACK, "--dry-run");
     expect(auto.code, show(auto)).toBe(1);
     expect(auto.stdout).toMatch(/REFUSED: nothing changed: master has the most transactions .* cannot be promoted/);
     expect(snapshot(["master", "mirror2"])).toBe(before);
 
     // Its relay log applied, mirror2 holds everything: the choice is clear.
     sql("mirror2", "START SLAVE SQL_THREAD");
-    const r = await ctl("failover", "--stack", STACK);
+    const r = await mirrorctl("failover", "--stack", STACK);
     console.log(`[e2e] failover:\n${r.stdout}`);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toMatch(/choose: mirror2: /);
@@ -222,7 +206,7 @@ describe.skipIf(!isRoot)("switchover and failover (lab)", { shuffle: false }, ()
     expect(st).toContain(`Master_Host: ${addr("mirror2")}`);
     expect(st).toMatch(/Slave_SQL_Running: Yes/);
     // Running it again changes nothing: mirror2 is the master already.
-    const again = await ctl("failover", "--stack", STACK);
+    const again = await mirrorctl("failover", "--stack", STACK);
     expect(again.code, show(again)).toBe(0);
     expect(again.stdout).toContain("nothing to do: mirror2 is the master already");
   });
@@ -231,7 +215,7 @@ describe.skipIf(!isRoot)("switchover and failover (lab)", { shuffle: false }, ()
     expect(onHost("mirror1", "systemctl start mariadb").code).toBe(0);
     // As if it came back with a master's settings: writable.
     sql("mirror1", "SET GLOBAL read_only = 0");
-    const r = await ctl("failover", "--stack", STACK);
+    const r = await mirrorctl("failover", "--stack", STACK);
     console.log(`[e2e] failover, old master back:\n${r.stdout}`);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toMatch(/second master: mirror1 replicates from nobody and TAKES WRITES while the mirrors replicate from mirror2/);

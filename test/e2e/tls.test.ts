@@ -15,7 +15,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyPatch } from "diff";
-import { inventory, isRoot, onHost, pulumi, freshStack, ROOT, skipReason, sql, stackExportText, writeTestStack, useLab, LAB_INSTANCES, mirrorctl as ctl, showRun } from "./lab";
+import { inventory, isRoot, onHost, pulumi, freshStack, ROOT, skipReason, sql, stackExportText, writeTestStack, useLab, LAB_INSTANCES, mirrorctl as ctl, run, showRun } from "./lab";
 
 const STACK = "e2e-tls";
 useLab("tls", { mirrors: 2, image: "prepared" });
@@ -336,7 +336,7 @@ chown -R mysql:mysql $d`;
   });
 
   it("mirrorctl reseed keeps TLS and the changing-address account", async () => {
-    const r = ctl("reseed", "--host", "mirror2", "--yes", "--stack", STACK);
+    const r = await ctl("reseed", "--host", "mirror2", "--yes", "--stack", STACK);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     const s = slaveStatus("mirror2");
     expect([s.Slave_IO_Running, s.Master_SSL_Allowed, s.Master_SSL_Verify_Server_Cert, s.Master_SSL_Cert]).toEqual(["Yes", "Yes", "Yes", CERT]);
@@ -348,15 +348,15 @@ chown -R mysql:mysql $d`;
   });
 
   it("mirrorctl status warns within tls.warnDays of a certificate's expiry (and reports it as a metric)", async () => {
-    const ok = ctl("status", "--stack", STACK);
+    const ok = await ctl("status", "--stack", STACK);
     expect(ok.code, `${ok.stdout}\n${ok.stderr}`).toBe(0);
     writeTestStack(STACK, { mirrors: stackHosts(), tls: { enabled: true, validityDays: 3, renewBeforeDays: 2, warnDays: 4 } });
-    const warn = ctl("status", "--stack", STACK);
+    const warn = await ctl("status", "--stack", STACK);
     expect(warn.code, warn.stdout).toBe(1);
     expect(warn.stdout).toMatch(/MIRRORSTACK WARNING/);
     expect(warn.stdout).toMatch(/master: TLS host certificate \/etc\/mirrorstack\/tls\/server\.pem expires in [23]\.\d days/);
     expect(warn.stdout).toMatch(/mirror1: TLS host certificate \/etc\/mirrorstack\/tls\/server\.pem expires in [23]\.\d days/);
-    const prom = ctl("status", "--stack", STACK, "--format", "prometheus");
+    const prom = await ctl("status", "--stack", STACK, "--format", "prometheus");
     expect(prom.stdout).toMatch(/^mirrorstack_tls_cert_expiry_timestamp_seconds\{stack="e2e-tls",host="mirror2",purpose="host certificate",path="\/etc\/mirrorstack\/tls\/server.pem"\} \d{10}$/m);
   });
 
@@ -383,7 +383,7 @@ chown -R mysql:mysql $d`;
     sql(master, "INSERT INTO wiki.notes (note) VALUES ('before-failover')");
     for (const m of mirrors) await arrives(m, "before-failover");
     expect(onHost(master, "systemctl stop mariadb").code).toBe(0);
-    const f = ctl("failover", "--stack", STACK, "--to", "mirror1", "--json");
+    const f = await ctl("failover", "--stack", STACK, "--to", "mirror1", "--json");
     expect(f.code, showRun(f)).toBe(0);
     replicatesOverTls("mirror2", addr.mirror1!);
     expect(sql("mirror1", `SELECT Host, ssl_type, x509_subject FROM mysql.user WHERE User = '${REPL}' ORDER BY Host`)).toBe(
@@ -394,14 +394,14 @@ chown -R mysql:mysql $d`;
     fs.writeFileSync(stackFile, next as string);
     // The old master comes back (writable, replicating from nobody): fenced and rejoined by GTID, over TLS.
     expect(onHost(master, "systemctl start mariadb").code).toBe(0);
-    const back = ctl("failover", "--stack", STACK, "--json");
+    const back = await ctl("failover", "--stack", STACK, "--json");
     expect(back.code, showRun(back)).toBe(0);
     expect((JSON.parse(back.stdout) as { rejoined: string[] }).rejoined).toEqual([master]);
     replicatesOverTls(master, addr.mirror1!);
     sql("mirror1", "INSERT INTO wiki.notes (note) VALUES ('after-failover')");
     for (const h of [master, "mirror2"]) await arrives(h, "after-failover");
     // Back to the configured master by the command (the state never changed; the next test writes the stack file anew).
-    const sw = ctl("switchover", "--stack", STACK, "--to", master, "--json");
+    const sw = await ctl("switchover", "--stack", STACK, "--to", master, "--json");
     expect(sw.code, showRun(sw)).toBe(0);
     for (const m of mirrors) replicatesOverTls(m, masterAddr);
     for (const h of [master, ...mirrors]) expect(certOn(h, CERT).serial, `${h} signed again`).toBe(before[h]);
@@ -413,7 +413,7 @@ chown -R mysql:mysql $d`;
     pids = Object.fromEntries(hosts.map((h) => [h, serverPid(h)]));
     serials = Object.fromEntries(hosts.map((h) => [h, certOn(h, CERT).serial]));
     seeds = Object.fromEntries(Object.entries(await replicationOutput()).map(([k, v]) => [k, JSON.stringify(v.seed)]));
-    const r = ctl("switchover", "--stack", STACK, "--to", "mirror1", "--json");
+    const r = await ctl("switchover", "--stack", STACK, "--to", "mirror1", "--json");
     expect(r.code, showRun(r)).toBe(0);
     printedChange = (JSON.parse(r.stdout) as { configDiff: string }).configDiff;
     replicatesOverTls(master, addr.mirror1!);
@@ -560,20 +560,18 @@ chown -R mysql:mysql $d`;
       fs.symlinkSync(path.join(ROOT, `.lab-${LAB_INSTANCES.tls.id}`), path.join(old, `.lab-${LAB_INSTANCES.tls.id}`));
       writeTestStack(STACK, { mirrors: stackHosts(), tls: TLS });
       fs.copyFileSync(stackFile, path.join(old, "stacks", `Pulumi.${STACK}.yaml`));
-      const oldUp = spawnSync("bash", [path.join(old, "scripts/pulumi.sh"), "up", "--yes", "--skip-preview", "--stack", STACK], {
+      const oldUp = await run("bash", [path.join(old, "scripts/pulumi.sh"), "up", "--yes", "--skip-preview", "--stack", STACK], {
         cwd: old,
-        encoding: "utf8",
-        env: { ...process.env, PULUMI_BACKEND_URL: `file://${ROOT}/.pulumi-state` },
-        maxBuffer: 64 * 1024 * 1024,
+        env: { PULUMI_BACKEND_URL: `file://${ROOT}/.pulumi-state` },
       });
-      expect(oldUp.status, `${oldUp.stdout}\n${oldUp.stderr}`).toBe(0);
+      expect(oldUp.code, `${oldUp.stdout}\n${oldUp.stderr}`).toBe(0);
     } finally {
       fs.rmSync(old, { recursive: true, force: true });
     }
     for (const m of mirrors) expect(slaveStatus(m).Master_SSL_Cert, m).toBe("/etc/mirrorstack/tls/client.pem");
     expect(sql("mirror1", "SELECT IFNULL(@@ssl_cert, '')")).toBe("");
     // This version's switchover refuses before the upgrade, saying why and what to do.
-    const early = ctl("switchover", "--stack", STACK, "--to", "mirror1", "--dry-run");
+    const early = await ctl("switchover", "--stack", STACK, "--to", "mirror1", "--dry-run");
     expect(early.code, showRun(early)).toBe(1);
     expect(early.stdout).toMatch(/\[tls\.enabled\] mirror1 does not serve TLS with the stack's certificate \(ssl_cert not set[^)]*\): run `pulumi up` with this mirrorstack version first/);
     expect(early.stdout).toContain(`[tls.enabled] mirror1: its certificate ${CERT} is missing`);
@@ -604,7 +602,7 @@ chown -R mysql:mysql $d`;
     }
     sql(master, "INSERT INTO wiki.notes (note) VALUES ('after-upgrade')");
     for (const m of mirrors) await arrives(m, "after-upgrade");
-    const dry = ctl("switchover", "--stack", STACK, "--to", "mirror1", "--dry-run");
+    const dry = await ctl("switchover", "--stack", STACK, "--to", "mirror1", "--dry-run");
     expect(dry.code, showRun(dry)).toBe(0);
     // The next up changes nothing.
     const again = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);

@@ -112,28 +112,28 @@ describe.skipIf(!isRoot)("web role (lab)", { shuffle: false }, () => {
 
   it("mirrorctl status fetches the page and the mirrored file from each web host, and names what is wrong", async () => {
     type Host = { host: string; level: string; reasons: string[]; web?: { page: { status: number | null }; file?: { status: number | null; sameAsMaster: boolean | null } } };
-    const status = () => JSON.parse(ctl("status", "--stack", STACK, "--json").stdout) as { hosts: Host[] };
+    const status = async () => JSON.parse((await ctl("status", "--stack", STACK, "--json")).stdout) as { hosts: Host[] };
     const of = (s: { hosts: Host[] }, name: string) => s.hosts.find((h) => h.host === name)!;
-    const ok = status();
+    const ok = await status();
     for (const h of ["master", "mirror1"]) {
       expect(of(ok, h).web?.page.status, h).toBe(200);
       expect(of(ok, h).web?.file?.status, h).toBe(200);
       expect(of(ok, h).reasons.filter((r) => r.startsWith("web:")), h).toEqual([]);
     }
     expect(of(ok, "mirror1").web?.file?.sameAsMaster).toBe(true);
-    expect(ctl("status", "--stack", STACK).stdout).toMatch(/WEB/);
+    expect((await ctl("status", "--stack", STACK)).stdout).toMatch(/WEB/);
     // The mirror's copy of the file drifts from the master's: a warning naming the file.
     expect(onHost("mirror1", `printf x >> ${SITE}/images/logo.png`).code).toBe(0);
-    const drift = of(status(), "mirror1");
+    const drift = of(await status(), "mirror1");
     expect(drift.web?.file?.sameAsMaster).toBe(false);
     expect(drift.reasons).toContainEqual(expect.stringMatching(/^web: http:\/\/[0-9.]+\/images\/logo\.png differs from the master's copy/));
     // The web server is down: critical, saying the page did not answer.
     expect(onHost("mirror1", "systemctl stop apache2").code).toBe(0);
-    const down = of(status(), "mirror1");
+    const down = of(await status(), "mirror1");
     expect(down.level).toBe("CRITICAL");
     expect(down.reasons).toContainEqual(expect.stringMatching(/^web: page http:\/\/[0-9.]+\/index\.php did not answer/));
     expect(onHost("mirror1", `systemctl start apache2 && /usr/local/sbin/mirrorstack-sync`).code).toBe(0);
-    expect(of(status(), "mirror1").web?.file?.sameAsMaster).toBe(true);
+    expect(of(await status(), "mirror1").web?.file?.sameAsMaster).toBe(true);
   });
 
   it("destroy removes the site's account and virtual host; the site's data and tree stay", async () => {

@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freshStack, inventory, isRoot, onHost, pulumi, ROOT, writeTestStack, useVmLab } from "../e2e/lab";
+import { freshStack, inventory, isRoot, mirrorctl, onHost, pulumi, ROOT, writeTestStack, useVmLab } from "../e2e/lab";
 
 const STACK = "kernel-nfs";
 useVmLab(["master", "mirror1"]);
@@ -75,9 +75,9 @@ describe.skipIf(!isRoot)("NFS file mirroring in virtual machines (kernel tier)",
     expect(exports.code, exports.out).not.toBe(0);
   });
 
-  it("the copy job brings the mounted export into the mirror's local tree, byte for byte", () => {
-    const r = spawnSync("node", ["--import", "tsx", "infra/cli/mirrorctl.ts", "sync-now", "--stack", STACK], { cwd: ROOT, encoding: "utf8" });
-    expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+  it("the copy job brings the mounted export into the mirror's local tree, byte for byte", async () => {
+    const r = await mirrorctl("sync-now", "--stack", STACK);
+    expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
     const listing = (host: string, dir: string) => must(host, `cd ${dir} && find . -type f -print0 | sort -z | xargs -0 sha256sum`);
     expect(listing("mirror1", TREE)).toBe(listing("master", TREE));
     expect(listing("mirror1", TREE)).toContain("./a/b c/x y.txt");
