@@ -176,8 +176,8 @@ describe.skipIf(!isRoot)("switchover and failover (lab)", { shuffle: false }, ()
   });
 
   it("failover with the master's server stopped: refused when data would be lost, then promotes the mirror that holds everything", async () => {
-    // mirror2 receives but does not apply the last writes; the old master (a mirror now, without log_slave_updates
-    // until `up` renders its mirror settings) applies them but cannot be promoted.
+    // mirror2 receives but does not apply the last writes; the old master (a mirror now, whose my.cnf already keeps a
+    // binary log with the replicated changes) applies them.
     sql("mirror2", "STOP SLAVE SQL_THREAD");
     sql("mirror1", "INSERT INTO wiki.pages SELECT seq, 'late' FROM wiki.seq_800001_to_800050");
     const pos = sql("mirror1", "SELECT @@gtid_binlog_pos");
@@ -188,17 +188,20 @@ describe.skipIf(!isRoot)("switchover and failover (lab)", { shuffle: false }, ()
     const named = await mirrorctl("failover", "--stack", STACK, "--to", "mirror2");
     expect(named.code, show(named)).toBe(1);
     expect(named.stdout).toMatch(/REFUSED: nothing changed: mirror2 lacks transactions other mirrors have \(master: 0-\d+-\d+\)/);
+    // Left to choose, it takes the mirror with the most transactions; a dry run changes nothing.
     const auto = await mirrorctl("failover", "--stack", STACK, "--dry-run");
-    expect(auto.code, show(auto)).toBe(1);
-    expect(auto.stdout).toMatch(/REFUSED: nothing changed: master has the most transactions .* cannot be promoted/);
+    expect(auto.code, show(auto)).toBe(0);
+    expect(auto.stdout).toMatch(/choose: master: the most transactions/);
+    expect(auto.stdout).toContain("dry run: nothing was changed. A failover would promote master and point mirror2 at it by GTID.");
     expect(snapshot(["master", "mirror2"])).toBe(before);
 
-    // Its relay log applied, mirror2 holds everything: the choice is clear.
+    // Its relay log applied, mirror2 holds everything: named, it is promoted without loss.
     sql("mirror2", "START SLAVE SQL_THREAD");
-    const r = await mirrorctl("failover", "--stack", STACK);
+    expect(sql("mirror2", `SELECT MASTER_GTID_WAIT('${pos}', 30)`)).toBe("0");
+    const r = await mirrorctl("failover", "--stack", STACK, "--to", "mirror2");
     console.log(`[e2e] failover:\n${r.stdout}`);
     expect(r.code, show(r)).toBe(0);
-    expect(r.stdout).toMatch(/choose: mirror2: /);
+    expect(r.stdout).toMatch(/choose: mirror2: named; no mirror is ahead of it/);
     expect(r.stdout).toContain("failover done: mirror2 is the master");
     expect(r.stdout).toMatch(/^\+ {4}name: mirror2$/m);
     expect(sql("mirror2", "SELECT @@read_only, COUNT(*) FROM wiki.pages WHERE title = 'late'")).toBe("0\t50");
