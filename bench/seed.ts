@@ -31,13 +31,16 @@ export interface RawCopy {
 export async function rawCopy(from: string, to: string): Promise<RawCopy> {
   const t0 = performance.now();
   const master = target(from);
-  const [r] = await copyFromMaster({
+  const copy = await copyFromMaster({
     master,
     masterAddress: master.address,
     mirrors: [target(to)],
     scripts: seedScripts({ kind: "raw", flavour: "mariadb", databases: [] }),
   });
+  const r = copy.results[0];
   if (!r?.ok) throw r?.error ?? new Error("raw copy: no result");
+  // Timed until the key is gone, as a seed is.
+  await copy.cleanedUp;
   const seconds = (performance.now() - t0) / 1000;
   return { bytes: r.bytes, seconds: round(seconds, 2), mbPerSecond: round(r.bytes / MiB / seconds), load: load() };
 }
@@ -89,6 +92,7 @@ async function seedRun(method: "logical" | "physical", run: number, o: Options):
     const resourceSeconds = seed.resources.find((r) => r.resource.endsWith("mirror2-replication") && r.op === "created")?.seconds;
     const mbPerSecond = seedOut ? round(dataset.bytes / MiB / seedOut.seconds) : undefined;
     log(`[${method} ${run}] seed up: ${seed.seconds} s, seed ${seedOut?.seconds} s = ${mbPerSecond} MiB/s, writer p99 ${seed.writer?.latencyP99Ms} ms max ${seed.writer?.latencyMaxMs} ms`);
+    if (seedOut?.phases) log(`[${method} ${run}] seed phases (s): ${Object.entries(seedOut.phases).map(([k, v]) => `${k} ${round(v, 2)}`).join(", ")}`);
 
     log(`[${method} ${run}] consistency check`);
     const checks = await verifyMirrors(["mirror1", "mirror2"], DATABASE);

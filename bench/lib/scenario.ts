@@ -125,7 +125,7 @@ export async function finishWriter(writer: Writer, ups: TimedUp[], probe?: Write
 export interface SeedOutput {
   mirror: string;
   /** bytes: streamed master -> mirror; controllerBytes: what passed through this machine (scripts, summaries). */
-  seed?: { method: string; bytes: number; controllerBytes?: number; sharedWith?: string[]; seconds: number };
+  seed?: { method: string; bytes: number; controllerBytes?: number; sharedWith?: string[]; seconds: number; phases?: Record<string, number> };
   status?: Record<string, unknown>;
 }
 

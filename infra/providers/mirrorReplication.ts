@@ -1,5 +1,5 @@
 import * as pulumi from "../pulumi";
-import { joinMirror, mirrorStatus, rotatePassword, seedMirror, unseedMirror, type SeedPlan } from "../replication/seed";
+import { declineCopy, joinMirror, mirrorStatus, rotatePassword, seedMirror, unseedMirror, type SeedPlan } from "../replication/seed";
 import { ReplicationNotConfiguredError } from "../replication/status";
 import { MirrorstackDynamicResource } from "./dynamic";
 
@@ -24,8 +24,12 @@ const masterMoved = (olds: ReplicationState, news: ReplicationState) => olds.sou
 
 /** Joins by GTID, or seeds and says why: what create and a switchover's update record. */
 async function joinOrSeed(inputs: ReplicationState, rejoinFormerMaster: boolean, copyConsented: boolean) {
-  const j = await joinMirror(inputs, { rejoinFormerMaster });
+  const j = await joinMirror(inputs, { rejoinFormerMaster }).catch((e: unknown) => {
+    declineCopy(inputs);
+    throw e;
+  });
   const at = new Date().toISOString();
+  if (j.status || (j.join.kind === "copy" && j.join.errant && !copyConsented)) declineCopy(inputs);
   // A copy would destroy transactions only the mirror has (an old master's commits that never replicated):
   // that needs the operator's word, a re-seed token, given after saving what matters.
   if (!j.status && j.join.kind === "copy" && j.join.errant && !copyConsented) {
@@ -45,6 +49,7 @@ function seedOutput(report: Awaited<ReturnType<typeof seedMirror>>) {
     controllerBytes: report.controllerBytes,
     sharedWith: report.sharedWith,
     seconds: report.seconds,
+    phases: report.phases,
     startFile: report.startFile,
     startPos: report.startPos,
   };
@@ -72,6 +77,8 @@ export const replicationProvider: pulumi.dynamic.ResourceProvider = {
     // the master (joined by GTID).
     const changes =
       replaces.length > 0 || masterMoved(olds, news) || olds.password !== news.password || JSON.stringify(olds.tls ?? null) !== JSON.stringify(news.tls ?? null);
+    // Neither replaced nor following a new master: no copy in this run, so new mirrors' copy need not wait for it.
+    if (replaces.length === 0 && !masterMoved(olds, news)) declineCopy(news);
     return { changes, replaces, deleteBeforeReplace: true };
   },
   async create(inputs: ReplicationState) {

@@ -51,6 +51,8 @@ export interface SeedReport {
   /** The mirrors that took the same copy (this one included). */
   readonly sharedWith: readonly string[];
   readonly seconds: number;
+  /** Where the seconds went: the steps before the copy, the copy's own steps, and after it. */
+  readonly phases: Readonly<Record<string, number>>;
   readonly startFile: string;
   readonly startPos: number;
   readonly status: ReplicaStatus;
@@ -77,12 +79,19 @@ export type CopyResult =
       readonly dump: string;
       /** Bytes streamed from the master to each mirror. */
       readonly bytes: number;
-      /** Bytes that passed through this machine for the whole copy: scripts and summaries. */
-      readonly controllerBytes: number;
       /** The mirrors that took this copy. */
       readonly sharedWith: readonly string[];
+      /** Seconds of each step of the copy (key, authorize, send). */
+      readonly phases: Readonly<Record<string, number>>;
     }
   | { readonly ok: false; readonly error: Error };
+
+/** A host-to-host copy: each mirror's result, and the removal of the one-seed key everywhere. */
+export interface Copy {
+  readonly results: readonly CopyResult[];
+  /** Resolves when the key and its entries are gone on every host, with the bytes this machine passed in all. */
+  readonly cleanedUp: Promise<{ readonly controllerBytes: number; readonly seconds: number }>;
+}
 
 /**
  * One consistent copy of the master streamed straight to every mirror of the plan (templates/steps/seed-*.sh.hbs):
@@ -91,11 +100,18 @@ export type CopyResult =
  * starts the steps and reads their summaries (`controllerBytes`); the data goes from host to host. A mirror that
  * fails fails alone; a failure of the copy itself fails them all.
  */
-export async function copyFromMaster(plan: CopyPlan, log: (msg: string) => void = () => undefined): Promise<CopyResult[]> {
+export async function copyFromMaster(plan: CopyPlan, log: (msg: string) => void = () => undefined): Promise<Copy> {
   const crypto = require("crypto") as typeof import("crypto");
   const { master, mirrors, scripts } = plan;
   const token = crypto.randomBytes(8).toString("hex");
   let controllerBytes = 0;
+  const phases: Record<string, number> = {};
+  let mark = Date.now();
+  const lap = (name: string) => {
+    const now = Date.now();
+    phases[name] = (now - mark) / 1000;
+    mark = now;
+  };
   const run = async (t: SshTarget, script: string, stdin: string) => {
     const r = await sshRun(t, script, stdin);
     controllerBytes += script.length + stdin.length + r.stdout.length + r.stderr.length;
@@ -104,10 +120,16 @@ export async function copyFromMaster(plan: CopyPlan, log: (msg: string) => void 
   const fail = (host: string, what: string, r: { code: number; stderr: string }) =>
     new Error(`[${host}] ${what} failed (exit ${r.code}): ${r.stderr.trim().slice(-2000)}`);
   const results: CopyResult[] = mirrors.map(() => ({ ok: false, error: new Error("not copied") }));
+  const cleanup = async () => {
+    const t = Date.now();
+    await Promise.all([master, ...mirrors].map((h) => run(h, scripts.cleanup, `${token}\n`).catch(() => undefined)));
+    return { controllerBytes, seconds: (Date.now() - t) / 1000 };
+  };
   try {
     const k = await run(master, scripts.key, `${token}\n`);
     if (k.code !== 0) throw fail(master.host, "making the seed key", k);
     const key = k.stdout.trim();
+    lap("key");
     const hostKeys = await Promise.all(
       mirrors.map(async (m, i) => {
         const r = await run(m, scripts.authorize, `${token} ${plan.masterAddress}\n${key}\n${scripts.receive}`);
@@ -115,8 +137,9 @@ export async function copyFromMaster(plan: CopyPlan, log: (msg: string) => void 
         return r.code === 0 ? r.stdout.trim().split("\n").filter((l) => /^\S+ \S+/.test(l)) : undefined;
       }),
     );
+    lap("authorize");
     const taking = mirrors.filter((_, i) => hostKeys[i]);
-    if (taking.length === 0) return results;
+    if (taking.length === 0) return { results, cleanedUp: Promise.resolve(await cleanup()) };
     const lines = [token];
     mirrors.forEach((m, i) => {
       if (!hostKeys[i]) return;
@@ -125,6 +148,7 @@ export async function copyFromMaster(plan: CopyPlan, log: (msg: string) => void 
     });
     log(`${taking.map((m) => m.host).join(", ")}: one copy streamed from ${master.host}, host to host`);
     const r = await run(master, scripts.send, lines.join("\n") + "\n");
+    lap("send");
     const out = r.stdout.split("\n");
     const field = (name: string) => out.find((l) => l.startsWith(`${name} `))?.slice(name.length + 1);
     const decode = (b64: string | undefined) => Buffer.from(b64 ?? "", "base64").toString("utf8");
@@ -137,13 +161,14 @@ export async function copyFromMaster(plan: CopyPlan, log: (msg: string) => void 
         results[i] = { ok: false, error: new Error(`[${m.host}] taking in the copy from ${master.host} failed (exit ${line?.[2] ?? "?"}): ${stderr.trim()}`) };
       } else {
         const sharedWith = taking.map((t) => t.host);
-        results[i] = { ok: true, stdout: decode(line[3]), dump: field("dump") ?? "", bytes: Number(field("bytes") ?? 0), controllerBytes: 0, sharedWith };
+        results[i] = { ok: true, stdout: decode(line[3]), dump: field("dump") ?? "", bytes: Number(field("bytes") ?? 0), sharedWith, phases: { ...phases } };
       }
     }
-    return results;
-  } finally {
-    await Promise.all([master, ...mirrors].map((t) => run(t, scripts.cleanup, `${token}\n`).catch(() => undefined)));
-    for (const [i, x] of results.entries()) if (x.ok) results[i] = { ...x, controllerBytes };
+    // The keys go while the mirrors start replicating; each seed waits for it before it reports (seedMirror).
+    return { results, cleanedUp: cleanup() };
+  } catch (e) {
+    await cleanup();
+    throw e;
   }
 }
 
@@ -236,37 +261,61 @@ const JOIN_MAX_MS = 10_000;
 interface CopyBatch {
   readonly plans: SeedPlan[];
   lastJoin: number;
-  result?: Promise<CopyResult[]>;
+  result?: Promise<Copy>;
+}
+
+/** Which seeds may share one copy: same master, method, databases and scripts. */
+const copyKey = (plan: Pick<SeedPlan, "master" | "method" | "databases" | "scripts">) =>
+  JSON.stringify([plan.master.address, plan.master.port, plan.method, plan.databases, plan.scripts.send]);
+
+/** The mirrors that said they take no copy in this provider process (see declineCopy), per copy key. */
+function declinedBy(key: string): ReadonlySet<string> {
+  return (globalThis as { __mirrorstackCopyDeclined?: Map<string, Set<string>> }).__mirrorstackCopyDeclined?.get(key) ?? new Set<string>();
+}
+
+/**
+ * A mirror of the stack says it takes no copy in this run (its replication unchanged, or joined by GTID), so that a
+ * copy for the others does not wait JOIN_QUIET_MS for it. The engine starts one provider process per run, so the
+ * record lives there (on globalThis, as the batches do), by mirror name: saying it twice counts once. A mirror that
+ * declines and copies after all only makes a copy of its own.
+ */
+export function declineCopy(plan: Pick<SeedPlan, "master" | "mirror" | "method" | "databases" | "scripts">): void {
+  const g = globalThis as { __mirrorstackCopyDeclined?: Map<string, Set<string>> };
+  const m = (g.__mirrorstackCopyDeclined ??= new Map<string, Set<string>>());
+  const key = copyKey(plan);
+  if (!m.has(key)) m.set(key, new Set<string>());
+  m.get(key)!.add(plan.mirror.host);
 }
 
 /**
  * This mirror's share of a copy that every mirror seeded in the same run shares: the first seed opens a batch and
- * waits until `batchSize` mirrors joined or none joined for JOIN_QUIET_MS. The Pulumi engine runs all dynamic
+ * waits until `batchSize` mirrors joined or declined (declineCopy), or none joined for JOIN_QUIET_MS. The Pulumi engine runs all dynamic
  * resources in one provider process, but each resource's provider is its own deserialized closure, so the batches
  * live on globalThis.
  */
-function joinCopy(plan: SeedPlan, log: (msg: string) => void): Promise<CopyResult> {
+function joinCopy(plan: SeedPlan, log: (msg: string) => void): Promise<{ readonly result: CopyResult; readonly cleanedUp: Copy["cleanedUp"] }> {
   const g = globalThis as { __mirrorstackCopyBatches?: Map<string, CopyBatch> };
   const batches = (g.__mirrorstackCopyBatches ??= new Map<string, CopyBatch>());
-  const key = JSON.stringify([plan.master.address, plan.master.port, plan.method, plan.databases, plan.scripts.send]);
+  const key = copyKey(plan);
   const open = batches.get(key);
   if (open) {
     const i = open.plans.push(plan) - 1;
     open.lastJoin = Date.now();
-    return open.result!.then((r) => r[i]!);
+    return open.result!.then((c) => ({ result: c.results[i]!, cleanedUp: c.cleanedUp }));
   }
   const batch: CopyBatch = { plans: [plan], lastJoin: Date.now() };
   batches.set(key, batch);
   batch.result = (async () => {
     const first = Date.now();
     const want = plan.batchSize ?? 1;
-    while (batch.plans.length < want && Date.now() - batch.lastJoin < JOIN_QUIET_MS && Date.now() - first < JOIN_MAX_MS) {
+    const accounted = () => new Set([...batch.plans.map((p) => p.mirror.host), ...declinedBy(key)]).size;
+    while (accounted() < want && Date.now() - batch.lastJoin < JOIN_QUIET_MS && Date.now() - first < JOIN_MAX_MS) {
       await new Promise((r) => setTimeout(r, 50));
     }
     batches.delete(key);
     return copyFromMaster({ master: plan.master, masterAddress: plan.sourceHost, mirrors: batch.plans.map((p) => p.mirror), scripts: plan.scripts }, log);
   })();
-  return batch.result.then((r) => r[0]!);
+  return batch.result.then((c) => ({ result: c.results[0]!, cleanedUp: c.cleanedUp }));
 }
 
 /** Stops and forgets any replication the mirror had (nothing to reset on a new mirror). */
@@ -291,38 +340,64 @@ export async function seedMirror(plan: SeedPlan, log: (msg: string) => void = ()
     throw new Error("[database.seedMethod] physical seeding is implemented for MariaDB (mariabackup) only");
   }
   await Promise.all([ensureReplicationUser(plan), resetMirror(plan)]);
-  const copy = await joinCopy(plan, log);
-  if (!copy.ok) throw copy.error;
-  let start: { file: string; pos: number };
-  try {
-    start = plan.method === "logical" ? parseDumpCoordinates(copy.dump) : parseBackupCoordinates(copy.stdout);
-  } catch (e) {
-    throw new Error(`[${plan.mirror.host}] ${(e as Error).message}`);
+  const tCopy = Date.now();
+  const { result: copy, cleanedUp } = await joinCopy(plan, log);
+  if (!copy.ok) {
+    await cleanedUp;
+    throw copy.error;
   }
-  const status = await withSessions(plan, async (master, mirror) => {
-    await runAll(
-      mirror,
-      d.changeSource({
-        host: plan.sourceHost,
-        port: plan.sourcePort,
-        user: plan.user,
-        password: plan.password,
-        position: { kind: "file", file: start.file, pos: start.pos },
-        ...(plan.tls ? { ssl: true, tls: plan.tls.replica } : {}),
-      }),
-    );
-    await mirror.query(d.startReplica());
-    return waitCaughtUp(plan, master, mirror);
-  });
+  const tStart = Date.now();
+  let tCatchUp = 0;
+  // The one-seed key is removed while the mirror starts replicating; the seed reports only once it is gone.
+  const status = await (async () => {
+    let start: { file: string; pos: number };
+    try {
+      start = plan.method === "logical" ? parseDumpCoordinates(copy.dump) : parseBackupCoordinates(copy.stdout);
+    } catch (e) {
+      throw new Error(`[${plan.mirror.host}] ${(e as Error).message}`);
+    }
+    const st = await withSessions(plan, async (master, mirror) => {
+      await runAll(
+        mirror,
+        d.changeSource({
+          host: plan.sourceHost,
+          port: plan.sourcePort,
+          user: plan.user,
+          password: plan.password,
+          position: { kind: "file", file: start.file, pos: start.pos },
+          ...(plan.tls ? { ssl: true, tls: plan.tls.replica } : {}),
+        }),
+      );
+      await mirror.query(d.startReplica());
+      tCatchUp = Date.now();
+      return waitCaughtUp(plan, master, mirror);
+    });
+    return { st, start };
+  })().finally(() => cleanedUp);
+  const tEnd = Date.now();
+  const { controllerBytes, seconds: cleanupSeconds } = await cleanedUp;
+  const secs = (a: number, b: number) => (b - a) / 1000;
   return {
     method: plan.method,
     bytes: copy.bytes,
-    controllerBytes: copy.controllerBytes,
+    controllerBytes,
     sharedWith: copy.sharedWith,
-    seconds: (Date.now() - t0) / 1000,
-    startFile: start.file,
-    startPos: start.pos,
-    status,
+    seconds: (tEnd - t0) / 1000,
+    phases: {
+      account: secs(t0, tCopy),
+      ...Object.fromEntries(Object.entries(copy.phases).map(([k, v]) => [`copy.${k}`, v])),
+      // The mirror's own steps inside copy.send (seed-receive prints them).
+      ...Object.fromEntries([...copy.stdout.matchAll(/^phase (\S+) ([0-9.]+)$/gm)].map((m) => [`mirror.${m[1]}`, Number(m[2])])),
+      // Waiting for other mirrors to join the copy (joinCopy), outside the copy's own steps.
+      copyWait: Math.max(0, secs(tCopy, tStart) - Object.values(copy.phases).reduce((a, b) => a + b, 0)),
+      connect: secs(tStart, tCatchUp),
+      catchUp: secs(tCatchUp, tEnd),
+      // Beside connect and catchUp, not after them.
+      cleanup: cleanupSeconds,
+    },
+    startFile: status.start.file,
+    startPos: status.start.pos,
+    status: status.st,
   };
 }
 

@@ -1,17 +1,27 @@
 set -euo pipefail
 # A physical copy: the old datadir is moved aside (not deleted) until the new one is prepared and MariaDB runs on
-# it; on any failure it is put back and MariaDB started on it. Prints the copy's binlog coordinates.
+# it; on any failure it is put back and MariaDB started on it. Prints `phase <name> <seconds>` lines (where the
+# time went), then the copy's binlog coordinates as the last line.
 dd=/var/lib/mysql; prev="$dd.mirrorstack-prev"; new="$dd.mirrorstack-new"
 svc() { if [ -d /run/systemd/system ]; then systemctl "$1" mariadb; else service mariadb "$1" >/dev/null; fi; }
+t=$EPOCHREALTIME
+phase() { local now=$EPOCHREALTIME; printf 'phase %s %s\n' "$1" "$(awk -v a="$t" -v b="$now" 'BEGIN { printf "%.3f", b - a }')"; t=$now; }
 rm -rf "$new"; mkdir -p "$new"
 zstd -d -q | mbstream -x -C "$new"
+phase stream
 mariadb-backup --prepare --target-dir="$new" >"$new.prepare.log" 2>&1 || { tail -n 20 "$new.prepare.log" >&2; exit 1; }
 chown -R mysql:mysql "$new"
+phase prepare
+# The old datadir is kept only to be put back should the new one fail to start: stop without flushing its pages
+# (InnoDB recovers from its redo log if it is ever started again).
+mariadb -e 'SET GLOBAL innodb_fast_shutdown=2' 2>/dev/null || true
 svc stop
+phase stop
 rm -rf "$prev"; mv "$dd" "$prev"; mv "$new" "$dd"
 if ! svc start; then
   rm -rf "$new"; mv "$dd" "$new"; mv "$prev" "$dd"; svc start || true
   echo "MariaDB did not start on the copied datadir; the previous one is back" >&2; exit 1
 fi
+phase start
 rm -rf "$prev" "$new.prepare.log"
 cat "$dd/mariadb_backup_binlog_info" 2>/dev/null || cat "$dd/xtrabackup_binlog_info"
