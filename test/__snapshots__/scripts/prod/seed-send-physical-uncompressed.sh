@@ -21,10 +21,6 @@ while read -r kind i a b c; do
   esac
 done
 [ "${#addr[@]}" -gt 0 ] || { echo "seed-send: no mirror to send to" >&2; exit 2; }
-# The copy yields to the database server: the dump or backup client, the compression and the SSH clients run at a
-# lower CPU and I/O priority than the writers the master keeps serving (children inherit both).
-renice -n 10 -p $$ >/dev/null
-ionice -c 2 -n 7 -p $$ 2>/dev/null || true
 
 # One ssh client per mirror, each reading its own FIFO; tee -p fills them all from one stream and goes on when
 # one of them fails.
