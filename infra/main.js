@@ -5,10 +5,8 @@
 const path = require("node:path");
 const root = path.resolve(__dirname, "..");
 
-// Pulumi's run harness installs source-map-support, whose stack formatting then runs for every promise the SDK
-// makes (it records each one's stack) and every resource: 0.5 s of CPU in a no-op `up` of 1 + 16 hosts. The
-// compiled program has no source maps, so V8's own formatting gives the same stacks.
-Error.prepareStackTrace = undefined;
+// What the SDK does per resource that no mirrorstack run uses (infra/sdk-trim.js).
+require("./sdk-trim").trimSdk(process.env);
 
 // Have the engine start the dynamic providers' process now, not at the first resource: that one waits for the
 // program's modules, validation and rendering, and the process takes about 1 s to start, which now overlaps them.

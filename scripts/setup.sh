@@ -113,9 +113,22 @@ if ! have_ambient; then
   LANGHOST_BIN="$MS_ENGINE_BIN/pulumi-language-nodejs-v$MS_LANGHOST_VERSION"
   [ -x "$LANGHOST_BIN" ] || build_language_host
   install_language_host_wrapper
-  # Dynamic providers run through this shim; the CLI looks for it beside its own binary.
-  install -m 0755 "$ROOT/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs" "$MS_ENGINE_BIN/"
+  # Dynamic providers run through this shim, which the CLI looks for beside its own binary: mirrorstack's, which
+  # starts the SDK's provider host with less to load (scripts/pulumi-resource-pulumi-nodejs).
+  install -m 0755 "$ROOT/scripts/pulumi-resource-pulumi-nodejs" "$MS_ENGINE_BIN/"
+  install -m 0644 "$ROOT/scripts/provider-preload.js" "$MS_ENGINE_BIN/"
   log "engine ready in $MS_ENGINE_BIN"
+fi
+
+# The CLI (3.259) writes a full engine log of every command, gzipped and encrypted, to $PULUMI_HOME/logs, with no
+# setting to turn it off: 40 % of the engine's CPU in a no-op `up` of 1 + 16 hosts (bench/RESULTS.md, issue 15),
+# and hundreds of MB a day. In mirrorstack's own PULUMI_HOME that folder is a link to /dev/null, which the CLI
+# takes as "automatic logging unavailable" and goes on; `pulumi --logtostderr -v=N` still logs. A PULUMI_HOME of
+# the operator's own is left as it is.
+if [ "$PULUMI_HOME" = "$MS_CACHE/pulumi-home" ] && [ ! -L "$PULUMI_HOME/logs" ]; then
+  mkdir -p "$PULUMI_HOME"
+  rm -rf "$PULUMI_HOME/logs"
+  ln -s /dev/null "$PULUMI_HOME/logs"
 fi
 
 mkdir -p "$ROOT/.pulumi-state" "$PULUMI_HOME"

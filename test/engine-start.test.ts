@@ -1,0 +1,106 @@
+// What mirrorstack trims from the engine's processes at every `up` and `preview` (issue 15, bench/RESULTS.md):
+// the SDK's per-resource extras in the program (infra/sdk-trim.js) and the provider host's start through
+// scripts/pulumi-resource-pulumi-nodejs with scripts/provider-preload.js, which setup.sh installs beside the CLI.
+// Each runs in a Node.js process of its own, as the engine starts them.
+import { spawn } from "node:child_process";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+
+const ROOT = path.resolve(__dirname, "..");
+
+/** Runs `node -e script` from the repository; resolves with what it printed (JSON on its last line). */
+function node(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("node", args, { cwd: ROOT, env: { ...process.env, ...env } });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.on("close", (code) => resolve({ code: code ?? -1, out, err }));
+  });
+}
+
+const trimmed = `
+  const log = require("@pulumi/pulumi/log");
+  const { Resource } = require("@pulumi/pulumi/resource");
+  const before = { debug: log.debug, callsites: Resource.callsites().length };
+  require("./infra/sdk-trim").trimSdk(process.env);
+  console.log(JSON.stringify({
+    debugReplaced: log.debug !== before.debug,
+    callsitesBefore: before.callsites,
+    callsitesAfter: Resource.callsites().length,
+    prepareStackTrace: Error.prepareStackTrace === undefined,
+  }));`;
+
+describe("the program's SDK trim (infra/sdk-trim.js)", () => {
+  it("drops the per-resource debug messages and stack walks, keeps V8's stack formatting", async () => {
+    const r = await node(["-e", trimmed], { MIRRORSTACK_SDK_DEBUG: "" });
+    expect(r.code, r.err).toBe(0);
+    const got = JSON.parse(r.out.trim().split("\n").pop()!);
+    expect(got.callsitesBefore).toBeGreaterThan(0);
+    expect(got).toMatchObject({ debugReplaced: true, callsitesAfter: 0, prepareStackTrace: true });
+  });
+
+  it("keeps the SDK's debug messages with MIRRORSTACK_SDK_DEBUG=1", async () => {
+    const r = await node(["-e", trimmed], { MIRRORSTACK_SDK_DEBUG: "1" });
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out.trim().split("\n").pop()!)).toMatchObject({ debugReplaced: false, callsitesAfter: 0 });
+  });
+});
+
+describe("the provider host's preload (scripts/provider-preload.js)", () => {
+  const loaded = (what: string) => `Object.keys(require.cache).some((f) => f.includes(${JSON.stringify(what)}))`;
+  const probe = `
+    const runtime = require("@pulumi/pulumi/runtime");
+    const opts = runtime.grpcChannelOptions;
+    const early = ${loaded("runtime/closure/serializeClosure")};
+    const fn = typeof runtime.serializeFunction;
+    console.log(JSON.stringify({ opts, early, fn, late: ${loaded("runtime/closure/serializeClosure")} }));`;
+
+  it("gives the host its gRPC options without loading the closure serializer, and the whole runtime on any other use", async () => {
+    const r = await node(["--require", "./scripts/provider-preload.js", "-e", probe]);
+    expect(r.code, r.err).toBe(0);
+    const got = JSON.parse(r.out.trim().split("\n").pop()!);
+    const settings = require("@pulumi/pulumi/runtime/settings") as { grpcChannelOptions: object };
+    expect(got.opts).toEqual(settings.grpcChannelOptions);
+    expect(got.early).toBe(false);
+    expect(got).toMatchObject({ fn: "function", late: true });
+  });
+
+  it("changes nothing but when: without it the runtime loads the serializer at once", async () => {
+    const r = await node(["-e", probe]);
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out.trim().split("\n").pop()!)).toMatchObject({ early: true, fn: "function" });
+  });
+});
+
+describe("the dynamic-provider plugin (scripts/pulumi-resource-pulumi-nodejs)", () => {
+  it("starts the SDK's provider host from the program's directory (the engine starts it in infra/) with the preload", async () => {
+    // The host prints the port it serves on; the engine then talks to it. Stopped here by its PID.
+    const child = spawn("sh", [path.join(ROOT, "scripts/pulumi-resource-pulumi-nodejs"), "127.0.0.1:1"], { cwd: path.join(ROOT, "infra") });
+    try {
+      const port = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        let err = "";
+        const timer = setTimeout(() => reject(new Error(`no port within 30 s: ${err}`)), 30_000);
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (/^\d+\s*$/m.test(out)) {
+            clearTimeout(timer);
+            resolve(out.trim());
+          }
+        });
+        child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+        child.on("close", (code) => reject(new Error(`exited ${code}: ${err}`)));
+      });
+      expect(Number(port)).toBeGreaterThan(0);
+      const fs = await import("node:fs");
+      const cmdline = fs.readFileSync(`/proc/${child.pid}/cmdline`, "utf8").split("\0");
+      expect(cmdline).toContain("--require");
+      expect(cmdline.some((a) => a.endsWith("scripts/provider-preload.js"))).toBe(true);
+      expect(cmdline).toContain(path.join(ROOT, "node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js"));
+    } finally {
+      child.kill();
+    }
+  });
+});
