@@ -12,7 +12,22 @@ function trimSdk(env) {
 
   // Debug messages for every resource ("Registering resource", "RPC prepared", "RPC finished"), each a gRPC call
   // that the engine handles and stores, though it shows them only under `pulumi up --debug`.
-  if (env.MIRRORSTACK_SDK_DEBUG !== "1") require("@pulumi/pulumi/log").debug = () => Promise.resolve();
+  // And the stack of every promise the SDK makes, kept for its report of promises still pending when the program
+  // exits; the report keeps each one's label. MIRRORSTACK_SDK_DEBUG=1 keeps both.
+  if (env.MIRRORSTACK_SDK_DEBUG !== "1") {
+    require("@pulumi/pulumi/log").debug = () => Promise.resolve();
+    const debuggable = require("@pulumi/pulumi/runtime/debuggable");
+    const tracked = debuggable.debuggablePromise;
+    debuggable.debuggablePromise = (p, ctx) => {
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 0;
+      try {
+        return tracked(p, ctx);
+      } finally {
+        Error.stackTraceLimit = limit;
+      }
+    };
+  }
 
   // The whole stack of every resource (taken with Error.stackTraceLimit = Infinity, then parsed), sent with it as
   // its source position, which only Pulumi Cloud shows.

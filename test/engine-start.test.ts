@@ -23,10 +23,15 @@ function node(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: numb
 const trimmed = `
   const log = require("@pulumi/pulumi/log");
   const { Resource } = require("@pulumi/pulumi/resource");
+  const debuggable = require("@pulumi/pulumi/runtime/debuggable");
   const before = { debug: log.debug, callsites: Resource.callsites().length };
   require("./infra/sdk-trim").trimSdk(process.env);
+  const p = Promise.resolve(7);
+  debuggable.debuggablePromise(p, "probe");
   console.log(JSON.stringify({
     debugReplaced: log.debug !== before.debug,
+    promiseStack: p._debugStackTrace ?? null,
+    promiseLabel: p._debugCtx ?? null,
     callsitesBefore: before.callsites,
     callsitesAfter: Resource.callsites().length,
     prepareStackTrace: Error.prepareStackTrace === undefined,
@@ -39,12 +44,17 @@ describe("the program's SDK trim (infra/sdk-trim.js)", () => {
     const got = JSON.parse(r.out.trim().split("\n").pop()!);
     expect(got.callsitesBefore).toBeGreaterThan(0);
     expect(got).toMatchObject({ debugReplaced: true, callsitesAfter: 0, prepareStackTrace: true });
+    // The pending-promise report still names the promise, without the stack it was made on.
+    expect(got.promiseStack).toBe("Error");
+    expect(got.promiseLabel).toBe("probe");
   });
 
   it("keeps the SDK's debug messages with MIRRORSTACK_SDK_DEBUG=1", async () => {
     const r = await node(["-e", trimmed], { MIRRORSTACK_SDK_DEBUG: "1" });
     expect(r.code, r.err).toBe(0);
-    expect(JSON.parse(r.out.trim().split("\n").pop()!)).toMatchObject({ debugReplaced: false, callsitesAfter: 0 });
+    const got = JSON.parse(r.out.trim().split("\n").pop()!);
+    expect(got).toMatchObject({ debugReplaced: false, callsitesAfter: 0, promiseLabel: "probe" });
+    expect(got.promiseStack).toMatch(/\n\s+at /);
   });
 });
 

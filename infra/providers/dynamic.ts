@@ -32,7 +32,12 @@ export async function serializeProvider(id: ProviderId, provider: ResourceProvid
   // The same closure the SDK serializes (`() => provider`), so the stored text is the same either way.
   const sf = await serializeFunction(() => provider, { allowSecrets: true });
   if (sf.containsSecrets) throw new Error(`internal: the ${id} provider captured a secret`);
-  return packProviderCode(sf.text);
+  // Minified first (names kept): every resource carries this text in each RPC and twice in the state, and the
+  // engine scans it for secrets at each step, so its size is paid per resource in every run (issue 15). Loaded
+  // here for the same reason as the serializer.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { transformSync } = require("esbuild") as typeof import("esbuild");
+  return packProviderCode(transformSync(sf.text, { minify: true, keepNames: true, target: "node20" }).code);
 }
 
 /**
