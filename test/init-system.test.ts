@@ -24,9 +24,11 @@ describe.skipIf(!isRoot)("service management with and without systemd (prepared 
     image = r.stdout.trim().split("\n").pop()!;
     dir = fs.mkdtempSync("/tmp/mirrorstack-init-");
     fs.mkdirSync(path.join(dir, "bin"));
-    // `service X status` fails (not running), everything else succeeds; each call is one line in calls.
+    // `service X status` fails (not running), so does `systemctl is-active -q X` for a service named in the file
+    // inactive; everything else succeeds. Each call is one line in calls.
     const stub = (name: string) =>
-      `#!/bin/sh\necho "${name} $*" >> ${dir}/calls\n[ "${name}" = service ] && [ "$2" = status ] && exit 3\nexit 0\n`;
+      `#!/bin/sh\necho "${name} $*" >> ${dir}/calls\n[ "${name}" = service ] && [ "$2" = status ] && exit 3\n` +
+      `[ "${name}" = systemctl ] && [ "$1" = is-active ] && grep -qx "$3" ${dir}/inactive 2>/dev/null && exit 3\nexit 0\n`;
     for (const n of ["systemctl", "service"]) fs.writeFileSync(path.join(dir, "bin", n), stub(n), { mode: 0o755 });
   });
 
@@ -52,11 +54,26 @@ describe.skipIf(!isRoot)("service management with and without systemd (prepared 
 
   const needs = softwareFor("mirror", "debian", "mariadb", "none");
 
-  it("software step: systemctl enable --now under systemd", () => {
+  it("software step under systemd: services enabled and running are only checked (enable --now costs a second each)", () => {
+    fs.rmSync(path.join(dir, "inactive"), { force: true });
     const r = run(ensureSoftwareScript(needs, "debian"), true, "/var/log");
     expect(r.code, r.out).toBe(0);
-    expect(r.calls).toEqual(needs.services.map((s) => `systemctl enable --now ${s}`));
+    expect(r.calls).toEqual(needs.services.flatMap((s) => [`systemctl is-enabled -q ${s}`, `systemctl is-active -q ${s}`]));
     expect(r.out).not.toMatch(/installing:/); // the prepared image has every package
+  });
+
+  it("software step under systemd: a service that is not running is enabled and started", () => {
+    const [stopped, ...running] = needs.services;
+    fs.writeFileSync(path.join(dir, "inactive"), `${stopped}\n`);
+    const r = run(ensureSoftwareScript(needs, "debian"), true, "/var/log");
+    fs.rmSync(path.join(dir, "inactive"), { force: true });
+    expect(r.code, r.out).toBe(0);
+    expect(r.calls).toEqual([
+      `systemctl is-enabled -q ${stopped}`,
+      `systemctl is-active -q ${stopped}`,
+      `systemctl enable --now ${stopped}`,
+      ...running.flatMap((s) => [`systemctl is-enabled -q ${s}`, `systemctl is-active -q ${s}`]),
+    ]);
   });
 
   it("software step: service status, then service start, without systemd", () => {

@@ -9,7 +9,10 @@ for s in mariadb cron; do
     s=$(find /lib/systemd/system /etc/init.d -maxdepth 1 -name 'php*-fpm*' 2>/dev/null | sed -n '1{s#.*/##;s#\.service$##;p}')
     [ -n "$s" ] || { echo "php-fpm is installed but has no service unit" >&2; exit 1; }
   fi
-  if [ -d /run/systemd/system ]; then systemctl enable --now "$s" >/dev/null
+  # `systemctl enable --now` takes about a second even when there is nothing to do (systemd-sysv-install and a
+  # daemon reload), for each service of each host (issue 15): asked only when the service is not enabled and running.
+  if [ -d /run/systemd/system ]; then
+    if ! { systemctl is-enabled -q "$s" 2>/dev/null && systemctl is-active -q "$s"; }; then systemctl enable --now "$s" >/dev/null; fi
   else service "$s" status >/dev/null 2>&1 || service "$s" start; fi
 done
 echo "packages: mariadb-server mariadb-backup rsync socat zstd gnupg logrotate cron openssh-client; services running: mariadb cron"
