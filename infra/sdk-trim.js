@@ -3,7 +3,7 @@
 // (bench/RESULTS.md, issue 15). Plain JavaScript: main.js runs before the program is compiled.
 "use strict";
 
-/** Turns the SDK's per-resource extras off; MIRRORSTACK_SDK_DEBUG=1 in `env` keeps its debug messages. */
+/** Turns the SDK's per-resource extras off; MIRRORSTACK_SDK_DEBUG=1 in `env` keeps its debug messages and promise stacks. */
 function trimSdk(env) {
   // Pulumi's run harness installs source-map-support, whose stack formatting then runs for every promise the SDK
   // makes (it records each one's stack) and every resource: 0.5 s of CPU. The compiled program has no source
