@@ -1,8 +1,9 @@
 // Preloaded into the dynamic-provider process by scripts/pulumi-resource-pulumi-nodejs (setup.sh installs both
 // beside the CLI). The SDK's provider host reads one value of @pulumi/pulumi/runtime (grpcChannelOptions), but that
-// module's index also loads the closure serializer, TypeScript and npm's arborist with it: 0.85 s of CPU at every start of the process, in every `up`
-// and `preview` (bench/RESULTS.md, issue 15). Here the index loads only when something other than that value is
-// read from it; the providers themselves (dist/providers/) use Node's built-ins and mysql2 only.
+// module's index also loads the closure serializer, TypeScript and npm's arborist with it: 0.85 s of CPU at every
+// start of the process, in every `up` and `preview` (bench/RESULTS.md, issue 15). Here the index loads only when
+// something other than that value is read from it; the providers themselves (dist/providers/) use Node's
+// built-ins and mysql2 only.
 "use strict";
 const Module = require("node:module");
 const from = { paths: [process.argv[1] ?? process.cwd()] };
