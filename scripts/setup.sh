@@ -120,18 +120,16 @@ if ! have_ambient; then
   log "engine ready in $MS_ENGINE_BIN"
 fi
 
+mkdir -p "$ROOT/.pulumi-state" "$PULUMI_HOME"
 # The CLI (3.259) writes a full engine log of every command, gzipped and encrypted, to $PULUMI_HOME/logs, with no
 # setting to turn it off: 40 % of the engine's CPU in a no-op `up` of 1 + 16 hosts (bench/RESULTS.md, issue 15),
 # and hundreds of MB a day. In mirrorstack's own PULUMI_HOME that folder is a link to /dev/null, which the CLI
 # takes as "automatic logging unavailable" and goes on; `pulumi --logtostderr -v=N` still logs. A PULUMI_HOME of
 # the operator's own is left as it is.
 if [ "$PULUMI_HOME" = "$MS_CACHE/pulumi-home" ] && [ ! -L "$PULUMI_HOME/logs" ]; then
-  mkdir -p "$PULUMI_HOME"
   rm -rf "$PULUMI_HOME/logs"
   ln -s /dev/null "$PULUMI_HOME/logs"
 fi
-
-mkdir -p "$ROOT/.pulumi-state" "$PULUMI_HOME"
 # The program as `pulumi up` runs it (Pulumi.yaml: main: infra/main.js): compiled now, so no run waits for it.
 node "$ROOT/scripts/build-program.js"
 log "done in $(( $(date +%s) - start ))s"

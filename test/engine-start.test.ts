@@ -5,20 +5,12 @@
 import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { run } from "./e2e/lab";
 
 const ROOT = path.resolve(__dirname, "..");
 
-/** Runs `node -e script` from the repository; resolves with what it printed (JSON on its last line). */
-function node(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn("node", args, { cwd: ROOT, env: { ...process.env, ...env } });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    child.on("close", (code) => resolve({ code: code ?? -1, out, err }));
-  });
-}
+/** Runs Node.js from the repository (test/e2e/lab.ts `run`); what it prints ends with a JSON line. */
+const node = (args: string[], env: NodeJS.ProcessEnv = {}) => run("node", args, { env });
 
 const trimmed = `
   const log = require("@pulumi/pulumi/log");
@@ -40,8 +32,8 @@ const trimmed = `
 describe("the program's SDK trim (infra/sdk-trim.js)", () => {
   it("drops the per-resource debug messages and stack walks, keeps V8's stack formatting", async () => {
     const r = await node(["-e", trimmed], { MIRRORSTACK_SDK_DEBUG: "" });
-    expect(r.code, r.err).toBe(0);
-    const got = JSON.parse(r.out.trim().split("\n").pop()!);
+    expect(r.code, r.stderr).toBe(0);
+    const got = JSON.parse(r.stdout.trim().split("\n").pop()!);
     expect(got.callsitesBefore).toBeGreaterThan(0);
     expect(got).toMatchObject({ debugReplaced: true, callsitesAfter: 0, prepareStackTrace: true });
     // The pending-promise report still names the promise, without the stack it was made on.
@@ -51,8 +43,8 @@ describe("the program's SDK trim (infra/sdk-trim.js)", () => {
 
   it("keeps the SDK's debug messages with MIRRORSTACK_SDK_DEBUG=1", async () => {
     const r = await node(["-e", trimmed], { MIRRORSTACK_SDK_DEBUG: "1" });
-    expect(r.code, r.err).toBe(0);
-    const got = JSON.parse(r.out.trim().split("\n").pop()!);
+    expect(r.code, r.stderr).toBe(0);
+    const got = JSON.parse(r.stdout.trim().split("\n").pop()!);
     expect(got).toMatchObject({ debugReplaced: false, callsitesAfter: 0, promiseLabel: "probe" });
     expect(got.promiseStack).toMatch(/\n\s+at /);
   });
@@ -69,8 +61,8 @@ describe("the provider host's preload (scripts/provider-preload.js)", () => {
 
   it("gives the host its gRPC options without loading the closure serializer, and the whole runtime on any other use", async () => {
     const r = await node(["--require", "./scripts/provider-preload.js", "-e", probe]);
-    expect(r.code, r.err).toBe(0);
-    const got = JSON.parse(r.out.trim().split("\n").pop()!);
+    expect(r.code, r.stderr).toBe(0);
+    const got = JSON.parse(r.stdout.trim().split("\n").pop()!);
     const settings = require("@pulumi/pulumi/runtime/settings") as { grpcChannelOptions: object };
     expect(got.opts).toEqual(settings.grpcChannelOptions);
     expect(got.early).toBe(false);
@@ -79,8 +71,8 @@ describe("the provider host's preload (scripts/provider-preload.js)", () => {
 
   it("changes nothing but when: without it the runtime loads the serializer at once", async () => {
     const r = await node(["-e", probe]);
-    expect(r.code, r.err).toBe(0);
-    expect(JSON.parse(r.out.trim().split("\n").pop()!)).toMatchObject({ early: true, fn: "function" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split("\n").pop()!)).toMatchObject({ early: true, fn: "function" });
   });
 });
 
