@@ -1,8 +1,12 @@
-// infra/providers/dynamic.ts: the provider code stored with every resource is compressed behind a loader, and the
-// SDK's dynamic-provider host (which loads `__provider` with require-from-string and calls `.handler()`) gets the
-// same provider object as from the plain serialized text.
+// infra/providers/dynamic.ts: what is stored as each resource's `__provider` (a reference to dist/providers/<id>.js
+// in compiled runs, compressed code in runs from the sources) gives the SDK's dynamic-provider host (which loads
+// `__provider` with require-from-string and calls `.handler()`) the same provider as the plain serialized text.
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { packProviderCode, serializeProvider, unpackProviderCode } from "../infra/providers/dynamic";
+import { packProviderCode, providerReference, serializeProvider, storedProviderCode } from "../infra/providers/dynamic";
 import { PROVIDERS } from "../infra/providers/prebuild";
 import type { ProviderId } from "../infra/providers/dynamic";
 
@@ -37,8 +41,9 @@ describe("packProviderCode", () => {
 describe("the four providers, serialized and packed", () => {
   for (const [id, provider] of Object.entries(PROVIDERS)) {
     it(`${id}: loads through the SDK's loader with the same methods, at under half the size`, async () => {
-      const packed = await serializeProvider(id as ProviderId, provider);
-      const plain = unpackProviderCode(packed);
+      const plain = await serializeProvider(id as ProviderId, provider);
+      const packed = packProviderCode(plain);
+      expect(storedProviderCode(packed)).toBe(plain);
       // Minified (dynamic.ts): the serializer's module, with the handler export kept.
       expect(plain).toMatch(/(^|;)exports\.handler=__f0;/);
       expect(packed.length).toBeLessThan(plain.length / 2);
@@ -52,9 +57,49 @@ describe("the four providers, serialized and packed", () => {
 
 describe("MirrorReplication serialized", () => {
   it("carries one ReplicationNotConfiguredError class, so read's instanceof sees the one normalizeReplicaStatus throws", async () => {
-    const code = unpackProviderCode(await serializeProvider("MirrorReplication", PROVIDERS.MirrorReplication));
+    const code = await serializeProvider("MirrorReplication", PROVIDERS.MirrorReplication);
     expect(code.match(/this\.name\s*=\s*"ReplicationNotConfiguredError"/g)).toHaveLength(1);
     expect(code).toMatch(/instanceof (\w+\.)?ReplicationNotConfiguredError\b/);
     expect(code).not.toMatch(/not configured\/i/);
   }, 60_000);
+});
+
+describe("providerReference (what a compiled run stores)", () => {
+  const hostLoad = (cwd: string, stored: string) =>
+    // A process of its own: the loader searches from the working directory, which the engine sets for the host.
+    spawnSync(process.execPath, ["-e", `const r = require(${JSON.stringify(require.resolve("require-from-string", { paths: [require.resolve("@pulumi/pulumi")] }))}); console.log(JSON.stringify(r(process.argv[1]).handler()))`, stored], {
+      cwd,
+      encoding: "utf8",
+    });
+
+  it("loads dist/providers/<id>.js found from the host's working directory upward, and stays small and the same across builds", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "ms-ref-"));
+    try {
+      fs.mkdirSync(path.join(root, "dist", "providers"), { recursive: true });
+      fs.mkdirSync(path.join(root, "infra"));
+      fs.writeFileSync(path.join(root, "dist", "providers", "HostFile.js"), `exports.handler = () => ({ from: "HostFile", dir: __dirname });`);
+      fs.writeFileSync(path.join(root, "dist", "providers", "RemoteCommand.js"), `exports.handler = () => ({ from: "RemoteCommand" });`);
+      const ref = providerReference("HostFile");
+      const r = hostLoad(path.join(root, "infra"), ref);
+      expect(r.stderr).toBe("");
+      expect(JSON.parse(r.stdout)).toEqual({ from: "HostFile", dir: path.join(root, "dist", "providers") });
+      expect(ref.length).toBeLessThan(600);
+      expect(providerReference("HostFile")).toBe(ref);
+      expect(storedProviderCode(ref, root)).toContain(`from: "HostFile"`);
+      expect(storedProviderCode(providerReference("RemoteCommand"), root)).toContain(`from: "RemoteCommand"`);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("fails with the file it looked for and what to run when the checkout has no build", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "ms-ref-"));
+    try {
+      const r = hostLoad(root, providerReference("MirrorReplication"));
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain(`no dist/providers/MirrorReplication.js in ${fs.realpathSync(root)} or above it: run npm run build`);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
 });

@@ -6,15 +6,16 @@ import { CustomResource, output, type CustomResourceOptions, type Input, type In
 import { PROJECT_ROOT } from "../paths";
 
 // mirrorstack's dynamic resources. Pulumi stores a dynamic provider's code, serialized from the running program,
-// with each resource; serializing the four providers took about 1.5 s of every `up` and `preview` (the SDK's
-// closure serializer loads the TypeScript parser and walks every captured function). `npm run build` serializes
-// them once, from the same compiled code (infra/providers/prebuild.ts), and a run from dist/ reads that text.
-// A run from the TypeScript sources (tests) serializes as the SDK's own pulumi.dynamic.Resource does.
+// with each resource; serializing the providers took about 1.5 s of every `up` and `preview` (the SDK's closure
+// serializer loads the TypeScript parser and walks every captured function). `npm run build` serializes them once,
+// from the same compiled code (infra/providers/prebuild.ts), into dist/providers/<id>.js, and a run from dist/
+// stores with each resource only a reference to that file (providerReference below). A run from the TypeScript
+// sources (tests) stores the serialized code itself, compressed, as the SDK's own pulumi.dynamic.Resource would.
 
 /** The type names, which are also the file names of the code serialized at build time. */
 export type ProviderId = "HostFile" | "RemoteCommand" | "MirrorReplication" | "HostProbe" | "TlsCertificate" | "MasterRole";
 
-/** Where `npm run build` puts each provider's serialized code. */
+/** Where `npm run build` puts each provider's serialized code (`<id>.js`, a module exporting `handler`). */
 export const PREBUILT_DIR = path.join(PROJECT_ROOT, "dist", "providers");
 
 const RUNS_COMPILED = __filename.startsWith(path.join(PROJECT_ROOT, "dist") + path.sep);
@@ -32,13 +33,35 @@ export async function serializeProvider(id: ProviderId, provider: ResourceProvid
   // The same closure the SDK serializes (`() => provider`), so the stored text is the same either way.
   const sf = await serializeFunction(() => provider, { allowSecrets: true });
   if (sf.containsSecrets) throw new Error(`internal: the ${id} provider captured a secret`);
-  // Minified first (names kept): every resource carries this text in each RPC and twice in the state, and the
-  // engine scans it for secrets at each step, so its size is paid per resource in every run (issue 15). Loaded
-  // here for the same reason as the serializer.
+  // Minified (names kept): a run from the sources stores it with every resource (packed, below), where its size
+  // is paid per resource in every message. Loaded here for the same reason as the serializer.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { transformSync } = require("esbuild") as typeof import("esbuild");
-  return packProviderCode(transformSync(sf.text, { minify: true, keepNames: true, target: "node20" }).code);
+  return transformSync(sf.text, { minify: true, keepNames: true, target: "node20" }).code;
 }
+
+/**
+ * What a compiled run stores as a resource's `__provider`: a loader of dist/providers/<id>.js from the checkout
+ * the engine starts the provider host in (the program's directory). The stored code, even packed, was 3–28 KB
+ * per resource, twice in the state, in every message between program, engine and provider host and in the
+ * engine's secret scan of each step: the part of a no-op `up` that grew with the number of mirrors (issue 15).
+ * So `refresh` and `destroy` of a resource the program no longer declares run this checkout's provider code,
+ * not the code of the run that made it, as with a provider plugin: keep each provider able to delete what its
+ * earlier versions made, and never rename a ProviderId. The text does not change with the code, so a new build
+ * is not a change to any resource.
+ */
+export function providerReference(id: ProviderId): string {
+  const file = JSON.stringify(`${id}.js`);
+  return (
+    `// mirrorstack dynamic provider ${id}: dist/providers/${id}.js of the checkout that runs pulumi (infra/providers/dynamic.ts)\n` +
+    `exports.handler = (() => { const path = require("path"), fs = require("fs"); ` +
+    `for (let d = process.cwd(); ; d = path.dirname(d)) { const f = path.join(d, "dist", "providers", ${file}); ` +
+    `if (fs.existsSync(f)) return require(f).handler; ` +
+    `if (path.dirname(d) === d) throw new Error("mirrorstack: no dist/providers/" + ${file} + " in " + process.cwd() + " or above it: run npm run build in the mirrorstack checkout"); } })();\n`
+  );
+}
+
+const REFERENCE = /^\/\/ mirrorstack dynamic provider (\w+): dist\/providers\//;
 
 /**
  * The serialized code, compressed, behind a one-line loader. The engine stores it twice with every resource
@@ -56,23 +79,22 @@ export function packProviderCode(code: string): string {
   );
 }
 
-/** The code behind a packed provider (for readers of the state, e.g. a test that searches it); other text as is. */
-export function unpackProviderCode(stored: string): string {
+/**
+ * The code behind a stored `__provider` (for readers of the state, e.g. a test that searches it): a reference
+ * reads dist/providers/<id>.js under `root`, packed code is unpacked, other text is returned as is.
+ */
+export function storedProviderCode(stored: string, root: string = PROJECT_ROOT): string {
+  const ref = REFERENCE.exec(stored);
+  if (ref) return fs.readFileSync(path.join(root, "dist", "providers", `${ref[1]}.js`), "utf8");
   const m = /brotliDecompressSync\(Buffer\.from\("([A-Za-z0-9+/=]*)", "base64"\)\)/.exec(stored);
   return m ? zlib.brotliDecompressSync(Buffer.from(m[1], "base64")).toString("utf8") : stored;
 }
 
 function providerCode(id: ProviderId, provider: ResourceProvider): Input<string> {
-  if (RUNS_COMPILED) {
-    try {
-      return fs.readFileSync(path.join(PREBUILT_DIR, `${id}.js`), "utf8");
-    } catch {
-      // not built by this version of build-program: serialize below
-    }
-  }
+  if (RUNS_COMPILED && fs.existsSync(path.join(PREBUILT_DIR, `${id}.js`))) return providerReference(id);
   let code = serialized.get(provider);
   if (code === undefined) {
-    code = output(serializeProvider(id, provider));
+    code = output(serializeProvider(id, provider).then(packProviderCode));
     serialized.set(provider, code);
   }
   return code;

@@ -1,5 +1,5 @@
 // Run by scripts/build-program.js after tsc, from dist/: writes each dynamic provider's serialized code to
-// dist/providers/<id>.js, which compiled runs store with their resources instead of serializing (dynamic.ts).
+// dist/providers/<id>.js, which the resources of compiled runs refer to instead of carrying it (dynamic.ts).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { ResourceProvider } from "@pulumi/pulumi/dynamic";
@@ -27,9 +27,11 @@ async function main(): Promise<void> {
   for (const [id, provider] of Object.entries(PROVIDERS)) {
     fs.writeFileSync(path.join(tmp, `${id}.js`), await serializeProvider(id as ProviderId, provider));
   }
-  // Swapped whole: a run never reads one provider from this build and another from the last.
-  fs.rmSync(PREBUILT_DIR, { recursive: true, force: true });
-  fs.renameSync(tmp, PREBUILT_DIR);
+  // Each file replaced by a rename: a provider host of a run going on meanwhile (another stack's) reads the whole
+  // old or the whole new file of a provider, never none or half of one.
+  fs.mkdirSync(PREBUILT_DIR, { recursive: true });
+  for (const f of fs.readdirSync(tmp)) fs.renameSync(path.join(tmp, f), path.join(PREBUILT_DIR, f));
+  fs.rmSync(tmp, { recursive: true, force: true });
 }
 
 if (require.main === module) {

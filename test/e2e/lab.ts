@@ -203,21 +203,21 @@ export function pulumi(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ c
 }
 
 /**
- * `pulumi stack export` of a stack, with each resource's provider code unpacked (it is stored compressed, see
- * infra/providers/dynamic.ts), so a search of the text also searches the code.
+ * `pulumi stack export` of a stack, with each resource's provider code in place of what is stored (a reference to
+ * dist/providers/, or compressed code; see infra/providers/dynamic.ts), so a search of the text also searches the code.
  */
 export async function stackExportText(stack: string): Promise<string> {
   const exp = await pulumi(["stack", "export", "--stack", stack]);
   if (exp.code !== 0) throw new Error(`stack export ${stack} failed:\n${exp.out}`);
-  const { unpackProviderCode } = await import("../../infra/providers/dynamic");
+  const { storedProviderCode } = await import("../../infra/providers/dynamic");
   let unpacked = 0;
   const text = exp.out.replace(/"__provider": ("(?:[^"\\]|\\.)*")/g, (_, s: string) => {
     const code = JSON.parse(s) as string;
-    const plain = unpackProviderCode(code);
+    const plain = storedProviderCode(code, ROOT);
     if (plain !== code) unpacked++;
     return `"__provider": ${JSON.stringify(plain)}`;
   });
-  if (unpacked === 0) throw new Error(`stack export ${stack}: no packed provider code found (has the format changed?)`);
+  if (unpacked === 0) throw new Error(`stack export ${stack}: no provider reference or packed provider code found (has the format changed?)`);
   return text;
 }
 
