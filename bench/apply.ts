@@ -71,12 +71,23 @@ function summarize(runs: ApplyRun[], o: Options): string {
       rs.map((r) => r.noop.sshSessions).join(", "),
       `${m((r) => r.change.seconds)} (${each((r) => r.change.seconds)})`,
       `${rs.map((r) => r.change.sshSessions).join(", ")} (${changedHosts})`,
+      `${m((r) => r.noop.cpuSeconds)} / ${m((r) => r.change.cpuSeconds)}`,
       rs.map((r) => `${r.first.load[0]}/${r.noop.load[0]}/${r.change.load[0]}`).join("; "),
     ];
   });
+  // Flat cost (issue 15): each size against the smallest, for the same method, in wall time and in CPU.
+  const flat = o.methods.flatMap((method) => {
+    const med = (n: number, f: (r: ApplyRun) => number) => median(runs.filter((r) => r.mirrors === n && r.method === method).map(f));
+    const [base, ...rest] = [...o.mirrors].sort((a, b) => a - b);
+    return rest.map((n) => {
+      const ratio = (f: (r: ApplyRun) => number) => round(med(n, f) / med(base, f), 2);
+      return `- ${method}, 1 + ${n} against 1 + ${base}: no-op ${ratio((r) => r.noop.seconds)}× wall, ${ratio((r) => r.noop.cpuSeconds)}× CPU; one value ${ratio((r) => r.change.seconds)}× wall, ${ratio((r) => r.change.cpuSeconds)}× CPU`;
+    });
+  });
   return (
     `### Apply: wall time of \`pulumi up${o.parallel ? ` --parallel ${o.parallel}` : ""}\`, seconds, median (each run) of ${o.runs}\n\n` +
-    table(["hosts", "seeding", "first up", "no-op up", "no-op SSH sessions", "one value changed (binlogRetentionDays)", "its SSH sessions (hosts)", "load (1 min) first/no-op/change"], rows)
+    table(["hosts", "seeding", "first up", "no-op up", "no-op SSH sessions", "one value changed (binlogRetentionDays)", "its SSH sessions (hosts)", "CPU s no-op / change", "load (1 min) first/no-op/change"], rows) +
+    (flat.length ? `\n\nFlat cost (median against median):\n${flat.join("\n")}` : "")
   );
 }
 

@@ -83,6 +83,8 @@ export function writerFor(d: Dataset, o: Options, via: "ssh" | "tcp" = "ssh"): W
 
 export interface TimedUp {
   seconds: number;
+  /** CPU seconds of the run's own processes (PulumiRun.cpuSeconds). */
+  cpuSeconds: number;
   load: [number, number, number];
   changes: string;
   /** Per-resource durations the engine printed (seconds). */
@@ -105,6 +107,7 @@ export async function timedUp(stack: string, writer?: Writer, probe?: Writer): P
   const pto = probe?.now();
   return {
     seconds: round(run.seconds, 2),
+    cpuSeconds: round(run.cpuSeconds, 2),
     load: load(),
     changes: changeSummary(run),
     resources: resourceDurations(run),

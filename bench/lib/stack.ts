@@ -43,13 +43,34 @@ export interface PulumiRun {
   seconds: number;
   /** Output lines with the milliseconds (since the start of the run) at which each arrived. */
   lines: { ms: number; text: string }[];
+  /**
+   * CPU seconds (user + system) of the run's processes: engine, language host, program, provider hosts and any
+   * ssh clients, as the kernel counts them for reaped descendants (bash's `times`). Unlike the wall time it does
+   * not grow with what else the lab's hosts do on the same cores.
+   */
+  cpuSeconds: number;
+}
+
+/** Children's user + system seconds from the second line of bash's `times` ("0m3.555s 0m0.645s"). */
+function childCpuSeconds(times: string): number {
+  const line = times.trim().split("\n")[1] ?? "";
+  const parts = [...line.matchAll(/(\d+)m([\d.]+)s/g)];
+  if (parts.length !== 2) return NaN;
+  return parts.reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);
 }
 
 /** Runs the engine through scripts/pulumi.sh without blocking the event loop; every output line is timestamped. */
 export function pulumi(args: string[]): Promise<PulumiRun> {
   const t0 = performance.now();
   return new Promise((resolve) => {
-    const child = spawn("bash", [path.join(ROOT, "scripts/pulumi.sh"), ...args], { cwd: ROOT, env: process.env });
+    // `times` after the run reports the CPU of everything it started (fd 3, apart from the engine's output).
+    const child = spawn("bash", ["-c", 'bash "$0" "$@"; rc=$?; times >&3; exit $rc', path.join(ROOT, "scripts/pulumi.sh"), ...args], {
+      cwd: ROOT,
+      env: process.env,
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
+    });
+    let times = "";
+    child.stdio[3]!.on("data", (d: Buffer) => (times += d.toString("utf8")));
     const lines: { ms: number; text: string }[] = [];
     let partial = "";
     const onData = (d: Buffer) => {
@@ -58,11 +79,12 @@ export function pulumi(args: string[]): Promise<PulumiRun> {
       partial = parts.pop() ?? "";
       for (const text of parts) lines.push({ ms, text });
     };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
     child.on("close", (code) => {
       if (partial) lines.push({ ms: performance.now() - t0, text: partial });
-      resolve({ code: code ?? -1, out: lines.map((l) => l.text).join("\n"), seconds: (performance.now() - t0) / 1000, lines });
+      const seconds = (performance.now() - t0) / 1000;
+      resolve({ code: code ?? -1, out: lines.map((l) => l.text).join("\n"), seconds, lines, cpuSeconds: childCpuSeconds(times) });
     });
   });
 }
