@@ -83,10 +83,25 @@ describe("providerReference (what a compiled run stores)", () => {
       const r = hostLoad(path.join(root, "infra"), ref);
       expect(r.stderr).toBe("");
       expect(JSON.parse(r.stdout)).toEqual({ from: "HostFile", dir: path.join(root, "dist", "providers") });
-      expect(ref.length).toBeLessThan(600);
+      expect(ref.length).toBeLessThan(1024); // against 3–28 KB of packed code
       expect(providerReference("HostFile")).toBe(ref);
       expect(storedProviderCode(ref, root)).toContain(`from: "HostFile"`);
       expect(storedProviderCode(providerReference("RemoteCommand"), root)).toContain(`from: "RemoteCommand"`);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("finds the package's build from a program that uses mirrorstack as a package (node_modules/mirrorstack)", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "ms-ref-"));
+    try {
+      const pkg = path.join(root, "node_modules", "mirrorstack", "dist", "providers");
+      fs.mkdirSync(pkg, { recursive: true });
+      fs.mkdirSync(path.join(root, "src"));
+      fs.writeFileSync(path.join(pkg, "MasterRole.js"), `exports.handler = () => ({ from: "package" });`);
+      const r = hostLoad(path.join(root, "src"), providerReference("MasterRole"));
+      expect(r.stderr).toBe("");
+      expect(JSON.parse(r.stdout)).toEqual({ from: "package" });
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
@@ -97,7 +112,7 @@ describe("providerReference (what a compiled run stores)", () => {
     try {
       const r = hostLoad(root, providerReference("MirrorReplication"));
       expect(r.status).not.toBe(0);
-      expect(r.stderr).toContain(`no dist/providers/MirrorReplication.js in ${fs.realpathSync(root)} or above it: run npm run build`);
+      expect(r.stderr).toContain(`no dist/providers/MirrorReplication.js (mirrorstack's checkout or node_modules/mirrorstack) in ${fs.realpathSync(root)} or above it: run npm run build`);
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }

@@ -41,27 +41,29 @@ export async function serializeProvider(id: ProviderId, provider: ResourceProvid
 }
 
 /**
- * What a compiled run stores as a resource's `__provider`: a loader of dist/providers/<id>.js from the checkout
- * the engine starts the provider host in (the program's directory). The stored code, even packed, was 3–28 KB
- * per resource, twice in the state, in every message between program, engine and provider host and in the
- * engine's secret scan of each step: the part of a no-op `up` that grew with the number of mirrors (issue 15).
- * So `refresh` and `destroy` of a resource the program no longer declares run this checkout's provider code,
- * not the code of the run that made it, as with a provider plugin: keep each provider able to delete what its
- * earlier versions made, and never rename a ProviderId. The text does not change with the code, so a new build
- * is not a change to any resource.
+ * What a compiled run stores as a resource's `__provider`: a loader of mirrorstack's dist/providers/<id>.js, found
+ * from the directory the engine starts the provider host in (the program's) upward: mirrorstack's own checkout
+ * (`dist/providers/`), or a program that uses the package (`node_modules/mirrorstack/dist/providers/`). The
+ * stored code, even packed, was 3–28 KB per resource, twice in the state, in every message between program,
+ * engine and provider host and in the engine's secret scan of each step: the part of a no-op `up` that grew with
+ * the number of mirrors (issue 15). So `refresh` and `destroy` of a resource the program no longer declares run
+ * the provider code found there, not the code of the run that made it, as with a provider plugin: keep each
+ * provider able to delete what its earlier versions made, and never rename a ProviderId. The text does not
+ * change with the code, so a new build is not a change to any resource.
  */
 export function providerReference(id: ProviderId): string {
   const file = JSON.stringify(`${id}.js`);
   return (
-    `// mirrorstack dynamic provider ${id}: dist/providers/${id}.js of the checkout that runs pulumi (infra/providers/dynamic.ts)\n` +
+    `// mirrorstack dynamic provider ${id}: dist/providers/${id}.js of mirrorstack, found from the program's directory (infra/providers/dynamic.ts)\n` +
     `exports.handler = (() => { const path = require("path"), fs = require("fs"); ` +
-    `for (let d = process.cwd(); ; d = path.dirname(d)) { const f = path.join(d, "dist", "providers", ${file}); ` +
+    `for (let d = process.cwd(); ; d = path.dirname(d)) { ` +
+    `for (const f of [path.join(d, "node_modules", "mirrorstack", "dist", "providers", ${file}), path.join(d, "dist", "providers", ${file})]) ` +
     `if (fs.existsSync(f)) return require(f).handler; ` +
-    `if (path.dirname(d) === d) throw new Error("mirrorstack: no dist/providers/" + ${file} + " in " + process.cwd() + " or above it: run npm run build in the mirrorstack checkout"); } })();\n`
+    `if (path.dirname(d) === d) throw new Error("mirrorstack: no dist/providers/" + ${file} + " (mirrorstack's checkout or node_modules/mirrorstack) in " + process.cwd() + " or above it: run npm run build in the mirrorstack checkout"); } })();\n`
   );
 }
 
-const REFERENCE = /^\/\/ mirrorstack dynamic provider (\w+): dist\/providers\//;
+const REFERENCE = /^\/\/ mirrorstack dynamic provider (\w+): dist\/providers\/\w+\.js of mirrorstack/;
 
 /**
  * The serialized code, compressed, behind a one-line loader. The engine stores it twice with every resource
