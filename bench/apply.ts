@@ -4,6 +4,7 @@
 // changes), median of --runs runs; plus the SSH sessions each up opened, counted from every host's sshd log (the
 // no-op must open none). Before each up the benchmark waits until mirrorstack's SSH control connections
 // (ControlPersist=15) have closed, so a session multiplexed over a leftover connection cannot hide from the count.
+import * as os from "node:os";
 import { DATABASE } from "./lib/dataset";
 import { acceptedSessions, mirrorNames, waitSshIdle } from "./lib/lab";
 import { coldLab, timedUp, type Options, type TimedUp } from "./lib/scenario";
@@ -67,6 +68,7 @@ function summarize(runs: ApplyRun[], o: Options): string {
       `1 + ${n}`,
       method,
       `${m((r) => r.first.seconds)} (${each((r) => r.first.seconds)})`,
+      `${m((r) => r.first.machineCpuSeconds)} (${m((r) => r.first.machineCpuSeconds / os.cpus().length)})`,
       `${m((r) => r.noop.seconds)} (${each((r) => r.noop.seconds)})`,
       rs.map((r) => r.noop.sshSessions).join(", "),
       `${m((r) => r.change.seconds)} (${each((r) => r.change.seconds)})`,
@@ -81,12 +83,12 @@ function summarize(runs: ApplyRun[], o: Options): string {
     const [base, ...rest] = [...o.mirrors].sort((a, b) => a - b);
     return rest.map((n) => {
       const ratio = (f: (r: ApplyRun) => number) => round(med(n, f) / med(base, f), 2);
-      return `- ${method}, 1 + ${n} against 1 + ${base}: no-op ${ratio((r) => r.noop.seconds)}× wall, ${ratio((r) => r.noop.cpuSeconds)}× CPU; one value ${ratio((r) => r.change.seconds)}× wall, ${ratio((r) => r.change.cpuSeconds)}× CPU`;
+      return `- ${method}, 1 + ${n} against 1 + ${base}: first up ${ratio((r) => r.first.seconds)}× wall, ${ratio((r) => r.first.machineCpuSeconds)}× machine CPU; no-op ${ratio((r) => r.noop.seconds)}× wall, ${ratio((r) => r.noop.cpuSeconds)}× CPU; one value ${ratio((r) => r.change.seconds)}× wall, ${ratio((r) => r.change.cpuSeconds)}× CPU`;
     });
   });
   return (
     `### Apply: wall time of \`pulumi up${o.parallel ? ` --parallel ${o.parallel}` : ""}\`, seconds, median (each run) of ${o.runs}\n\n` +
-    table(["hosts", "seeding", "first up", "no-op up", "no-op SSH sessions", "one value changed (binlogRetentionDays)", "its SSH sessions (hosts)", "CPU s no-op / change", "load (1 min) first/no-op/change"], rows) +
+    table(["hosts", "seeding", "first up", `first up: machine CPU s (÷ ${os.cpus().length} cores)`, "no-op up", "no-op SSH sessions", "one value changed (binlogRetentionDays)", "its SSH sessions (hosts)", "CPU s no-op / change", "load (1 min) first/no-op/change"], rows) +
     (flat.length ? `\n\nFlat cost (median against median):\n${flat.join("\n")}` : "")
   );
 }

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { DATABASE, generate, type Dataset } from "./dataset";
 import { freshLab, inventory, onHost, sql, target } from "./lab";
 import { changeSummary, output, resourceDurations, up } from "./stack";
-import { log, load, round, writerWindow, type WriterWindow } from "./stats";
+import { log, load, machineBusySeconds, round, writerWindow, type WriterWindow } from "./stats";
 import { startWriter, viaSsh, viaTcp, type Writer } from "./writer";
 
 export interface Options {
@@ -85,6 +85,8 @@ export interface TimedUp {
   seconds: number;
   /** CPU seconds of the run's own processes (PulumiRun.cpuSeconds). */
   cpuSeconds: number;
+  /** CPU seconds the machine was busy during the run, lab hosts included (machineBusySeconds). */
+  machineCpuSeconds: number;
   load: [number, number, number];
   changes: string;
   /** Per-resource durations the engine printed (seconds). */
@@ -102,12 +104,15 @@ export interface TimedUp {
 export async function timedUp(stack: string, writer?: Writer, probe?: Writer): Promise<TimedUp> {
   const from = writer?.now();
   const pfrom = probe?.now();
+  const busy0 = machineBusySeconds();
   const run = await up(stack);
+  const busy = machineBusySeconds() - busy0;
   const to = writer?.now();
   const pto = probe?.now();
   return {
     seconds: round(run.seconds, 2),
     cpuSeconds: round(run.cpuSeconds, 2),
+    machineCpuSeconds: round(busy, 2),
     load: load(),
     changes: changeSummary(run),
     resources: resourceDurations(run),

@@ -30,6 +30,17 @@ export function load(): [number, number, number] {
   return [round(a, 2), round(b, 2), round(c, 2)];
 }
 
+/**
+ * CPU seconds the whole machine has spent busy since boot (every core: user, nice, system, irq, softirq, steal from
+ * /proc/stat, 100 ticks a second). The difference over a run is the work of mirrorstack and of every lab host on
+ * the shared cores; divided by the core count it is the least wall time that work can take here.
+ */
+export function machineBusySeconds(): number {
+  const cpu = fs.readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = cpu;
+  return (user + nice + system + irq + softirq + (steal ?? 0)) / 100;
+}
+
 /** What the writer saw during [fromMs, toMs] (writer clock). */
 export interface WriterWindow {
   seconds: number;
