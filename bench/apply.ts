@@ -9,13 +9,15 @@ import { DATABASE } from "./lib/dataset";
 import { acceptedSessions, mirrorNames, waitSshIdle } from "./lib/lab";
 import { coldLab, timedUp, type Options, type TimedUp } from "./lib/scenario";
 import { initStack, removeStack, stackName, writeStack } from "./lib/stack";
-import { log, median, round, table, treeInfo, writeResults } from "./lib/stats";
+import { log, median, round, table, treeInfo, waitMachineQuiet, writeResults } from "./lib/stats";
 
 interface Counted extends TimedUp {
   sshSessions: number;
   sshByHost: Record<string, number>;
   /** Seconds waited before the up for the previous up's SSH control connections to close. */
   sshIdleWaitSeconds: number;
+  /** Then, the wait for the machine to be quiet (the hosts done with the previous up) and its busy cores then. */
+  quiet: { seconds: number; busyCores: number };
 }
 
 interface ApplyRun {
@@ -30,11 +32,12 @@ interface ApplyRun {
 async function counted(stack: string, hosts: string[]): Promise<Counted> {
   // A session over a control connection left open by the previous up would log no login: let those expire.
   const sshIdleWaitSeconds = round(await waitSshIdle(), 1);
+  const quiet = await waitMachineQuiet();
   const before = await acceptedSessions(hosts);
   const u = await timedUp(stack);
   const after = await acceptedSessions(hosts);
   const sshByHost = Object.fromEntries(hosts.map((h) => [h, after[h] - before[h]]));
-  return { ...u, sshByHost, sshSessions: Object.values(sshByHost).reduce((a, b) => a + b, 0), sshIdleWaitSeconds };
+  return { ...u, sshByHost, sshSessions: Object.values(sshByHost).reduce((a, b) => a + b, 0), sshIdleWaitSeconds, quiet };
 }
 
 async function applyRun(method: ApplyRun["method"], mirrors: number, run: number, o: Options): Promise<ApplyRun> {
@@ -48,7 +51,7 @@ async function applyRun(method: ApplyRun["method"], mirrors: number, run: number
     const first = await counted(stack, hosts);
     log(`[${method}, ${mirrors} mirrors, run ${run}] first up ${first.seconds} s (${first.changes})`);
     const noop = await counted(stack, hosts);
-    log(`[${method}, ${mirrors} mirrors, run ${run}] no-op up ${noop.seconds} s (${noop.changes}), ${noop.sshSessions} SSH sessions (after waiting ${noop.sshIdleWaitSeconds} s for open SSH connections to close)`);
+    log(`[${method}, ${mirrors} mirrors, run ${run}] no-op up ${noop.seconds} s (${noop.changes}), ${noop.sshSessions} SSH sessions (after waiting ${noop.sshIdleWaitSeconds} s for open SSH connections to close, then ${noop.quiet.seconds} s for a quiet machine: ${noop.quiet.busyCores} cores busy)`);
     writeStack(stack, { mirrors: names, database: database(8) });
     const change = await counted(stack, hosts);
     log(`[${method}, ${mirrors} mirrors, run ${run}] binlogRetentionDays 7 -> 8: ${change.seconds} s (${change.changes}), SSH sessions ${JSON.stringify(change.sshByHost)}`);
@@ -75,6 +78,7 @@ function summarize(runs: ApplyRun[], o: Options): string {
       `${rs.map((r) => r.change.sshSessions).join(", ")} (${changedHosts})`,
       `${m((r) => r.noop.cpuSeconds)} / ${m((r) => r.change.cpuSeconds)}`,
       rs.map((r) => `${r.first.load[0]}/${r.noop.load[0]}/${r.change.load[0]}`).join("; "),
+      rs.map((r) => `${r.noop.quiet.busyCores}/${r.change.quiet.busyCores}`).join("; "),
     ];
   });
   // Flat cost (issue 15): each size against the smallest, for the same method, in wall time and in CPU.
@@ -88,7 +92,7 @@ function summarize(runs: ApplyRun[], o: Options): string {
   });
   return (
     `### Apply: wall time of \`pulumi up${o.parallel ? ` --parallel ${o.parallel}` : ""}\`, seconds, median (each run) of ${o.runs}\n\n` +
-    table(["hosts", "seeding", "first up", `first up: machine CPU s (÷ ${os.cpus().length} cores)`, "no-op up", "no-op SSH sessions", "one value changed (binlogRetentionDays)", "its SSH sessions (hosts)", "CPU s no-op / change", "load (1 min) first/no-op/change"], rows) +
+    table(["hosts", "seeding", "first up", `first up: machine CPU s (÷ ${os.cpus().length} cores)`, "no-op up", "no-op SSH sessions", "one value changed (binlogRetentionDays)", "its SSH sessions (hosts)", "CPU s no-op / change", "load (1 min) first/no-op/change", "busy cores just before no-op/change"], rows) +
     (flat.length ? `\n\nFlat cost (median against median):\n${flat.join("\n")}` : "")
   );
 }

@@ -41,6 +41,22 @@ export function machineBusySeconds(): number {
   return (user + nice + system + irq + softirq + (steal ?? 0)) / 100;
 }
 
+/**
+ * Waits (at most `maxSeconds`) until the machine's busy CPU, measured over one second, is below `cores` cores:
+ * after a cold `up` of many hosts they go on working (and the 1-minute load average lags further still), which
+ * a timed run of mirrorstack's own would otherwise share. Returns the seconds waited and the last rate.
+ */
+export async function waitMachineQuiet(maxSeconds = 30, cores = 0.5): Promise<{ seconds: number; busyCores: number }> {
+  const t0 = performance.now();
+  for (;;) {
+    const b0 = machineBusySeconds();
+    await new Promise((r) => setTimeout(r, 1000));
+    const busyCores = round(machineBusySeconds() - b0, 2);
+    const seconds = round((performance.now() - t0) / 1000, 1);
+    if (busyCores < cores || seconds >= maxSeconds) return { seconds, busyCores };
+  }
+}
+
 /** What the writer saw during [fromMs, toMs] (writer clock). */
 export interface WriterWindow {
   seconds: number;
