@@ -66,10 +66,11 @@ export function providerReference(id: ProviderId): string {
 const REFERENCE = /^\/\/ mirrorstack dynamic provider (\w+): dist\/providers\/\w+\.js of mirrorstack/;
 
 /**
- * The serialized code, compressed, behind a one-line loader. The engine stores it twice with every resource
- * (inputs and outputs) and sends it in each call: in the clear, 23–55 KB per resource made the state of 1 + 16
- * hosts 6 MB and a no-op `up` there 0.7 s slower (bench/RESULTS.md). The loader runs the code as the SDK's
- * dynamic provider would have (a module body with exports and require) and hands over its handler.
+ * The serialized code, compressed, behind a one-line loader: what a run from the sources stores. The engine
+ * stores it twice with every resource (inputs and outputs) and sends it in each call: in the clear, 23–55 KB per
+ * resource made the state of 1 + 16 hosts 6 MB and a no-op `up` there 0.7 s slower (bench/RESULTS.md). The loader
+ * runs the code as the SDK's dynamic provider would have (a module body with exports and require) and hands over
+ * its handler.
  */
 export function packProviderCode(code: string): string {
   const packed = zlib.brotliCompressSync(Buffer.from(code, "utf8"), { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }).toString("base64");

@@ -159,13 +159,22 @@ export function lab(...args: string[]): string {
   return r.stdout;
 }
 
-/** Runs a shell command inside a lab host (its root fs, hostname, network). */
+/** Runs a short shell command inside a lab host (its root fs, hostname, network); long ones: onHostAsync. */
 export function onHost(host: string, script: string): { code: number; stdout: string; stderr: string } {
   const r = spawnSync("bash", [execScript(), "exec", host, "--", "bash", "-c", script], {
     cwd: ROOT,
     encoding: "utf8",
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * `onHost` without blocking the worker: for anything that can pass a minute (a package install), see `run`. A
+ * synchronous apt-get install in a beforeAll is what lost four files' results to vitest's "Timeout calling
+ * onTaskUpdate" in one CI run.
+ */
+export function onHostAsync(host: string, script: string): Promise<CtlRun> {
+  return run("bash", [execScript(), "exec", host, "--", "bash", "-c", script]);
 }
 
 /** What a child process printed and how it exited. */

@@ -4,7 +4,7 @@
 // only, and the server is read_only); on the master the same write goes through and reaches the mirror.
 import { httpGet } from "../../infra/ops/web";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freshStack, inventory, isRoot, onHost, pulumi, skipReason, sql, useLab, writeTestStack, mirrorctl as ctl } from "./lab";
+import { freshStack, inventory, isRoot, onHost, onHostAsync, pulumi, skipReason, sql, useLab, writeTestStack, mirrorctl as ctl } from "./lab";
 
 const STACK = "e2e-web";
 useLab("web", { mirrors: 1, image: "bare" });
@@ -39,7 +39,7 @@ describe.skipIf(!isRoot)("web role (lab)", { shuffle: false }, () => {
 
   beforeAll(async () => {
     // The master is the site's existing server: its database and its code are there before mirrorstack.
-    const install = onHost("master", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null");
+    const install = await onHostAsync("master", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null");
     expect(install.code, install.stderr).toBe(0);
     sql("master", "CREATE DATABASE wiki; CREATE TABLE wiki.pages (id INT PRIMARY KEY, title VARCHAR(100)); INSERT INTO wiki.pages VALUES (1, 'Hello from the master');");
     const site = onHost(
