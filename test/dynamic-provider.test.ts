@@ -11,8 +11,9 @@ import { PROVIDERS } from "../infra/providers/prebuild";
 import type { ProviderId } from "../infra/providers/dynamic";
 
 // The loader the engine's Node.js dynamic provider uses (cmd/dynamic-provider: requireFromString(code).handler()).
+const REQUIRE_FROM_STRING = require.resolve("require-from-string", { paths: [require.resolve("@pulumi/pulumi")] });
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const requireFromString = require(require.resolve("require-from-string", { paths: [require.resolve("@pulumi/pulumi")] })) as (code: string) => { handler: () => Record<string, unknown> };
+const requireFromString = require(REQUIRE_FROM_STRING) as (code: string) => { handler: () => Record<string, unknown> };
 
 describe("packProviderCode", () => {
   it("runs the code as a module body: exports, require and the module's paths work, and the handler is returned", () => {
@@ -67,7 +68,7 @@ describe("MirrorReplication serialized", () => {
 describe("providerReference (what a compiled run stores)", () => {
   const hostLoad = (cwd: string, stored: string) =>
     // A process of its own: the loader searches from the working directory, which the engine sets for the host.
-    spawnSync(process.execPath, ["-e", `const r = require(${JSON.stringify(require.resolve("require-from-string", { paths: [require.resolve("@pulumi/pulumi")] }))}); console.log(JSON.stringify(r(process.argv[1]).handler()))`, stored], {
+    spawnSync(process.execPath, ["-e", `const r = require(${JSON.stringify(REQUIRE_FROM_STRING)}); console.log(JSON.stringify(r(process.argv[1]).handler()))`, stored], {
       cwd,
       encoding: "utf8",
     });
