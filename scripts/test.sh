@@ -27,11 +27,18 @@ if [ "${MIRRORSTACK_SKIP_KERNEL:-}" = 1 ]; then
 else
   run kernel --project kernel --passWithNoTests "$@"
 fi
-# One plain closing line with the counts, whatever the runner printed above it.
+# Plain closing lines, whatever the runner printed above them: each failed test with the start of its error (a CI
+# log is often cut to its end, and a test's own output may print "FAIL" as product text), then the counts.
 node -e 'let p = 0, f = 0, s = 0;
   for (const file of process.argv.slice(1)) {
-    let r; try { r = JSON.parse(require("fs").readFileSync(file, "utf8")); } catch { f++; continue; }
+    let r; try { r = JSON.parse(require("fs").readFileSync(file, "utf8")); } catch { f++; console.log(`[test] no report: ${file}`); continue; }
     p += r.numPassedTests; f += r.numFailedTests; s += r.numPendingTests + r.numTodoTests;
+    for (const t of r.testResults) {
+      if (t.status === "failed" && !t.assertionResults.some((a) => a.status === "failed"))
+        console.log(`[test] FAILED FILE ${t.name}: ${String(t.message).slice(0, 1500)}`);
+      for (const a of t.assertionResults.filter((a) => a.status === "failed"))
+        console.log(`[test] FAILED ${t.name} > ${a.fullName}\n${a.failureMessages.join("\n").split("\n").filter((l) => !/^\s+at .*(node_modules|node:internal|<anonymous>)/.test(l)).join("\n").slice(0, 1500)}`);
+    }
   }
   console.log(`${p} passed, ${f} failed, ${s} skipped`);' "${reports[@]}"
 exit "$status"
