@@ -9,7 +9,7 @@ import { setUpFlags } from "./lib/stack";
 import { SCENARIOS, targetsBenchmark } from "./targets";
 
 const USAGE = `usage: npm run bench -- <benchmark> [options]
-  seed     [--quick | --size-mb N] [--runs N] [--methods logical,physical] [--compression zstd|none] [--applier-threads N] [--rate TX/S] [--connections N]
+  seed     [--quick | --size-mb N] [--runs N] [--methods logical,physical] [--compression zstd|none] [--rate TX/S] [--connections N]
   targets  [--size-mb N] [--runs N] [--methods logical[,physical]] [--scenarios cold-1,cold-1-writer,cold-4] [--rate TX/S] [--connections N]
   apply    [--runs N] [--mirrors 1,4,8] [--methods logical[,physical]]
   every benchmark: [--parallel N] passes --parallel N to each \`pulumi up\` (default: the engine's own);
@@ -67,9 +67,6 @@ function parse(argv: string[]): { name: string; o: Options; keepLab: boolean } {
         o.compression = c;
         break;
       }
-      case "--applier-threads":
-        o.applierThreads = int(next(), flag, 0, 64);
-        break;
       case "--keep-lab":
         keepLab = true;
         break;

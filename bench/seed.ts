@@ -66,7 +66,7 @@ async function seedRun(method: "logical" | "physical", run: number, o: Options):
   log(`raw copy: ${round(raw.bytes / MiB)} MiB in ${raw.seconds} s = ${raw.mbPerSecond} MiB/s`);
 
   const stack = stackName(`seed-${method}`);
-  const database = { databases: [DATABASE], seedMethod: method, catchUpTimeoutSeconds: 3600, ...(o.compression ? { seedCompression: o.compression } : {}), ...(o.applierThreads !== undefined ? { replicaParallelThreads: o.applierThreads } : {}) };
+  const database = { databases: [DATABASE], seedMethod: method, catchUpTimeoutSeconds: 3600, ...(o.compression ? { seedCompression: o.compression } : {}) };
   await initStack(stack, { mirrors: ["mirror1"], database });
   try {
     log(`[${method} ${run}] cold up: master + mirror1 (binary log turned on), writer at ${o.rate}/s`);

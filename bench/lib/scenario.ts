@@ -23,8 +23,6 @@ export interface Options {
   scenarios?: string[];
   /** database.seedCompression of the seed benchmark's stacks (unset: the schema's default). */
   compression?: "zstd" | "none";
-  /** database.replicaParallelThreads of the seed benchmark's stacks (unset: the schema's default). */
-  applierThreads?: number;
   /** `pulumi up --parallel N` instead of the engine's default (an experiment; unset = default). */
   parallel?: number;
 }
