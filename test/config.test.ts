@@ -35,7 +35,6 @@ describe("parseStackConfig: a lab-like stack", () => {
       allowUnsafeBinlogFormat: false,
       binlogRetentionDays: 7,
       mirrorBinlogRetentionDays: 7,
-      replicaParallelThreads: 4,
       replicationUser: "mirrorstack_repl",
       port: 3306,
       skipNameResolve: true,

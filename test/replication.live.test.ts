@@ -64,10 +64,9 @@ describe.skipIf(!!skip)("live MariaDB 10.11", { shuffle: false }, () => {
     const rows = await mc.query(stmt("SELECT LOWER(VARIABLE_NAME) AS name, READ_ONLY AS ro FROM information_schema.SYSTEM_VARIABLES"));
     const readOnly = new Map(rows.map((r) => [String(r.name), String(r.ro)]));
     // Every live option is a server variable that is not read-only (expire_logs_days included: 10.11 has both).
-    const mysqlOnly = ["super_read_only", "slave_parallel_type", "slave_preserve_commit_order", "replica_parallel_workers", "replica_preserve_commit_order"];
-    for (const o of LIVE_OPTIONS.filter((x) => !mysqlOnly.includes(x))) expect([o, readOnly.get(o)]).toEqual([o, "NO"]);
-    // These are MySQL's; MariaDB 10.11 has none of them, and the table keeps them for MySQL mirrors.
-    for (const o of mysqlOnly) expect([o, readOnly.has(o)]).toEqual([o, false]);
+    for (const o of LIVE_OPTIONS.filter((x) => x !== "super_read_only")) expect([o, readOnly.get(o)]).toEqual([o, "NO"]);
+    // super_read_only is MySQL's; MariaDB 10.11 has none, and the table keeps it for MySQL mirrors.
+    expect(readOnly.has("super_read_only")).toBe(false);
     // Every other option of the rendered my.cnf files (master and mirror) restarts the server: it is read-only
     // here, not a server variable at all (binlog_do_db), or in the list of dynamic ones restarted on purpose.
     const cfg = parseStackConfig(
@@ -264,21 +263,6 @@ describe.skipIf(!!skip)("live MariaDB 10.11", { shuffle: false }, () => {
       expect(s.execPos).toBe(pos.pos);
       expect(health(s, { expectedSourceHost: "127.0.0.1" })).toEqual({ level: "OK", reasons: [] });
       expect((await q(rc, "SELECT customer FROM shop.orders WHERE id = 5000"))[0].customer).toBe("replicated");
-    });
-
-    it("the parallel applier's threads change only with replication stopped (why such a change pauses it), and apply in order", async () => {
-      await expect(q(rc, "SET GLOBAL slave_parallel_threads = 4")).rejects.toThrow(/STOP SLAVE|running slave/i);
-      await q(rc, "STOP SLAVE");
-      await q(rc, "SET GLOBAL slave_parallel_threads = 4");
-      await q(rc, "SET GLOBAL slave_parallel_mode = optimistic");
-      await q(rc, "START SLAVE");
-      for (let i = 0; i < 20; i++) await q(mc, "INSERT INTO shop.orders (id, customer, total) VALUES (?, 'parallel', 1.00)", [6000 + i]);
-      expect((await catchUp()).outcome).toBe("reached");
-      expect(Number((await q(rc, "SELECT COUNT(*) AS n FROM shop.orders WHERE customer = 'parallel'"))[0].n)).toBe(20);
-      const [v] = await q(rc, "SELECT @@GLOBAL.slave_parallel_threads AS t");
-      expect(Number(v.t)).toBe(4);
-      await q(mc, "DELETE FROM shop.orders WHERE customer = 'parallel'");
-      expect((await catchUp()).outcome).toBe("reached");
     });
 
     it("master and replica checksums are equal; a change on the replica is found", async () => {

@@ -121,7 +121,6 @@ export function resolveStackConfig(p: StackParsed, stack: string): StackConfig {
       allowUnsafeBinlogFormat: p.database.allowUnsafeBinlogFormat,
       binlogRetentionDays: p.database.binlogRetentionDays,
       mirrorBinlogRetentionDays: p.database.mirrorBinlogRetentionDays,
-      replicaParallelThreads: p.database.replicaParallelThreads,
       replicationUser: p.database.replicationUser,
       port: p.database.port,
       skipNameResolve,

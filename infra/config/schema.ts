@@ -175,9 +175,6 @@ export const databaseSchema = z.strictObject({
   mirrorBinlogRetentionDays: int(1, 365)
     .default(7)
     .describe("Days each mirror keeps its binary log (the replicated changes, for promoting it: mirrorctl switchover / failover)"),
-  replicaParallelThreads: int(0, 64)
-    .default(4)
-    .describe("Threads that apply replicated transactions on each mirror side by side, committing in the master's order (MariaDB slave_parallel_threads, optimistic; MySQL replica_parallel_workers); 0 applies them one at a time. A change is applied live, with replication paused for it"),
   bindAddress: text(checkAddress)
     .optional()
     .describe("Default bind_address of every database server (e.g. 0.0.0.0)")

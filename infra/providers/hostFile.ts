@@ -26,9 +26,8 @@ export interface HostFileState extends Pick<FileBody, "path" | "kind" | "owner" 
  * `live` with the SET GLOBAL statements in LIVE_SQL when every changed option can change at run time, or nothing
  * when no option changed. `prev` is the content the host had (undefined: first write).
  */
-function resolveActions(actions: string[], prev: string | undefined, next: string): { actions: string[]; liveSql: string; pauseReplica: boolean } {
+function resolveActions(actions: string[], prev: string | undefined, next: string): { actions: string[]; liveSql: string } {
   let liveSql = "";
-  let pauseReplica = false;
   const out: string[] = [];
   for (const a of actions) {
     if (!a.endsWith(":settings")) {
@@ -41,15 +40,14 @@ function resolveActions(actions: string[], prev: string | undefined, next: strin
     if (plan.kind === "live") {
       out.push(`${svc}:live`);
       liveSql = plan.statements.map((x) => `${x};`).join(" ");
-      pauseReplica = plan.pauseReplica;
     }
   }
-  return { actions: out, liveSql, pauseReplica };
+  return { actions: out, liveSql };
 }
 
 /** The whole bash program for one operation: its parameters as shell assignments, then hostfile.sh. */
 export function scriptFor(op: "apply" | "remove" | "read", s: HostFileState, prev?: string): string {
-  const { actions, liveSql, pauseReplica } = resolveActions(s.actions, op === "apply" ? prev : undefined, s.content);
+  const { actions, liveSql } = resolveActions(s.actions, op === "apply" ? prev : undefined, s.content);
   const vars: Record<string, string> = {
     OP: op,
     P: s.path,
@@ -61,7 +59,6 @@ export function scriptFor(op: "apply" | "remove" | "read", s: HostFileState, pre
     STACK: s.stack,
     ACTIONS: actions.join(" "),
     LIVE_SQL: liveSql,
-    LIVE_PAUSE_REPLICA: pauseReplica ? "1" : "",
     PREV_SHA: prev === undefined ? "" : sha256(prev),
     HOSTNAME_CFG: s.target.host,
   };

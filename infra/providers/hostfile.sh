@@ -62,30 +62,11 @@ db_restart() {
 db_live() {
   local name=$1 cli=mariadb
   [ "$name" = mariadb ] || cli=mysql
-  if [ -z "${ROLLING_BACK:-}" ] && [ -n "$LIVE_SQL" ] && [ "${old_sha:-}" = "$PREV_SHA" ] && db_live_sql "$cli"; then
+  if [ -z "${ROLLING_BACK:-}" ] && [ -n "$LIVE_SQL" ] && [ "${old_sha:-}" = "$PREV_SHA" ] && "$cli" -e "$LIVE_SQL"; then
     echo "[$HOSTNAME_CFG] applied live: $LIVE_SQL" >&2
     return 0
   fi
   db_restart "$name"
-}
-# LIVE_PAUSE_REPLICA=1: some of the statements (the parallel applier's options) need the replica threads stopped.
-# Those that run are stopped for the statements and started again as they were, even when a statement fails.
-db_live_sql() {
-  local cli=$1 kw=SLAVE st io sq stop="" rc=0
-  [ -n "${LIVE_PAUSE_REPLICA:-}" ] || { "$cli" -e "$LIVE_SQL"; return; }
-  [ "$cli" = mariadb ] || kw=REPLICA
-  st=$("$cli" -e "SHOW $kw STATUS\G") || return 1
-  io=$(sed -n 's/^ *\(Slave\|Replica\)_IO_Running: //p' <<<"$st")
-  sq=$(sed -n 's/^ *\(Slave\|Replica\)_SQL_Running: //p' <<<"$st")
-  case "$io/$sq" in /|No/No) ;; *) stop="STOP $kw; " ;; esac
-  "$cli" -e "$stop$LIVE_SQL" || rc=$?
-  case "$io/$sq" in
-    Yes/Yes|Connecting/Yes|Preparing/Yes) "$cli" -e "START $kw" || rc=$? ;;
-    Yes/*|Connecting/*|Preparing/*) "$cli" -e "START $kw IO_THREAD" || rc=$? ;;
-    */Yes) "$cli" -e "START $kw SQL_THREAD" || rc=$? ;;
-  esac
-  [ -z "$stop" ] || echo "[$HOSTNAME_CFG] replication paused for: $LIVE_SQL" >&2
-  return "$rc"
 }
 svc_logs() {
   echo "--- last log lines of $1 on $(hostname) ---" >&2

@@ -13,15 +13,7 @@ export const LIVE_OPTIONS: readonly string[] = [
   "super_read_only",
   "gtid_strict_mode",
   "max_connections",
-  ...["slave_parallel_threads", "slave_parallel_mode", "slave_parallel_workers", "slave_parallel_type", "slave_preserve_commit_order"],
-  ...["replica_parallel_workers", "replica_preserve_commit_order"],
 ];
-
-/**
- * Live options the server changes only while its replica threads are stopped (the parallel applier's): the
- * statements run with replication paused, and the threads start again as they ran before. Clients see nothing.
- */
-export const LIVE_WITH_REPLICA_PAUSED: readonly string[] = LIVE_OPTIONS.filter((o) => /^(slave|replica)_(parallel|preserve)_/.test(o));
 
 /** Options the server could change at run time that still restart it, and why. */
 export const RESTART_ALTHOUGH_DYNAMIC: Readonly<Record<string, string>> = {
@@ -36,7 +28,7 @@ export const RESTART_ALTHOUGH_DYNAMIC: Readonly<Record<string, string>> = {
 /** How a changed option file reaches the server. */
 export type SettingsPlan =
   | { readonly kind: "none" } // no option changed (comments only): nothing to do
-  | { readonly kind: "live"; readonly statements: readonly string[]; readonly pauseReplica: boolean }
+  | { readonly kind: "live"; readonly statements: readonly string[] }
   | { readonly kind: "restart"; readonly because: readonly string[] };
 
 /** `[mysqld]` options of a my.cnf text, each with its values in order (an option may repeat, e.g. binlog_do_db). */
@@ -79,11 +71,7 @@ export function planSettings(prev: string, next: string): SettingsPlan {
   });
   if (because.length > 0) return { kind: "restart", because };
   // A removed option goes back to the server's default, as a restart would do.
-  return {
-    kind: "live",
-    statements: changed.map((k) => `SET GLOBAL ${k} = ${b.get(k)?.[0] ?? "DEFAULT"}`),
-    pauseReplica: changed.some((k) => LIVE_WITH_REPLICA_PAUSED.includes(k)),
-  };
+  return { kind: "live", statements: changed.map((k) => `SET GLOBAL ${k} = ${b.get(k)?.[0] ?? "DEFAULT"}`) };
 }
 
 /** How the one-line summaries of the plans that restart nothing begin (the review report reads them back). */
@@ -96,7 +84,7 @@ export function describeSettingsPlan(p: SettingsPlan): string {
     case "none":
       return `${NO_OPTION_CHANGED}: no restart`;
     case "live":
-      return `${APPLIED_LIVE}, no restart${p.pauseReplica ? " (replication paused for it)" : ""}: ${p.statements.join("; ")}`;
+      return `${APPLIED_LIVE}, no restart: ${p.statements.join("; ")}`;
     case "restart":
       return `restart (${p.because.join(", ")} cannot change at run time)`;
   }

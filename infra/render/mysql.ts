@@ -22,23 +22,6 @@ function logReplicaUpdatesName(db: DatabaseConfig): string {
   return db.flavour === "mysql" && versionAtLeast(db.version, 8, 4) ? "log_replica_updates" : "log_slave_updates";
 }
 
-/**
- * The parallel applier's options (database.replicaParallelThreads), in both roles' files: a master's are unused
- * until it is made a mirror, and then need no change. Commits keep the master's order, so a mirror's position is
- * always a point the master passed (what switchover and failover rely on). MySQL 8.0 spells them slave_*
- * (replica_* from 8.0.26 on, only those in 8.4) and needs LOGICAL_CLOCK for the commit order.
- */
-function replicaApplierOptions(db: DatabaseConfig): { name: string; value: string }[] {
-  const n = String(db.replicaParallelThreads);
-  if (db.flavour === "mariadb") return [{ name: "slave_parallel_threads", value: n }, { name: "slave_parallel_mode", value: "optimistic" }];
-  if (versionAtLeast(db.version, 8, 4)) return [{ name: "replica_parallel_workers", value: n }, { name: "replica_preserve_commit_order", value: "ON" }];
-  return [
-    { name: "slave_parallel_type", value: "LOGICAL_CLOCK" },
-    { name: "slave_parallel_workers", value: n },
-    { name: "slave_preserve_commit_order", value: "ON" },
-  ];
-}
-
 /** The option file's action: changed options go live where the server allows it, else the server restarts. */
 function applySettings(db: DatabaseConfig): ServiceAction[] {
   return [{ service: db.flavour === "mysql" ? "mysql" : "mariadb", action: "settings" }];
@@ -75,7 +58,6 @@ export function renderMyCnf(cfg: StackConfig, host: HostConfig): FileBody {
       ...binlog,
       relayLog: `${mysqlLogDir(host.osFamily)}/relay-bin`,
       logReplicaUpdates: logReplicaUpdatesName(db),
-      replicaApplier: replicaApplierOptions(db),
       tls: serverTlsSettings(cfg),
     });
   } else {
@@ -84,7 +66,6 @@ export function renderMyCnf(cfg: StackConfig, host: HostConfig): FileBody {
       ...binlog,
       relayLog: `${mysqlLogDir(host.osFamily)}/relay-bin`,
       logReplicaUpdates: logReplicaUpdatesName(db),
-      replicaApplier: replicaApplierOptions(db),
       tls: serverTlsSettings(cfg),
     });
   }

@@ -125,30 +125,6 @@ describe.skipIf(!isRoot)("safe apply (lab)", { shuffle: false }, () => {
     expect(onHost("master", "mariadb -N -e 'SELECT @@GLOBAL.binlog_expire_logs_seconds'").stdout.trim()).toBe("259200");
   });
 
-  it("a changed replicaParallelThreads goes live on every server, replication paused for it and running after", async () => {
-    writeTestStack(STACK, { database: { databases: ["wiki"], binlogRetentionDays: 3, replicaParallelThreads: 2 } });
-    const prev = await pulumi(["preview", "--diff", "--stack", STACK]);
-    expect(prev.code, prev.out).toBe(0);
-    expect(prev.out).toMatch(/applies\s*:.*=> "applied live, no restart \(replication paused for it\): SET GLOBAL slave_parallel_threads = 2"/);
-    const hosts = inventory().hosts.map((h) => h.name);
-    const mirrors = inventory().hosts.filter((h) => h.role === "mirror").map((h) => h.name);
-    const pids = hosts.map(mariadbPid);
-    const r = await up();
-    expect(r.code, r.out).toBe(0);
-    expect(hosts.map(mariadbPid)).toEqual(pids);
-    for (const h of hosts) expect(onHost(h, "mariadb -N -e 'SELECT @@GLOBAL.slave_parallel_threads'").stdout.trim(), h).toBe("2");
-    // The mirrors' threads were stopped for the statement and started again: a new row on the master arrives.
-    // In the database (-D): binlog_do_db filters a statement by its default database.
-    expect(onHost("master", "mariadb -D wiki -e 'CREATE TABLE applier (id INT PRIMARY KEY); INSERT INTO applier VALUES (1)'").code).toBe(0);
-    const pos = onHost("master", "mariadb -N -e 'SELECT @@gtid_binlog_pos'").stdout.trim();
-    for (const m of mirrors) {
-      expect(onHost(m, `mariadb -N -e "SELECT MASTER_GTID_WAIT('${pos}', 30)"`).stdout.trim(), m).toBe("0");
-      expect(onHost(m, "mariadb -N -e 'SELECT COUNT(*) FROM wiki.applier'").stdout.trim(), m).toBe("1");
-      expect(onHost(m, "mariadb -e 'SHOW SLAVE STATUS\\G'").stdout, m).toMatch(/Slave_SQL_Running: Yes/);
-    }
-    expect(onHost("master", "mariadb -D wiki -e 'DROP TABLE applier'").code).toBe(0);
-  });
-
   it("a hand-edited managed file is reported by refresh and put back by the next up --refresh", async () => {
     const good = sha("mirror1", CNF);
     expect(onHost("mirror1", `echo '# hand edit' >> ${CNF}`).code).toBe(0);
