@@ -23,6 +23,7 @@ import {
 import { parseStackConfig } from "../infra/config";
 import { renderStack } from "../infra/render";
 import { LIVE_OPTIONS, mysqldOptions, planSettings, RESTART_ALTHOUGH_DYNAMIC } from "../infra/render/live-settings";
+import { sqlThread, startSqlUntil, waitStoppedAt } from "../infra/ops/verify";
 import { hasCommand, liveSkipReason, startMariadb, type TestServer } from "./fixtures/replication/mariadb";
 
 const skip = liveSkipReason();
@@ -305,6 +306,39 @@ describe.skipIf(!!skip)("live MariaDB 10.11", { shuffle: false }, () => {
       expect(s).toMatchObject({ ioRunning: true, sqlRunning: true, usingGtid: true });
       expect(s.gtid).toBe(String(g.gtid_binlog_pos));
       expect((await compareTables(mc, rc, "shop", "orders")).equal).toBe(true);
+    });
+
+    it("verify's stop at a master position holds with a parallel applier, also at the end of what the master wrote", async () => {
+      // MariaDB's parallel applier does not stop by itself at an UNTIL position nothing follows (it waits for the
+      // next event): waitStoppedAt stops it there.
+      await rc.query(d.stopReplica());
+      await q(rc, "SET GLOBAL slave_parallel_threads = 4");
+      await rc.query(d.startReplica());
+      try {
+        await q(mc, "INSERT INTO shop.orders (id, total) VALUES (5004, 1.00)");
+        expect((await catchUp()).outcome).toBe("reached");
+        await rc.query(sqlThread(d, "STOP"));
+        const at = normalizeSourceStatus(await mc.query(d.showSourceStatus()));
+        await rc.query(startSqlUntil(d, at.file, at.pos));
+        const s = await waitStoppedAt(rc, d, at, 10, "replica");
+        expect(s.sqlRunning).toBe(false);
+        expect([s.execFile, s.execPos]).toEqual([at.file, at.pos]);
+        // With a write after the position, the thread stops there as well, before the write.
+        await rc.query(sqlThread(d, "START"));
+        expect((await catchUp()).outcome).toBe("reached");
+        await rc.query(sqlThread(d, "STOP"));
+        const at2 = normalizeSourceStatus(await mc.query(d.showSourceStatus()));
+        await q(mc, "INSERT INTO shop.orders (id, total) VALUES (5005, 1.00)");
+        await rc.query(startSqlUntil(d, at2.file, at2.pos));
+        const s2 = await waitStoppedAt(rc, d, at2, 10, "replica");
+        expect([s2.sqlRunning, s2.execFile, s2.execPos]).toEqual([false, at2.file, at2.pos]);
+        expect(await q(rc, "SELECT id FROM shop.orders WHERE id = 5005")).toEqual([]);
+      } finally {
+        await rc.query(d.stopReplica());
+        await q(rc, "SET GLOBAL slave_parallel_threads = 0");
+        await rc.query(d.startReplica());
+      }
+      expect((await catchUp()).outcome).toBe("reached");
     });
 
     it("refuses to purge while the replica is stopped; full reset leaves no replication configured", async () => {

@@ -7,7 +7,7 @@
 //      snapshot (MariaDB: the status variables binlog_snapshot_file/binlog_snapshot_position, no lock at all;
 //      MySQL: a FLUSH TABLES WITH READ LOCK held only around opening the snapshot and SHOW BINARY LOG STATUS);
 //      P >= P0 because the mirror only applies what the master logged before;
-//   3. the mirror's SQL thread is started with UNTIL P and stops there by itself;
+//   3. the mirror's SQL thread is started with UNTIL P and stops there (by itself, or stopped at P: waitStoppedAt);
 //   4. the tables are compared: the master's reads all come from its snapshot at P, the mirror's data is frozen at P;
 //   5. the snapshot is closed and the mirror's SQL thread is started again (also on any error).
 // The master keeps taking writes throughout; the mirror only falls behind for the duration of the comparison.
@@ -76,11 +76,21 @@ async function openSnapshot(master: DbSession, d: Dialect): Promise<{ file: stri
   }
 }
 
-async function waitStoppedAt(mirror: DbSession, d: Dialect, at: { file: string; pos: number }, timeoutSeconds: number, name: string): Promise<ReplicaStatus> {
+/**
+ * Waits until the SQL thread, started with UNTIL `at`, stands at `at`. A parallel applier (MariaDB
+ * slave_parallel_threads > 0) does not stop by itself when `at` is the end of what the master wrote: it waits for
+ * the next event, still running at exactly `at`. There, with UNTIL keeping it from going further, it is stopped
+ * here, and its position read again.
+ */
+export async function waitStoppedAt(mirror: DbSession, d: Dialect, at: { file: string; pos: number }, timeoutSeconds: number, name: string): Promise<ReplicaStatus> {
   const deadline = Date.now() + timeoutSeconds * 1000;
   for (;;) {
-    const s = normalizeReplicaStatus(await mirror.query(d.showReplicaStatus()), name);
+    let s = normalizeReplicaStatus(await mirror.query(d.showReplicaStatus()), name);
     if (s.lastSqlError) throw new Error(`the SQL thread stopped with error ${s.lastSqlErrno}: ${s.lastSqlError}`);
+    if (s.sqlRunning && s.execFile && comparePositions({ file: s.execFile, pos: s.execPos ?? 0 }, at) === 0) {
+      await mirror.query(sqlThread(d, "STOP"));
+      s = normalizeReplicaStatus(await mirror.query(d.showReplicaStatus()), name);
+    }
     if (!s.sqlRunning) {
       const here = { file: s.execFile ?? "", pos: s.execPos ?? 0 };
       if (comparePositions(here, at) < 0) throw new Error(`the SQL thread stopped at ${here.file}:${here.pos}, before ${at.file}:${at.pos}`);
