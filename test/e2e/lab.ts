@@ -159,9 +159,12 @@ export function lab(...args: string[]): string {
   return r.stdout;
 }
 
+/** lab.sh's arguments that run `script` inside a lab host. */
+const onHostArgs = (host: string, script: string) => [execScript(), "exec", host, "--", "bash", "-c", script];
+
 /** Runs a short shell command inside a lab host (its root fs, hostname, network); long ones: onHostAsync. */
 export function onHost(host: string, script: string): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync("bash", [execScript(), "exec", host, "--", "bash", "-c", script], {
+  const r = spawnSync("bash", onHostArgs(host, script), {
     cwd: ROOT,
     encoding: "utf8",
   });
@@ -174,7 +177,12 @@ export function onHost(host: string, script: string): { code: number; stdout: st
  * onTaskUpdate" in one CI run.
  */
 export function onHostAsync(host: string, script: string): Promise<CtlRun> {
-  return run("bash", [execScript(), "exec", host, "--", "bash", "-c", script]);
+  return run("bash", onHostArgs(host, script));
+}
+
+/** MariaDB installed on a lab host as its admin would (through the lab's package cache): a site's existing server. */
+export function installMariadb(host: string): Promise<CtlRun> {
+  return onHostAsync(host, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null");
 }
 
 /** What a child process printed and how it exited. */

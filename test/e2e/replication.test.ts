@@ -7,7 +7,7 @@ import { dialect, stmt } from "../../infra/replication/dialect";
 import { normalizeReplicaStatus, normalizeSourceStatus } from "../../infra/replication/status";
 import { seedScripts } from "../../infra/render/scripts";
 import { sshRun } from "../../infra/ssh/exec";
-import { inventory, isRoot, labTarget, onHost, onHostAsync, pulumi, freshStack, skipReason, sql, stackExportText, writeTestStack, useLab } from "./lab";
+import { inventory, isRoot, labTarget, onHost, installMariadb, pulumi, freshStack, skipReason, sql, stackExportText, writeTestStack, useLab } from "./lab";
 
 const STACK = "e2e-replication";
 useLab("replication", { mirrors: 3, image: "bare" });
@@ -84,7 +84,7 @@ describe.skipIf(!isRoot)("replication (lab)", { shuffle: false }, () => {
     // The lab's hosts are freshly installed servers. The master plays an existing site's database server: its
     // admin installed MariaDB (through the lab's package cache, as any host gets packages) and it holds data
     // before mirrorstack arrives; the mirrors stay bare, so mirrorstack installs everything there.
-    const install = await onHostAsync("master", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null");
+    const install = await installMariadb("master");
     expect(install.code, install.stderr).toBe(0);
     for (const m of ["mirror1", "mirror2", "mirror3"]) expect(onHost(m, "command -v mariadbd").code, `${m} starts bare`).not.toBe(0);
     // Data on the master before any mirror exists: 20k rows, utf8mb4 with a non-default collation.

@@ -4,7 +4,7 @@
 // only, and the server is read_only); on the master the same write goes through and reaches the mirror.
 import { httpGet } from "../../infra/ops/web";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freshStack, inventory, isRoot, onHost, onHostAsync, pulumi, skipReason, sql, useLab, writeTestStack, mirrorctl as ctl } from "./lab";
+import { freshStack, inventory, isRoot, onHost, onHostAsync, installMariadb, pulumi, skipReason, sql, useLab, writeTestStack, mirrorctl as ctl } from "./lab";
 
 const STACK = "e2e-web";
 useLab("web", { mirrors: 1, image: "bare" });
@@ -39,7 +39,7 @@ describe.skipIf(!isRoot)("web role (lab)", { shuffle: false }, () => {
 
   beforeAll(async () => {
     // The master is the site's existing server: its database and its code are there before mirrorstack.
-    const install = await onHostAsync("master", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null");
+    const install = await installMariadb("master");
     expect(install.code, install.stderr).toBe(0);
     sql("master", "CREATE DATABASE wiki; CREATE TABLE wiki.pages (id INT PRIMARY KEY, title VARCHAR(100)); INSERT INTO wiki.pages VALUES (1, 'Hello from the master');");
     const site = onHost(
@@ -147,7 +147,8 @@ describe.skipIf(!isRoot)("web role (lab)", { shuffle: false }, () => {
   });
 
   it("nginx with PHP-FPM serves the same site (the operator took apache down first)", async () => {
-    for (const h of ["master", "mirror1"]) expect(onHost(h, "systemctl disable --now apache2").code, h).toBe(0);
+    // Without blocking the worker: a stop can take systemd's whole stop timeout (90 s, seen once).
+    for (const h of ["master", "mirror1"]) expect((await onHostAsync(h, "systemctl disable --now apache2")).code, h).toBe(0);
     writeTestStack(STACK, {
       master: { name: "master", address: addr("master"), web: true },
       mirrors: [{ name: "mirror1", address: addr("mirror1"), web: true }],
