@@ -4,7 +4,7 @@
 // only, and the server is read_only); on the master the same write goes through and reaches the mirror.
 import { httpGet } from "../../infra/ops/web";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freshStack, inventory, isRoot, onHost, onHostAsync, installMariadb, pulumi, skipReason, sql, useLab, writeTestStack, mirrorctl as ctl } from "./lab";
+import { freshStack, inventory, isRoot, onHost, installMariadb, pulumi, skipReason, sql, useLab, writeTestStack, mirrorctl as ctl } from "./lab";
 
 const STACK = "e2e-web";
 useLab("web", { mirrors: 1, image: "bare" });
@@ -147,8 +147,7 @@ describe.skipIf(!isRoot)("web role (lab)", { shuffle: false }, () => {
   });
 
   it("nginx with PHP-FPM serves the same site (the operator took apache down first)", async () => {
-    // Without blocking the worker: a stop can take systemd's whole stop timeout (90 s, seen once).
-    for (const h of ["master", "mirror1"]) expect((await onHostAsync(h, "systemctl disable --now apache2")).code, h).toBe(0);
+    for (const h of ["master", "mirror1"]) expect(onHost(h, "systemctl disable --now apache2").code, h).toBe(0);
     writeTestStack(STACK, {
       master: { name: "master", address: addr("master"), web: true },
       mirrors: [{ name: "mirror1", address: addr("mirror1"), web: true }],
