@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { classifySshFailure, sshRun } from "../infra/ssh/exec";
+import { classifySshFailure, remoteFailure, sshRun } from "../infra/ssh/exec";
 
 describe("classifySshFailure", () => {
   it("reads ssh's 255 by its message: host key, login refused, otherwise unreachable", () => {
@@ -24,6 +24,25 @@ describe("classifySshFailure", () => {
     expect(classifySshFailure(1, "Permission denied")).toBe("other");
     expect(classifySshFailure(1, 'socat[9] E connect(5, AF=1 "/run/mysqld/mysqld.sock", 27): No such file or directory')).toBe("other");
     expect(classifySshFailure(0, "")).toBe("other");
+  });
+});
+
+describe("remoteFailure", () => {
+  it("names the host and shows both streams' tails: apt's error line alone does not say what failed", () => {
+    const e = remoteFailure("master", "create", {
+      code: 100,
+      stdout: "Setting up nginx (1.22.1-9) ...\nJob for nginx.service failed: bind() to 0.0.0.0:80 failed\n",
+      stderr: "E: Sub-process /usr/bin/dpkg returned an error code (1)\n",
+    });
+    expect(e.message).toBe(
+      "[master] create failed (exit 100):\nSetting up nginx (1.22.1-9) ...\nJob for nginx.service failed: bind() to 0.0.0.0:80 failed\n--- stderr:\nE: Sub-process /usr/bin/dpkg returned an error code (1)",
+    );
+  });
+  it("one stream alone is shown as it is, its last 4000 characters", () => {
+    expect(remoteFailure("m1", "reading x", { code: 1, stdout: "", stderr: "no such file\n" }).message).toBe("[m1] reading x failed (exit 1):\nno such file");
+    const long = remoteFailure("m1", "update", { code: 2, stdout: "a".repeat(5000) + "END", stderr: "" }).message;
+    expect(long.endsWith("aEND")).toBe(true);
+    expect(long.length).toBe("[m1] update failed (exit 2):\n".length + 4000);
   });
 });
 

@@ -16,7 +16,8 @@ export interface WebCheck {
 export function httpGet(address: string, host: string, path: string, timeoutMs = 10_000): Promise<{ status: number | null; body: Buffer; error?: string }> {
   const http = require("http") as typeof import("http");
   return new Promise((resolve) => {
-    const req = http.get({ host: address, port: 80, path, headers: { Host: host }, timeout: timeoutMs }, (res) => {
+    // One connection per check, closed after it: a kept-alive connection would hold up the server's graceful stop.
+    const req = http.get({ host: address, port: 80, path, headers: { Host: host, Connection: "close" }, agent: false, timeout: timeoutMs }, (res) => {
       const parts: Buffer[] = [];
       res.on("data", (b: Buffer) => parts.push(b));
       res.on("end", () => resolve({ status: res.statusCode ?? null, body: Buffer.concat(parts) }));

@@ -1,5 +1,5 @@
 import * as pulumi from "../pulumi";
-import { SshTarget, sshRun } from "../ssh/exec";
+import { SshTarget, remoteFailure, sshRun } from "../ssh/exec";
 import { MirrorstackDynamicResource } from "./dynamic";
 
 // A value read from a host: a script run over SSH whose trimmed stdout is the resource's `value`. Unlike
@@ -23,7 +23,7 @@ export interface HostProbeState {
 async function probe(s: HostProbeState): Promise<string> {
   const r = await sshRun(s.target, s.script);
   if (r.code !== 0) {
-    throw new Error(`[${s.target.host}] reading ${s.what} failed (exit ${r.code}):\n${(r.stderr.trim() || r.stdout.trim()).slice(-4000)}`);
+    throw remoteFailure(s.target.host, `reading ${s.what}`, r);
   }
   const value = r.stdout.trim();
   if (value === "") throw new Error(`[${s.target.host}] reading ${s.what} printed nothing`);
@@ -49,7 +49,7 @@ export const hostProbeProvider: pulumi.dynamic.ResourceProvider = {
   async delete(_id: string, props: HostProbeState) {
     if (!props.delete) return;
     const r = await sshRun(props.target, props.delete);
-    if (r.code !== 0) throw new Error(`[${props.target.host}] removing ${props.what} failed (exit ${r.code}):\n${(r.stderr.trim() || r.stdout.trim()).slice(-4000)}`);
+    if (r.code !== 0) throw remoteFailure(props.target.host, `removing ${props.what}`, r);
   },
 };
 

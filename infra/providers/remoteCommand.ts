@@ -1,5 +1,5 @@
 import * as pulumi from "../pulumi";
-import { SshTarget, sshRun } from "../ssh/exec";
+import { SshTarget, remoteFailure, sshRun } from "../ssh/exec";
 import { MirrorstackDynamicResource } from "./dynamic";
 
 // Same model as @pulumi/command's remote.Command (create/update/delete scripts, stdin, triggers), as a
@@ -20,7 +20,7 @@ export interface RemoteCommandState {
 async function exec(s: RemoteCommandState, script: string, what: string): Promise<string> {
   const r = await sshRun(s.target, script, s.stdin);
   if (r.code !== 0) {
-    throw new Error(`[${s.target.host}] ${what} failed (exit ${r.code}):\n${(r.stderr.trim() || r.stdout.trim()).slice(-4000)}`);
+    throw remoteFailure(s.target.host, what, r);
   }
   return r.stdout;
 }

@@ -2,7 +2,7 @@ import * as pulumi from "../pulumi";
 import { connectViaSsh } from "../replication/connect";
 import { dialect, type DbEngine } from "../replication/dialect";
 import { normalizeReplicaStatus, ReplicationNotConfiguredError } from "../replication/status";
-import { sshRun, type SshTarget } from "../ssh/exec";
+import { remoteFailure, sshRun, type SshTarget } from "../ssh/exec";
 import { MirrorstackDynamicResource } from "./dynamic";
 
 // Replication TLS (tls.enabled): the stack's CA and the certificates it signs, as one dynamic provider with two
@@ -144,7 +144,7 @@ export function sign(s: TlsCertState): string {
 /** Puts the certificate on the host and makes it live (see the top of the file). */
 async function install(s: TlsCertState, certPem: string): Promise<void> {
   const r = await sshRun(s.target, s.installScript, certPem + s.caCertPem);
-  if (r.code !== 0) throw new Error(`[${s.target.host}] installing the TLS certificate failed (exit ${r.code}):\n${(r.stderr.trim() || r.stdout.trim()).slice(-4000)}`);
+  if (r.code !== 0) throw remoteFailure(s.target.host, "installing the TLS certificate", r);
   const d = dialect(s.engine);
   const db = await connectViaSsh(s.target);
   try {

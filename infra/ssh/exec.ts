@@ -30,6 +30,19 @@ export interface SshResult {
   readonly stderr: string;
 }
 
+/**
+ * The error for a remote script that exited non-zero, naming the host: the tail of what it printed on both streams.
+ * Both, because a tool's own error line often lands on stderr while what led to it is on stdout (apt's
+ * `E: Sub-process /usr/bin/dpkg returned an error code (1)` alone says nothing). Only for scripts whose stdout is no
+ * secret (it is kept in state anyway); a file read is not one (hostFile).
+ */
+export function remoteFailure(host: string, what: string, r: SshResult): Error {
+  const out = r.stdout.trim();
+  const err = r.stderr.trim();
+  const text = out && err ? `${out.slice(-2000)}\n--- stderr:\n${err.slice(-2000)}` : (err || out).slice(-4000);
+  return new Error(`[${host}] ${what} failed (exit ${r.code}):\n${text}`);
+}
+
 /** Where the shared SSH control socket of a target lives: one TCP/SSH handshake per host per run. */
 export function controlPathFor(target: SshTarget): string {
   const os = require("os") as typeof import("os");

@@ -4,7 +4,7 @@
 // only, and the server is read_only); on the master the same write goes through and reaches the mirror.
 import { httpGet } from "../../infra/ops/web";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freshStack, inventory, isRoot, onHost, installMariadb, pulumi, skipReason, sql, useLab, writeTestStack, mirrorctl as ctl } from "./lab";
+import { freshStack, inventory, isRoot, onHost, onHostAsync, installMariadb, pulumi, skipReason, sql, useLab, writeTestStack, mirrorctl as ctl } from "./lab";
 
 const STACK = "e2e-web";
 useLab("web", { mirrors: 1, image: "bare" });
@@ -147,7 +147,12 @@ describe.skipIf(!isRoot)("web role (lab)", { shuffle: false }, () => {
   });
 
   it("nginx with PHP-FPM serves the same site (the operator took apache down first)", async () => {
-    for (const h of ["master", "mirror1"]) expect(onHost(h, "systemctl disable --now apache2").code, h).toBe(0);
+    // Not blocking the worker: a stop that waits on a connection would cost vitest's RPC deadline (60 s).
+    for (const h of ["master", "mirror1"]) {
+      const stop = await onHostAsync(h, "systemctl disable --now apache2 && ss -Hltn 'sport = :80'");
+      expect(stop.code, `${h}: ${stop.stderr}`).toBe(0);
+      expect(stop.stdout.trim(), `${h}: port 80 still taken after apache stopped`).toBe("");
+    }
     writeTestStack(STACK, {
       master: { name: "master", address: addr("master"), web: true },
       mirrors: [{ name: "mirror1", address: addr("mirror1"), web: true }],
