@@ -243,6 +243,12 @@ export interface SeedScripts {
   readonly cleanup: string;
 }
 
+/**
+ * A logical copy's rows go to the mirror's loaders in chunks of about this size: big enough that a session per chunk
+ * costs nothing, small enough that several loaders share even one large table.
+ */
+const LOAD_CHUNK_BYTES = 16 * 1024 * 1024;
+
 /** Renders the seed scripts for one kind of copy of `databases` (logical) or of the whole instance. */
 export function seedScripts(opts: {
   kind: SeedKind;
@@ -250,6 +256,8 @@ export function seedScripts(opts: {
   databases: readonly string[];
   /** database.seedCompression; the raw copy is never compressed. */
   compression?: "zstd" | "none";
+  /** Size of the chunks a logical copy's rows are loaded in; small in tests, to make many. */
+  loadChunkBytes?: number;
 }): SeedScripts {
   const maria = opts.flavour === "mariadb";
   const kinds = {
@@ -262,7 +270,7 @@ export function seedScripts(opts: {
   return {
     key: renderTemplate("steps/seed-key.sh.hbs", { runDir }),
     authorize: renderTemplate("steps/seed-authorize.sh.hbs", { runDir }),
-    receive: renderTemplate("steps/seed-receive.sh.hbs", { ...kinds, cli: maria ? "mariadb" : "mysql" }),
+    receive: renderTemplate("steps/seed-receive.sh.hbs", { ...kinds, cli: maria ? "mariadb" : "mysql", loadChunkBytes: opts.loadChunkBytes ?? LOAD_CHUNK_BYTES }),
     send: renderTemplate("steps/seed-send.sh.hbs", {
       ...kinds,
       runDir,

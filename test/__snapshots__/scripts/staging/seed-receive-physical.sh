@@ -1,11 +1,12 @@
 set -euo pipefail
-# A physical copy: the old datadir is moved aside (not deleted) until the new one is prepared and MariaDB runs on
-# it; on any failure it is put back and MariaDB started on it. Prints `phase <name> <seconds>` lines (where the
-# time went), then the copy's binlog coordinates as the last line.
-dd=/var/lib/mysql; prev="$dd.mirrorstack-prev"; new="$dd.mirrorstack-new"
-svc() { if [ -d /run/systemd/system ]; then systemctl "$1" mariadb; else service mariadb "$1" >/dev/null; fi; }
+# `phase <name> <seconds>` lines on stdout say where the time went (the seed's output and the benchmark show them).
 t=$EPOCHREALTIME
 phase() { local now=$EPOCHREALTIME; printf 'phase %s %s\n' "$1" "$(awk -v a="$t" -v b="$now" 'BEGIN { printf "%.3f", b - a }')"; t=$now; }
+# A physical copy: the old datadir is moved aside (not deleted) until the new one is prepared and MariaDB runs on
+# it; on any failure it is put back and MariaDB started on it. Prints its phases, then the copy's binlog
+# coordinates as the last line.
+dd=/var/lib/mysql; prev="$dd.mirrorstack-prev"; new="$dd.mirrorstack-new"
+svc() { if [ -d /run/systemd/system ]; then systemctl "$1" mariadb; else service mariadb "$1" >/dev/null; fi; }
 rm -rf "$new"; mkdir -p "$new"
 zstd -d -q | mbstream -x -C "$new"
 phase stream

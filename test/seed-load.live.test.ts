@@ -1,0 +1,134 @@
+// Live: a logical seed's receiving script (templates/steps/seed-receive.sh.hbs) on real MariaDB servers. A dump
+// made by the seed's own mariadb-dump command is loaded through the script's splitter and parallel loaders into a
+// second server, and the copy must be what a single-session load gives: every row, view, routine, trigger and
+// event, with no trigger fired by the load. A failing statement or a cut dump fails the script, naming it, and
+// leaves no chunk behind. Small chunks (2 KB) so that many loaders share each table. Skipped without root.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { seedScripts } from "../infra/render/scripts";
+import { bashInImage, liveSkipReason, startMariadb, type TestServer } from "./fixtures/replication/mariadb";
+
+const skip = liveSkipReason();
+if (skip) console.log(`[seed load live] skipped: ${skip}`);
+
+const DATABASES = ["app", "other"];
+const seed = seedScripts({ kind: "logical", flavour: "mariadb", databases: DATABASES, compression: "none", loadChunkBytes: 2048 });
+/** The master's dump command exactly as the seed renders it. */
+const DUMP = /^(mariadb-dump [\s\S]*?) 2>/m.exec(seed.send)![1].replace(/\\\n\s*/g, "");
+
+const SCHEMA = `
+CREATE DATABASE app; CREATE DATABASE other;
+USE app;
+CREATE TABLE big (id INT AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL, s VARCHAR(200) NOT NULL, b VARBINARY(32), KEY (k)) ENGINE=InnoDB;
+CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, big_id INT NOT NULL) ENGINE=InnoDB;
+CREATE TABLE child (id INT PRIMARY KEY, big_id INT NOT NULL, FOREIGN KEY (big_id) REFERENCES big (id)) ENGINE=InnoDB;
+CREATE TABLE empty_one (id INT PRIMARY KEY) ENGINE=InnoDB;
+CREATE TABLE legacy (id INT PRIMARY KEY, v VARCHAR(20), KEY (v)) ENGINE=MyISAM;
+-- Rows whose text looks like the dump's own lines: a splitter that reads values as statements breaks here.
+INSERT INTO big (k, s, b)
+  SELECT seq % 97, CONCAT('row ', seq, ' ;\n-- Table structure for table \`big\`\nINSERT INTO big VALUES (1);\n', CHAR(39), ' é;'), UNHEX(SHA2(seq, 256))
+  FROM seq_1_to_3000;
+CREATE TRIGGER big_audit AFTER INSERT ON big FOR EACH ROW INSERT INTO audit (big_id) VALUES (NEW.id);
+INSERT INTO big (k, s) VALUES (1, 'after the trigger'), (2, 'after the trigger');
+INSERT INTO child SELECT seq, seq * 2 FROM seq_1_to_1000;
+INSERT INTO legacy SELECT seq, CONCAT('v', seq) FROM seq_1_to_800;
+CREATE VIEW big_even AS SELECT id, s FROM big WHERE id % 2 = 0;
+CREATE PROCEDURE count_big(OUT n INT) SELECT COUNT(*) INTO n FROM big;
+CREATE EVENT tidy ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM audit WHERE id < 0;
+USE other;
+CREATE TABLE notes (id INT PRIMARY KEY, t TEXT) ENGINE=InnoDB;
+INSERT INTO notes SELECT seq, REPEAT('n', seq % 300) FROM seq_1_to_500;
+CREATE VIEW app_audit AS SELECT COUNT(*) AS n FROM app.audit;
+`;
+
+const TABLES = ["app.big", "app.audit", "app.child", "app.empty_one", "app.legacy", "other.notes"];
+/** What a copy must match: each table's checksum and row count, the views' rows, and the objects that are not tables. */
+const FINGERPRINT = `
+CHECKSUM TABLE ${TABLES.join(", ")} EXTENDED;
+SELECT '${TABLES.map((t) => t).join(",")}' AS t, ${TABLES.map((t) => `(SELECT COUNT(*) FROM ${t})`).join(", ")};
+SELECT COUNT(*), SUM(id) FROM app.big_even; SELECT n FROM other.app_audit;
+SELECT trigger_schema, trigger_name, action_statement FROM information_schema.triggers WHERE trigger_schema IN ('app', 'other');
+SELECT routine_schema, routine_name FROM information_schema.routines WHERE routine_schema IN ('app', 'other');
+SELECT event_schema, event_name, status FROM information_schema.events WHERE event_schema IN ('app', 'other');
+SELECT table_schema, table_name, engine FROM information_schema.tables WHERE table_schema IN ('app', 'other') ORDER BY 1, 2;
+`;
+
+describe.skipIf(!!skip)("a logical seed's parallel load (live MariaDB 10.11)", { shuffle: false }, () => {
+  let source: TestServer;
+  let target: TestServer;
+  let dump = "";
+  const cnf = (s: TestServer) => `[client]\nsocket=${s.socket}\nuser=root`;
+  const sql = (s: TestServer, text: string) => {
+    const r = bashInImage(s.dir, "mariadb -N -B", { input: text, myCnf: cnf(s) });
+    expect(r.code, r.stderr).toBe(0);
+    return r.stdout;
+  };
+  /** Runs the rendered receiving script against the target with `input` as the master's stream. */
+  const receive = (input: string) => {
+    fs.writeFileSync(path.join(target.dir, "receive"), seed.receive);
+    const after = `echo "flush=$(mariadb -N -B -e 'SELECT @@innodb_flush_log_at_trx_commit')"; echo "left=$(ls /var/tmp)"`;
+    return bashInImage(target.dir, `bash ${target.dir}/receive; rc=$?; ${after}; exit $rc`, { input, myCnf: cnf(target) });
+  };
+
+  beforeAll(async () => {
+    [source, target] = await Promise.all([startMariadb({ serverId: 11, name: "seed-source" }), startMariadb({ serverId: 12, name: "seed-target" })]);
+    sql(source, SCHEMA);
+    // Statements of at most 4 KB (the default is 1 MB), so that these small tables split into many chunks.
+    const d = bashInImage(source.dir, DUMP.replace(/^mariadb-dump /, "mariadb-dump --net-buffer-length=4096 "), { myCnf: cnf(source) });
+    expect(d.code, d.stderr).toBe(0);
+    dump = d.stdout;
+  }, 180_000);
+
+  afterAll(async () => {
+    await Promise.allSettled([source?.stop(), target?.stop()]);
+  }, 120_000);
+
+  it("the dump is the seed's own (coordinates, routines, triggers, events) and has rows that look like statements", () => {
+    expect(DUMP).toMatch(/--master-data=2 .*--routines --triggers --events/);
+    expect(dump).toMatch(/^-- CHANGE MASTER TO MASTER_LOG_FILE=/m);
+    expect(dump).toMatch(/^-- Dumping data for table `big`$/m);
+    expect(dump).toContain("\\n-- Table structure for table `big`\\nINSERT INTO big VALUES (1);\\n");
+  });
+
+  it("loads it in many chunks at once into the copy a single session would make, and fires no trigger", () => {
+    const r = receive(dump);
+    expect(r.code, r.stderr).toBe(0);
+    const m = /^loaded (\d+) chunks with (\d+) loaders$/m.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(50);
+    expect(Number(m![2])).toBeGreaterThanOrEqual(2);
+    expect(r.stdout).toMatch(/^phase load [0-9.]+$/m);
+    expect(r.stdout).toMatch(/^flush=1$/m);
+    expect(r.stdout).toMatch(/^left=$/m);
+    const want = sql(source, FINGERPRINT);
+    expect(want).toMatch(/app\.big\t[1-9]/);
+    expect(sql(target, FINGERPRINT)).toBe(want);
+    // The trigger came over and works: a new row on the copy is audited (and was not for the loaded rows).
+    expect(sql(target, "SELECT COUNT(*) FROM app.audit").trim()).toBe("2");
+    expect(sql(target, "INSERT INTO app.big (k, s) VALUES (3, 'x'); SELECT COUNT(*) FROM app.audit").trim()).toBe("3");
+    expect(sql(target, "CALL app.count_big(@n); SELECT @n").trim()).toBe("3003");
+  });
+
+  it("a statement that fails stops the load, says so with the server's error, and leaves no chunk", () => {
+    const lines = dump.split("\n");
+    const at = lines.findIndex((l) => l === "-- Dumping data for table `child`");
+    const end = lines.findIndex((l, i) => i > at && l.endsWith(";") && !l.startsWith("LOCK") && !l.startsWith("/*"));
+    lines.splice(end + 1, 0, "INSERT INTO `no_such_table` VALUES (1);");
+    const r = receive(lines.join("\n"));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/seed-receive: loading the dump failed/);
+    expect(r.stderr).toMatch(/no_such_table/);
+    expect(r.stdout).toMatch(/^flush=1$/m);
+    expect(r.stdout).toMatch(/^left=$/m);
+  });
+
+  it("a dump cut off inside an INSERT statement fails, naming it", () => {
+    const lines = dump.split("\n");
+    const at = lines.findIndex((l) => l.startsWith("INSERT INTO `notes`"));
+    const r = receive(lines.slice(0, at + 3).join("\n") + "\n");
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/the dump ended inside an INSERT statement/);
+    expect(r.stdout).toMatch(/^left=$/m);
+  });
+});
