@@ -16,7 +16,7 @@ export interface WebCheck {
 export function httpGet(address: string, host: string, path: string, timeoutMs = 10_000): Promise<{ status: number | null; body: Buffer; error?: string }> {
   const http = require("http") as typeof import("http");
   return new Promise((resolve) => {
-    // One connection per check, closed after it: a kept-alive connection would hold up the server's graceful stop.
+    // One connection per check, closed after it: a status run leaves no connection open on the site's servers.
     const req = http.get({ host: address, port: 80, path, headers: { Host: host, Connection: "close" }, agent: false, timeout: timeoutMs }, (res) => {
       const parts: Buffer[] = [];
       res.on("data", (b: Buffer) => parts.push(b));

@@ -147,7 +147,7 @@ describe.skipIf(!isRoot)("web role (lab)", { shuffle: false }, () => {
   });
 
   it("nginx with PHP-FPM serves the same site (the operator took apache down first)", async () => {
-    // Not blocking the worker: a stop that waits on a connection would cost vitest's RPC deadline (60 s).
+    // Not blocking the worker: a stop once took systemd's whole stop timeout (90 s) here, past vitest's RPC deadline.
     for (const h of ["master", "mirror1"]) {
       const stop = await onHostAsync(h, "systemctl disable --now apache2 && ss -Hltn 'sport = :80'");
       expect(stop.code, `${h}: ${stop.stderr}`).toBe(0);
