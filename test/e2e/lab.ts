@@ -46,6 +46,7 @@ export const LAB_INSTANCES = {
   switchover: { id: "sw", subnet: "10.250.32" },
   web: { id: "wb", subnet: "10.250.33" },
   declarative: { id: "ds", subnet: "10.250.34" },
+  seedPhysical: { id: "sp", subnet: "10.250.35" },
 } as const;
 
 /** Lab instance of this test file (set by useLab; a live binding, so importers see it). */

@@ -2,80 +2,20 @@
 // writes, three mirrors at once, a mirror killed with SIGKILL under writes, and no password in the state.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectViaSsh, type DbSession } from "../../infra/replication/connect";
-import { compareTables } from "../../infra/replication/checksum";
-import { dialect, stmt } from "../../infra/replication/dialect";
-import { normalizeReplicaStatus, normalizeSourceStatus } from "../../infra/replication/status";
+import { dialect } from "../../infra/replication/dialect";
+import { normalizeReplicaStatus } from "../../infra/replication/status";
 import { seedScripts } from "../../infra/render/scripts";
 import { sshRun } from "../../infra/ssh/exec";
 import { inventory, isRoot, labTarget, onHost, installMariadb, pulumi, freshStack, skipReason, sql, stackExportText, writeTestStack, useLab } from "./lab";
+import { ENGINE, startWriter, verifyMirrors } from "./writer";
 
 const STACK = "e2e-replication";
 useLab("replication", { mirrors: 3, image: "bare" });
-const ENGINE = { flavour: "mariadb" as const, version: "10.11" };
 const reason = skipReason();
 if (reason) console.warn(`[e2e] ${reason}`);
 
 const target = labTarget;
-
-/** A writer on the master: a bounded loop of INSERT/UPDATE/DELETE on the same rows; counts failures. */
-function startWriter(master: DbSession, ms: number) {
-  const started = Date.now();
-  const latencies: number[] = [];
-  let stop = false;
-  let ok = 0;
-  const errors: string[] = [];
-  const done = (async () => {
-    const until = Date.now() + ms;
-    let i = 0;
-    while (!stop && Date.now() < until && i < 100_000) {
-      i++;
-      const id = 1 + (i % 500);
-      const t = Date.now();
-      try {
-        await master.query(stmt("INSERT INTO wiki.pages (id, k, title) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE k = k + 1", [20_000 + id, i, `w${i}`]));
-        await master.query(stmt("UPDATE wiki.pages SET k = k + 1, title = ? WHERE id = ?", [`u${i}`, id]));
-        await master.query(stmt("DELETE FROM wiki.pages WHERE id = ?", [20_000 + ((i * 7) % 500) + 1]));
-        ok++;
-        latencies.push(Date.now() - t);
-      } catch (e) {
-        errors.push((e as Error).message);
-      }
-    }
-  })();
-  return {
-    async finish() {
-      stop = true;
-      await done;
-      return { ok, errors, seconds: (Date.now() - started) / 1000, maxMs: Math.max(0, ...latencies) };
-    },
-  };
-}
-
-async function verifyAll(mirrors: string[]) {
-  const d = dialect(ENGINE);
-  const master = await connectViaSsh(target("master"));
-  try {
-    const pos = normalizeSourceStatus(await master.query(d.showSourceStatus()));
-    const diffs: string[] = [];
-    for (const m of mirrors) {
-      const mirror = await connectViaSsh(target(m));
-      try {
-        const w = d.waitForPosition({ file: pos.file, pos: pos.pos }, 120);
-        const [row] = await mirror.query(w);
-        expect(w.interpret(row?.result), `${m} caught up`).toBe("reached");
-        for (const table of ["pages", "notes"]) {
-          const r = await compareTables(master, mirror, "wiki", table, { chunkSize: 2000 });
-          if (!r.equal) diffs.push(`${m}: wiki.${table} chunks ${JSON.stringify(r.differing)}`);
-        }
-      } finally {
-        await mirror.close();
-      }
-    }
-    return diffs;
-  } finally {
-    await master.close();
-  }
-}
+const verifyAll = (mirrors: string[]) => verifyMirrors(mirrors, ["pages", "notes"]);
 
 describe.skipIf(!isRoot)("replication (lab)", { shuffle: false }, () => {
   let master: DbSession;

@@ -22,6 +22,10 @@ while read -r kind i a b c; do
 done
 [ "${#addr[@]}" -gt 0 ] || { echo "seed-send: no mirror to send to" >&2; exit 2; }
 
+# mariadb-backup leaves the data directory's mysql_upgrade_info out. Passed along (as the command, which the mirror's
+# forced command reads), it tells the mirror's server that the copied system tables are upgraded already, so its
+# start skips a needless mariadb-upgrade (Debian's debian-start; about 0.5 s of CPU per mirror, measured).
+upgraded=$(base64 -w0 /var/lib/mysql/mysql_upgrade_info 2>/dev/null || true)
 # One ssh client per mirror, each reading its own FIFO; tee -p fills them all from one stream and goes on when
 # one of them fails.
 outs=() pids=()
@@ -31,7 +35,7 @@ for i in "${!addr[@]}"; do
     -o UserKnownHostsFile="$dir/known_hosts" -o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=10 \
     -o ServerAliveInterval=15 -o ServerAliveCountMax=4 -o LogLevel=ERROR \
     -c aes128-gcm@openssh.com,chacha20-poly1305@openssh.com \
-    -p "${port[i]}" "${user[i]}@${addr[i]}" <"$dir/in.$i" >"$dir/out.$i" 2>"$dir/err.$i" &
+    -p "${port[i]}" "${user[i]}@${addr[i]}" ${upgraded:+"upgrade-info $upgraded"} <"$dir/in.$i" >"$dir/out.$i" 2>"$dir/err.$i" &
   pids[i]=$!
   outs+=("$dir/in.$i")
 done

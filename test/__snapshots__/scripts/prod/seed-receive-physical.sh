@@ -6,11 +6,26 @@ phase() { local now=$EPOCHREALTIME; printf 'phase %s %s\n' "$1" "$(awk -v a="$t"
 # it; on any failure it is put back and MariaDB started on it. Prints its phases, then the copy's binlog
 # coordinates as the last line.
 dd=/var/lib/mysql; prev="$dd.mirrorstack-prev"; new="$dd.mirrorstack-new"
+# The master's mysql_upgrade_info, base64, sent by seed-send as the command (mariadb-backup leaves the file out).
+upgraded=
+case ${SSH_ORIGINAL_COMMAND-} in
+  '') ;;
+  'upgrade-info '*)
+    upgraded=${SSH_ORIGINAL_COMMAND#upgrade-info }
+    case $upgraded in ''|*[!A-Za-z0-9+/=]*) echo "seed-receive: bad upgrade-info" >&2; exit 2 ;; esac
+    if [ "${#upgraded}" -gt 256 ] || ! printf '%s' "$upgraded" | base64 -d >/dev/null 2>&1; then
+      echo "seed-receive: bad upgrade-info" >&2; exit 2
+    fi ;;
+  *) echo "seed-receive: unexpected command" >&2; exit 2 ;;
+esac
 svc() { if [ -d /run/systemd/system ]; then systemctl "$1" mariadb; else service mariadb "$1" >/dev/null; fi; }
 rm -rf "$new"; mkdir -p "$new"
 zstd -d -q | mbstream -x -C "$new"
 phase stream
 mariadb-backup --prepare --target-dir="$new" >"$new.prepare.log" 2>&1 || { tail -n 20 "$new.prepare.log" >&2; exit 1; }
+# With the master's own record of its system tables' version, the server's start (Debian's debian-start) does not
+# run mariadb-upgrade on tables that are already upgraded; a mirror of another version still upgrades them.
+[ -z "$upgraded" ] || printf '%s' "$upgraded" | base64 -d > "$new/mysql_upgrade_info"
 chown -R mysql:mysql "$new"
 phase prepare
 # The old datadir is kept only to be put back should the new one fail to start: stop without flushing its pages

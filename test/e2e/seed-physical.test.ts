@@ -1,0 +1,126 @@
+// End-to-end (root + lab): mirrors seeded with a physical copy (database.seedMethod: physical, mariadb-backup
+// streamed from the master straight to each mirror), the second while a writer keeps changing the master. They
+// replicate, hold the same rows, keep nothing of the copy's scaffolding, and start on the copied system tables
+// without running mariadb-upgrade on them (the master's mysql_upgrade_info came along).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectViaSsh, type DbSession } from "../../infra/replication/connect";
+import { dialect } from "../../infra/replication/dialect";
+import { normalizeReplicaStatus } from "../../infra/replication/status";
+import { seedScripts } from "../../infra/render/scripts";
+import { freshStack, inventory, isRoot, labTarget, onHost, pulumi, skipReason, sql, useLab, writeTestStack } from "./lab";
+import { ENGINE, startWriter, verifyMirrors } from "./writer";
+
+const STACK = "e2e-seed-physical";
+useLab("seedPhysical", { mirrors: 2, image: "prepared" });
+const PHYSICAL = { database: { databases: ["wiki"], seedMethod: "physical" } };
+const MIRRORS = ["mirror1", "mirror2"];
+const reason = skipReason();
+if (reason) console.warn(`[e2e] ${reason}`);
+
+describe.skipIf(!isRoot)("physical seeding (lab)", { shuffle: false }, () => {
+  let master: DbSession;
+  let seed: { method: string; bytes: number; controllerBytes: number; phases: Record<string, number> };
+
+  beforeAll(async () => {
+    sql(
+      "master",
+      "DROP DATABASE IF EXISTS wiki; CREATE DATABASE wiki CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; USE wiki;" +
+        "CREATE TABLE wiki.pages (id INT PRIMARY KEY, k INT NOT NULL, title VARCHAR(100), body TEXT) ENGINE=InnoDB;" +
+        "INSERT INTO wiki.pages SELECT seq, seq * 3, CONCAT('page ', seq), REPEAT('x', 200) FROM seq_1_to_5000;" +
+        // mariadb-backup copies non-InnoDB tables under a lock of its own: one of those too.
+        "CREATE TABLE wiki.archive (id INT PRIMARY KEY, note VARCHAR(50)) ENGINE=Aria;" +
+        "INSERT INTO wiki.archive SELECT seq, CONCAT('é ', seq) FROM seq_1_to_300;",
+    );
+    // A database only the mirror has: a physical copy replaces the whole instance (the README says so).
+    sql("mirror2", "CREATE DATABASE IF NOT EXISTS mirror_only");
+    await freshStack(STACK);
+    // First up with mirror1 alone, seeded physically with no writer; it also turns on the master's binary log (its
+    // one restart) before the writer connects.
+    const m1 = inventory().hosts.find((h) => h.name === "mirror1")!;
+    writeTestStack(STACK, { ...PHYSICAL, mirrors: [{ name: m1.name, address: m1.address }] });
+    const up0 = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    expect(up0.code, up0.out).toBe(0);
+    master = await connectViaSsh(labTarget("master"));
+  }, 600_000);
+
+  afterAll(async () => {
+    await master?.close();
+    await pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+    await pulumi(["stack", "rm", "--yes", "--force", STACK]);
+  });
+
+  it("seeds a second mirror with mariadb-backup while a writer runs; both replicate and hold the same rows", async () => {
+    writeTestStack(STACK, PHYSICAL);
+    const writer = startWriter(master, 40_000);
+    const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+    const w = await writer.finish();
+    console.log(`[e2e] writer: ${w.ok} transactions in ${w.seconds}s, max latency ${w.maxMs} ms`);
+    expect(up.code, up.out).toBe(0);
+    expect(w.errors, "the writer never failed").toEqual([]);
+    expect(w.ok).toBeGreaterThan(50);
+
+    const out = await pulumi(["stack", "output", "replication", "--json", "--stack", STACK]);
+    expect(out.code, out.out).toBe(0);
+    seed = (JSON.parse(out.out) as { mirror: string; seed: typeof seed }[]).find((r) => r.mirror === "mirror2")!.seed;
+    expect(seed.method).toBe("physical");
+    // The mirror's own steps ran and said so: the stream, prepare, the server's stop and its start on the copy.
+    for (const p of ["stream", "prepare", "stop", "start"]) expect(seed.phases[`mirror.${p}`], p).toBeGreaterThanOrEqual(0);
+    expect(seed.controllerBytes).toBeLessThan(64 * 1024);
+
+    const ids = new Set([sql("master", "SELECT @@server_id")]);
+    for (const m of MIRRORS) {
+      const s = await connectViaSsh(labTarget(m));
+      try {
+        const status = normalizeReplicaStatus(await s.query(dialect(ENGINE).showReplicaStatus()), m);
+        expect(status.ioRunning && status.sqlRunning, `${m}: ${status.lastIoError ?? ""} ${status.lastSqlError ?? ""}`).toBe(true);
+      } finally {
+        await s.close();
+      }
+      expect(sql(m, "SELECT @@read_only"), m).toBe("1");
+      ids.add(sql(m, "SELECT @@server_id"));
+    }
+    expect(ids.size, "each server keeps its own server id, not the copied one").toBe(3);
+    expect(await verifyMirrors(MIRRORS, ["pages", "archive"])).toEqual([]);
+    expect(sql("mirror2", "SHOW DATABASES LIKE 'mirror_only'"), "the instance is the master's copy").toBe("");
+  });
+
+  it("leaves neither the previous datadir nor the copy's work files behind", () => {
+    for (const h of ["master", ...MIRRORS]) {
+      const left = onHost(h, "ls -d /var/lib/mysql.mirrorstack-* /var/lib/mysql/*.prepare.log 2>/dev/null; ls -A /run/mirrorstack-seed 2>/dev/null");
+      expect(left.stdout.trim(), h).toBe("");
+    }
+  });
+
+  it("the mirror's server started on the copied system tables without running mariadb-upgrade on them", () => {
+    // Debian's debian-start runs mariadb-upgrade in the background after each start, when the datadir's
+    // mysql_upgrade_info does not match the server: wait for it to finish first ([/] keeps pgrep off this shell).
+    const info = (h: string) => onHost(h, "base64 -w0 /var/lib/mysql/mysql_upgrade_info").stdout;
+    expect(info("master")).not.toBe("");
+    for (const m of MIRRORS) {
+      expect(onHost(m, "for i in $(seq 1 60); do pgrep -f [/]etc/mysql/debian-start >/dev/null || exit 0; sleep 0.5; done; exit 1").code, `${m}: debian-start finished`).toBe(0);
+      expect(info(m), `${m}: the master's record came with the copy`).toBe(info("master"));
+      // mariadb-upgrade alters the system tables (hundreds of ALTER TABLE); a start that skipped it made none.
+      expect(sql(m, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'COM_ALTER_TABLE'"), m).toBe("0");
+    }
+  });
+
+  it("the receiving script takes no other command than the master's upgrade-info, and refuses it before touching the datadir", () => {
+    const { receive } = seedScripts({ kind: "physical", flavour: "mariadb", databases: ["wiki"] });
+    onHost("mirror2", `cat > /root/receive-test <<'EOF_RECEIVE'\n${receive}\nEOF_RECEIVE`);
+    const before = onHost("mirror2", "stat -c %i /var/lib/mysql; pidof mariadbd").stdout;
+    for (const [cmd, says] of [
+      ["rm -rf /", "unexpected command"],
+      ["upgrade-info $(id)", "bad upgrade-info"],
+      ["upgrade-info ", "bad upgrade-info"],
+      [`upgrade-info ${"A".repeat(300)}`, "bad upgrade-info"],
+      ["upgrade-info QQ=x", "bad upgrade-info"],
+    ]) {
+      const r = onHost("mirror2", `SSH_ORIGINAL_COMMAND='${cmd}' bash /root/receive-test </dev/null`);
+      expect(r.code, cmd).toBe(2);
+      expect(r.stderr, cmd).toContain(`seed-receive: ${says}`);
+    }
+    expect(onHost("mirror2", "stat -c %i /var/lib/mysql; pidof mariadbd").stdout, "the datadir and its server are untouched").toBe(before);
+    expect(onHost("mirror2", "ls -d /var/lib/mysql.mirrorstack-* 2>/dev/null").stdout).toBe("");
+    onHost("mirror2", "rm -f /root/receive-test");
+  });
+});
