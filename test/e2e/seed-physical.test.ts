@@ -7,7 +7,7 @@ import { connectViaSsh, type DbSession } from "../../infra/replication/connect";
 import { dialect } from "../../infra/replication/dialect";
 import { normalizeReplicaStatus } from "../../infra/replication/status";
 import { seedScripts } from "../../infra/render/scripts";
-import { freshStack, inventory, isRoot, labTarget, onHost, pulumi, skipReason, sql, useLab, writeTestStack } from "./lab";
+import { freshStack, inventory, isRoot, labTarget, mirrorctl as ctl, onHost, pulumi, showRun, skipReason, sql, useLab, writeTestStack } from "./lab";
 import { ENGINE, startWriter, verifyMirrors } from "./writer";
 
 const STACK = "e2e-seed-physical";
@@ -122,5 +122,33 @@ describe.skipIf(!isRoot)("physical seeding (lab)", { shuffle: false }, () => {
     expect(onHost("mirror2", "stat -c %i /var/lib/mysql; pidof mariadbd").stdout, "the datadir and its server are untouched").toBe(before);
     expect(onHost("mirror2", "ls -d /var/lib/mysql.mirrorstack-* 2>/dev/null").stdout).toBe("");
     onHost("mirror2", "rm -f /root/receive-test");
+  });
+
+  it("a datadir that is a volume of its own (a mount point) is re-seeded in place; a copy that does not start puts the old one back", async () => {
+    // The datadir as its own mount, which cannot be renamed (EBUSY): the copy is staged inside it.
+    onHost("mirror2", "mount --bind /var/lib/mysql /var/lib/mysql");
+    expect(onHost("mirror2", "mountpoint -q /var/lib/mysql").code).toBe(0);
+    // A start that fails on the copy only: MariaDB refuses to start without a file that only the old datadir has.
+    onHost(
+      "mirror2",
+      "touch /var/lib/mysql/old-marker && mkdir -p /etc/systemd/system/mariadb.service.d && " +
+        "printf '[Service]\\nExecStartPre=/usr/bin/test -e /var/lib/mysql/old-marker\\n' > /etc/systemd/system/mariadb.service.d/e2e-refuse-copy.conf && systemctl daemon-reload",
+    );
+    const refused = await ctl("reseed", "--stack", STACK, "--host", "mirror2", "--yes");
+    expect(refused.code, showRun(refused)).not.toBe(0);
+    expect(showRun(refused)).toMatch(/MariaDB did not start on the copied datadir; the previous one is back/);
+    expect(onHost("mirror2", "systemctl is-active mariadb").stdout.trim(), "the old datadir's server runs again").toBe("active");
+    expect(onHost("mirror2", "test -e /var/lib/mysql/old-marker && mountpoint -q /var/lib/mysql").code, "the old datadir is back, still the mount").toBe(0);
+    expect(sql("mirror2", "SELECT COUNT(*) FROM wiki.archive"), "its data with it").toBe("300");
+    expect(onHost("mirror2", "ls -A /var/lib/mysql | grep mirrorstack; ls -d /var/lib/mysql.mirrorstack-* 2>/dev/null").stdout.trim()).toBe("");
+
+    onHost("mirror2", "rm /etc/systemd/system/mariadb.service.d/e2e-refuse-copy.conf && systemctl daemon-reload");
+    const rs = await ctl("reseed", "--stack", STACK, "--host", "mirror2", "--yes");
+    expect(rs.code, showRun(rs)).toBe(0);
+    expect(rs.stdout).toMatch(/re-seeded with a physical copy/);
+    expect(onHost("mirror2", "mountpoint -q /var/lib/mysql && test ! -e /var/lib/mysql/old-marker").code, "the copy is in the mount").toBe(0);
+    expect(onHost("mirror2", "ls -A /var/lib/mysql | grep mirrorstack; ls -d /var/lib/mysql.mirrorstack-* 2>/dev/null").stdout.trim()).toBe("");
+    expect(await verifyMirrors(["mirror2"], ["pages", "archive"])).toEqual([]);
+    onHost("mirror2", "umount /var/lib/mysql");
   });
 });

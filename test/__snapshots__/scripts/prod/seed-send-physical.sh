@@ -25,7 +25,8 @@ done
 # mariadb-backup leaves the data directory's mysql_upgrade_info out. Passed along (as the command, which the mirror's
 # forced command reads), it tells the mirror's server that the copied system tables are upgraded already, so its
 # start skips a needless mariadb-upgrade (Debian's debian-start; about 0.5 s of CPU per mirror, measured).
-upgraded=$(base64 -w0 /var/lib/mysql/mysql_upgrade_info 2>/dev/null || true)
+datadir=$(mariadb -N -B -e 'SELECT @@datadir' 2>/dev/null) || datadir=
+upgraded=$(base64 -w0 "${datadir:-/var/lib/mysql/}/mysql_upgrade_info" 2>/dev/null || true)
 # One ssh client per mirror, each reading its own FIFO; tee -p fills them all from one stream and goes on when
 # one of them fails.
 outs=() pids=()
