@@ -104,7 +104,7 @@ describe.skipIf(!isRoot)("physical seeding (lab)", { shuffle: false }, () => {
     }
   });
 
-  it("the receiving script takes no other command than the master's upgrade-info, and refuses it before touching the datadir", () => {
+  it("the receiving script refuses any other command than the master's upgrade-info before touching the datadir, and leaves no partial copy", () => {
     const { receive } = seedScripts({ kind: "physical", flavour: "mariadb", databases: ["wiki"] });
     onHost("mirror2", `cat > /root/receive-test <<'EOF_RECEIVE'\n${receive}\nEOF_RECEIVE`);
     const before = onHost("mirror2", "stat -c %i /var/lib/mysql; pidof mariadbd").stdout;
@@ -119,6 +119,9 @@ describe.skipIf(!isRoot)("physical seeding (lab)", { shuffle: false }, () => {
       expect(r.code, cmd).toBe(2);
       expect(r.stderr, cmd).toContain(`seed-receive: ${says}`);
     }
+    // A stream that breaks off: the script fails and its partial copy does not stay behind to fill the disk.
+    const cut = onHost("mirror2", "head -c 300000 /var/lib/mysql/ibdata1 | zstd -q | SSH_ORIGINAL_COMMAND= bash /root/receive-test");
+    expect(cut.code).not.toBe(0);
     expect(onHost("mirror2", "stat -c %i /var/lib/mysql; pidof mariadbd").stdout, "the datadir and its server are untouched").toBe(before);
     expect(onHost("mirror2", "ls -d /var/lib/mysql.mirrorstack-* 2>/dev/null").stdout).toBe("");
     onHost("mirror2", "rm -f /root/receive-test");

@@ -44,10 +44,12 @@ fi
 moved=
 svc() { if [ -d /run/systemd/system ]; then systemctl "$1" mariadb; else service mariadb "$1" >/dev/null; fi; }
 rm -rf "$new"; mkdir -p "$new"
+# Whatever happens from here, the copy does not stay behind to fill the datadir's disk (after a swap, $new holds
+# nothing but a copy that was moved back out).
+trap 'rm -rf "$new" "$new.prepare.log"' EXIT
 zstd -d -q | mbstream -x -C "$new"
 phase stream
-mariadb-backup --prepare --target-dir="$new" >"$new.prepare.log" 2>&1 \
-  || { tail -n 20 "$new.prepare.log" >&2; rm -rf "$new" "$new.prepare.log"; exit 1; }
+mariadb-backup --prepare --target-dir="$new" >"$new.prepare.log" 2>&1 || { tail -n 20 "$new.prepare.log" >&2; exit 1; }
 # With the master's own record of its system tables' version, the server's start (Debian's debian-start) does not
 # run mariadb-upgrade on tables that are already upgraded; a mirror of another version still upgrades them.
 [ -z "$upgraded" ] || printf '%s' "$upgraded" | base64 -d > "$new/mysql_upgrade_info"
@@ -63,9 +65,8 @@ if ! swap_in || ! svc start; then
   svc stop 2>/dev/null || true
   swap_back || { echo "putting the previous datadir back failed: it is in $prev" >&2; exit 1; }
   svc start || true
-  rm -rf "$new" "$new.prepare.log"
   echo "MariaDB did not start on the copied datadir; the previous one is back" >&2; exit 1
 fi
 phase start
-rm -rf "$prev" "$new" "$new.prepare.log"
+rm -rf "$prev"
 cat "$dd/mariadb_backup_binlog_info" 2>/dev/null || cat "$dd/xtrabackup_binlog_info"
