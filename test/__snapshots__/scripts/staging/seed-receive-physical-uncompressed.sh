@@ -43,6 +43,9 @@ else
 fi
 moved=
 svc() { if [ -d /run/systemd/system ]; then systemctl "$1" mariadb; else service mariadb "$1" >/dev/null; fi; }
+# Under SELinux (RHEL) a copy written beside the datadir carries /var/lib's label, which mariadbd may not read: it
+# gets the datadir's own before the server starts on it.
+relabel() { command -v restorecon >/dev/null 2>&1 && [ -d /sys/fs/selinux ] || return 0; restorecon -R "$dd"; }
 rm -rf "$new"; mkdir -p "$new"
 # Whatever happens from here, the copy does not stay behind to fill the datadir's disk (after a swap, $new holds
 # nothing but a copy that was moved back out).
@@ -61,7 +64,7 @@ mariadb -e 'SET GLOBAL innodb_fast_shutdown=2' 2>/dev/null || true
 svc stop
 phase stop
 rm -rf "$prev"
-if ! swap_in || ! svc start; then
+if ! swap_in || ! relabel || ! svc start; then
   svc stop 2>/dev/null || true
   swap_back || { echo "putting the previous datadir back failed: it is in $prev" >&2; exit 1; }
   svc start || true
