@@ -119,12 +119,51 @@ describe.skipIf(!isRoot)("physical seeding (lab)", { shuffle: false }, () => {
       expect(r.code, cmd).toBe(2);
       expect(r.stderr, cmd).toContain(`seed-receive: ${says}`);
     }
+    // Refused before anything is touched: an old datadir kept aside by an earlier seed (not this one's to delete), and
+    // InnoDB files configured outside the datadir (a physical copy puts them in it).
+    const kept = onHost("mirror2", "mkdir /var/lib/mysql.mirrorstack-prev && SSH_ORIGINAL_COMMAND= bash /root/receive-test </dev/null; echo \"rc=$?\"; ls -d /var/lib/mysql.mirrorstack-prev && rmdir /var/lib/mysql.mirrorstack-prev");
+    expect(kept.stdout).toMatch(/^rc=1\n\/var\/lib\/mysql\.mirrorstack-prev$/m);
+    expect(kept.stderr).toContain("seed-receive: /var/lib/mysql.mirrorstack-prev is there, left by a seed that was killed or could not put it back");
+    const cnf = "/etc/mysql/mariadb.conf.d/99-e2e-redo-elsewhere.cnf";
+    const elsewhere = onHost("mirror2", `printf '[mysqld]\\ninnodb_log_group_home_dir=/var/lib/redo\\n' > ${cnf}; SSH_ORIGINAL_COMMAND= bash /root/receive-test </dev/null; echo "rc=$?"; rm -f ${cnf}`);
+    expect(elsewhere.stdout).toMatch(/^rc=1$/m);
+    expect(elsewhere.stderr).toContain("seed-receive: innodb-log-group-home-dir is /var/lib/redo, outside the datadir /var/lib/mysql");
     // A stream that breaks off: the script fails and its partial copy does not stay behind to fill the disk.
     const cut = onHost("mirror2", "head -c 300000 /var/lib/mysql/ibdata1 | zstd -q | SSH_ORIGINAL_COMMAND= bash /root/receive-test");
     expect(cut.code).not.toBe(0);
     expect(onHost("mirror2", "stat -c %i /var/lib/mysql; pidof mariadbd").stdout, "the datadir and its server are untouched").toBe(before);
     expect(onHost("mirror2", "ls -d /var/lib/mysql.mirrorstack-* 2>/dev/null").stdout).toBe("");
     onHost("mirror2", "rm -f /root/receive-test");
+  });
+
+  it("killed (SIGTERM) while MariaDB starts on the copy, the receiving script puts the old datadir back and starts it", async () => {
+    // The copy's start hangs (a start condition waits for a file only the old datadir has); the old one's does not.
+    onHost(
+      "mirror2",
+      "touch /var/lib/mysql/old-marker && mkdir -p /etc/systemd/system/mariadb.service.d && " +
+        "printf '[Service]\\nExecStartPre=/bin/sh -c \"test -e /var/lib/mysql/old-marker || sleep 120\"\\n' > /etc/systemd/system/mariadb.service.d/e2e-slow-copy.conf && systemctl daemon-reload",
+    );
+    const reseed = ctl("reseed", "--stack", STACK, "--host", "mirror2", "--yes");
+    const starting = () => onHost("mirror2", "systemctl is-active mariadb; test -e /var/lib/mysql/old-marker && echo old").stdout.trim() === "activating";
+    for (let i = 0; i < 600 && !starting(); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(starting(), "MariaDB starting on the copy").toBe(true);
+    // The forced command's shell, and only it: the oldest (its background start is a subshell of the same name;
+    // [/] keeps pgrep off the shell that asks).
+    const pid = onHost("mirror2", "pgrep -o -f '^/bin/bash [/]run/mirrorstack-seed/[0-9a-f]+/receive$'").stdout.trim();
+    expect(pid).toMatch(/^\d+$/);
+    onHost("mirror2", `kill -TERM ${pid}`);
+    const r = await reseed;
+    expect(r.code, showRun(r)).not.toBe(0);
+    let state = "";
+    for (let i = 0; i < 300 && state !== "active"; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      state = onHost("mirror2", "systemctl is-active mariadb").stdout.trim();
+    }
+    expect(state, "the old datadir's server runs again").toBe("active");
+    expect(onHost("mirror2", "test -e /var/lib/mysql/old-marker").code, "the old datadir is back").toBe(0);
+    expect(sql("mirror2", "SELECT COUNT(*) FROM wiki.archive"), "its data with it").toBe("300");
+    expect(onHost("mirror2", "ls -d /var/lib/mysql.mirrorstack-* /var/lib/mysql/.mirrorstack-* 2>/dev/null").stdout.trim()).toBe("");
+    onHost("mirror2", "rm -f /etc/systemd/system/mariadb.service.d/e2e-slow-copy.conf /var/lib/mysql/old-marker && systemctl daemon-reload");
   });
 
   it("a datadir that is a volume of its own (a mount point) is re-seeded in place; a copy that does not start puts the old one back", async () => {

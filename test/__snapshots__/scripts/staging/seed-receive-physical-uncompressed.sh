@@ -3,8 +3,8 @@ set -euo pipefail
 t=$EPOCHREALTIME
 phase() { local now=$EPOCHREALTIME; printf 'phase %s %s\n' "$1" "$(awk -v a="$t" -v b="$now" 'BEGIN { printf "%.3f", b - a }')"; t=$now; }
 # A physical copy: the old datadir is moved aside (not deleted) until the new one is prepared and MariaDB runs on
-# it; on any failure it is put back and MariaDB started on it. Prints its phases, then the copy's binlog
-# coordinates as the last line.
+# it; on any failure, or when the script is stopped midway (SIGTERM, SIGHUP), it is put back and MariaDB started on
+# it. Prints its phases, then the copy's binlog coordinates as the last line.
 # The master's mysql_upgrade_info, base64, sent by seed-send as the command (mariadb-backup leaves the file out).
 upgraded=
 case ${SSH_ORIGINAL_COMMAND-} in
@@ -17,39 +17,88 @@ case ${SSH_ORIGINAL_COMMAND-} in
     fi ;;
   *) echo "seed-receive: unexpected command" >&2; exit 2 ;;
 esac
-# The datadir as the server names it, symbolic links resolved: the copy lands on the datadir's own file system.
-dd=$(mariadb -N -B -e 'SELECT @@datadir' 2>/dev/null) || dd=
-dd=$(readlink -f "${dd:-/var/lib/mysql}")
-# Every move below is a rename on that file system. When the datadir is a mount point (a volume of its own), which
-# cannot be renamed (EBUSY), the copy is staged inside it and the entries are swapped one by one (lost+found stays).
+# Where the server will start: its datadir as its configuration (or the compiled-in default) names it, symbolic
+# links resolved. The copy must land there, and a physical copy keeps all of InnoDB's files in it.
+settings=$(mariadbd --verbose --help 2>/dev/null) || { echo "seed-receive: cannot read the server's settings (mariadbd --verbose --help)" >&2; exit 1; }
+setting() { printf '%s\n' "$settings" | awk -v k="$1" '$1 == k && $2 != "(No" { print $2 }'; }
+dd=$(setting datadir)
+[ -n "$dd" ] || { echo "seed-receive: the server's settings name no datadir" >&2; exit 1; }
+dd=$(readlink -f "$dd")
+for k in innodb-data-home-dir innodb-log-group-home-dir innodb-undo-directory; do
+  v=$(setting "$k")
+  case $v in ''|.|./) continue ;; esac
+  [ "$(readlink -f "$v")" = "$dd" ] \
+    || { echo "seed-receive: $k is $v, outside the datadir $dd, where a physical copy puts InnoDB's files; seed this mirror with database.seedMethod: logical" >&2; exit 1; }
+done
+# Every move below is a rename on the datadir's file system. When the datadir is a mount point (a volume of its own),
+# which cannot be renamed (EBUSY), the copy is staged inside it and the entries are swapped one by one (lost+found
+# stays). $moved says how far the swap got, so that putting back only ever moves the old datadir home.
+moved=
 if mountpoint -q "$dd"; then
   prev="$dd/.mirrorstack-prev"; new="$dd/.mirrorstack-new"
-  entries() { find "$1" -mindepth 1 -maxdepth 1 ! -name '.mirrorstack-*' ! -name lost+found; }
-  # $moved says how far the swap got, so that putting back never moves the old entries anywhere but home.
+  entries() { find "$1" -mindepth 1 -maxdepth 1 ! -name '.mirrorstack-*' ! -name lost+found -print0; }
   swap_in() {
-    mkdir "$prev" && moved=old && entries "$dd" | xargs -r -d '\n' mv -t "$prev" \
-      && moved=all && entries "$new" | xargs -r -d '\n' mv -t "$dd"
+    mkdir "$prev" && moved=old && entries "$dd" | xargs -0 -r mv -t "$prev" \
+      && moved=all && entries "$new" | xargs -0 -r mv -t "$dd"
   }
   swap_back() {
     [ -n "$moved" ] || return 0
-    mkdir -p "$new"
-    [ "$moved" != all ] || entries "$dd" | xargs -r -d '\n' mv -t "$new"
-    entries "$prev" | xargs -r -d '\n' mv -t "$dd" && rmdir "$prev"
+    mkdir -p "$new" || return 1
+    if [ "$moved" = all ]; then entries "$dd" | xargs -0 -r mv -t "$new" || return 1; fi
+    entries "$prev" | xargs -0 -r mv -t "$dd" && rmdir "$prev"
   }
 else
   prev="$dd.mirrorstack-prev"; new="$dd.mirrorstack-new"
-  swap_in() { mv "$dd" "$prev" && mv "$new" "$dd"; }
-  swap_back() { [ -e "$prev" ] || return 0; rm -rf "$new"; [ ! -e "$dd" ] || mv "$dd" "$new"; mv "$prev" "$dd"; }
+  swap_in() { moved=old && mv -T "$dd" "$prev" && moved=all && mv -T "$new" "$dd"; }
+  swap_back() {
+    [ -n "$moved" ] || return 0
+    if [ "$moved" = all ] && [ -e "$dd" ]; then mv -T "$dd" "$new" || return 1; fi
+    [ -e "$dd" ] || mv -T "$prev" "$dd"
+  }
 fi
-moved=
+# An old datadir kept aside by a seed that was killed outright, or could not put it back, is not for this one to
+# delete: the operator decides which datadir MariaDB runs on.
+[ ! -e "$prev" ] || { echo "seed-receive: $prev is there, left by a seed that was killed or could not put it back: see which datadir MariaDB should run on, remove $prev, and seed again" >&2; exit 1; }
 svc() { if [ -d /run/systemd/system ]; then systemctl "$1" mariadb; else service mariadb "$1" >/dev/null; fi; }
 # Under SELinux (RHEL) a copy written beside the datadir carries /var/lib's label, which mariadbd may not read: it
 # gets the datadir's own before the server starts on it.
 relabel() { command -v restorecon >/dev/null 2>&1 && [ -d /sys/fs/selinux ] || return 0; restorecon -R "$dd"; }
+# The server on the copy: started in the background and waited for, so that a signal is handled at once; it must
+# run on $dd (a server that started elsewhere did not take the copy).
+start_copy() {
+  svc start & wait $! || return 1
+  [ "$(readlink -f "$(mariadb -N -B -e 'SELECT @@datadir')")" = "$dd" ] \
+    || { echo "seed-receive: MariaDB started, but not on $dd" >&2; return 1; }
+}
+# Whatever ends the script from here (a failure, a signal), a server this script stopped and did not start on the
+# copy gets its previous datadir back and is started on it, and the copy does not stay behind to fill the disk
+# ($new never holds the old datadir). Signals wait for the command at hand (a rename half done is not put back).
+stopped='' started='' at=''
+finish() {
+  set +e
+  trap '' TERM HUP INT PIPE
+  local msg=''
+  if [ -n "$stopped" ] && [ -z "$started" ]; then
+    svc stop >/dev/null 2>&1
+    if ! swap_back; then
+      msg="putting the previous datadir back failed: it is in $prev, and MariaDB is stopped"
+    elif ! svc start; then
+      msg="the previous datadir is back, but MariaDB does not start on it"
+    elif [ "$at" = start ]; then
+      msg="MariaDB did not start on the copied datadir; the previous one is back"
+    else
+      msg="stopped before MariaDB ran on the copy; the previous datadir is back and MariaDB runs on it"
+    fi
+  fi
+  rm -rf "$new" "$new.prepare.log"
+  [ -z "$msg" ] || echo "seed-receive: $msg" >&2
+}
+trap finish EXIT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 141' PIPE
 rm -rf "$new"; mkdir -p "$new"
-# Whatever happens from here, the copy does not stay behind to fill the datadir's disk (after a swap, $new holds
-# nothing but a copy that was moved back out).
-trap 'rm -rf "$new" "$new.prepare.log"' EXIT
 mbstream -x -C "$new"
 phase stream
 mariadb-backup --prepare --target-dir="$new" >"$new.prepare.log" 2>&1 || { tail -n 20 "$new.prepare.log" >&2; exit 1; }
@@ -61,15 +110,12 @@ phase prepare
 # The old datadir is kept only to be put back should the new one fail to start: stop without flushing its pages
 # (InnoDB recovers from its redo log if it is ever started again).
 mariadb -e 'SET GLOBAL innodb_fast_shutdown=2' 2>/dev/null || true
+stopped=1
 svc stop
 phase stop
+at=start
+if ! { swap_in && relabel && start_copy; }; then exit 1; fi
+started=1
 rm -rf "$prev"
-if ! swap_in || ! relabel || ! svc start; then
-  svc stop 2>/dev/null || true
-  swap_back || { echo "putting the previous datadir back failed: it is in $prev" >&2; exit 1; }
-  svc start || true
-  echo "MariaDB did not start on the copied datadir; the previous one is back" >&2; exit 1
-fi
 phase start
-rm -rf "$prev"
 cat "$dd/mariadb_backup_binlog_info" 2>/dev/null || cat "$dd/xtrabackup_binlog_info"
