@@ -132,6 +132,13 @@ describe.skipIf(!isRoot)("physical seeding (lab)", { shuffle: false }, () => {
     const cut = onHost("mirror2", "head -c 300000 /var/lib/mysql/ibdata1 | zstd -q | SSH_ORIGINAL_COMMAND= bash /root/receive-test");
     expect(cut.code).not.toBe(0);
     expect(onHost("mirror2", "stat -c %i /var/lib/mysql; pidof mariadbd").stdout, "the datadir and its server are untouched").toBe(before);
+    // A server found stopped (as a seed killed outright between its stop and its start leaves it) is started again
+    // when the seed fails.
+    onHost("mirror2", "systemctl stop mariadb");
+    const wasDown = onHost("mirror2", "head -c 300000 /var/lib/mysql/ibdata1 | zstd -q | SSH_ORIGINAL_COMMAND= bash /root/receive-test");
+    expect(wasDown.code).not.toBe(0);
+    expect(wasDown.stderr).toContain("seed-receive: the seed stopped before MariaDB ran on the copy; MariaDB runs on the previous datadir");
+    expect(onHost("mirror2", "systemctl is-active mariadb").stdout.trim()).toBe("active");
     expect(onHost("mirror2", "ls -d /var/lib/mysql.mirrorstack-* 2>/dev/null").stdout).toBe("");
     onHost("mirror2", "rm -f /root/receive-test");
   });

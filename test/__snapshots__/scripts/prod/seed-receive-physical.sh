@@ -20,13 +20,14 @@ esac
 # Where the server will start: its datadir as its configuration (or the compiled-in default) names it, symbolic
 # links resolved. The copy must land there, and a physical copy keeps all of InnoDB's files in it.
 settings=$(mariadbd --verbose --help 2>/dev/null) || { echo "seed-receive: cannot read the server's settings (mariadbd --verbose --help)" >&2; exit 1; }
-setting() { printf '%s\n' "$settings" | awk -v k="$1" '$1 == k && $2 != "(No" { print $2 }'; }
+setting() { printf '%s\n' "$settings" | awk -v k="$1" '$1 == k && $2 != "(No" { sub(/^[^[:space:]]+[[:space:]]+/, ""); print }'; }
 dd=$(setting datadir)
-[ -n "$dd" ] || { echo "seed-receive: the server's settings name no datadir" >&2; exit 1; }
-dd=$(readlink -f "$dd")
+if ! dd=$(readlink -f "${dd:-/nonexistent}") || [ ! -d "$dd" ]; then
+  echo "seed-receive: the server's datadir ($(setting datadir)) is not a directory here" >&2; exit 1
+fi
 for k in innodb-data-home-dir innodb-log-group-home-dir innodb-undo-directory; do
   v=$(setting "$k")
-  case $v in ''|.|./) continue ;; esac
+  case $v in ''|.|./) continue ;; /*) ;; *) v="$dd/$v" ;; esac
   [ "$(readlink -f "$v")" = "$dd" ] \
     || { echo "seed-receive: $k is $v, outside the datadir $dd, where a physical copy puts InnoDB's files; seed this mirror with database.seedMethod: logical" >&2; exit 1; }
 done
@@ -60,34 +61,44 @@ fi
 # delete: the operator decides which datadir MariaDB runs on.
 [ ! -e "$prev" ] || { echo "seed-receive: $prev is there, left by a seed that was killed or could not put it back: see which datadir MariaDB should run on, remove $prev, and seed again" >&2; exit 1; }
 svc() { if [ -d /run/systemd/system ]; then systemctl "$1" mariadb; else service mariadb "$1" >/dev/null; fi; }
+running() { if [ -d /run/systemd/system ]; then systemctl is-active --quiet mariadb; else service mariadb status >/dev/null 2>&1; fi; }
+mainpid() { { [ -d /run/systemd/system ] && systemctl show -p MainPID --value mariadb; } || pidof -s mariadbd; }
 # Under SELinux (RHEL) a copy written beside the datadir carries /var/lib's label, which mariadbd may not read: it
 # gets the datadir's own before the server starts on it.
 relabel() { command -v restorecon >/dev/null 2>&1 && [ -d /sys/fs/selinux ] || return 0; restorecon -R "$dd"; }
 # The server on the copy: started in the background and waited for, so that a signal is handled at once; it must
-# run on $dd (a server that started elsewhere did not take the copy).
+# run in $dd (mariadbd works in its datadir: a server that runs elsewhere did not take the copy).
+startpid=''
 start_copy() {
-  svc start & wait $! || return 1
-  [ "$(readlink -f "$(mariadb -N -B -e 'SELECT @@datadir')")" = "$dd" ] \
-    || { echo "seed-receive: MariaDB started, but not on $dd" >&2; return 1; }
+  svc start & startpid=$!
+  wait "$startpid" || return 1
+  startpid=''
+  [ "$(readlink -f "/proc/$(mainpid)/cwd")" = "$dd" ] || { echo "seed-receive: MariaDB started, but not in $dd" >&2; return 1; }
 }
 # Whatever ends the script from here (a failure, a signal), a server this script stopped and did not start on the
 # copy gets its previous datadir back and is started on it, and the copy does not stay behind to fill the disk
-# ($new never holds the old datadir). Signals wait for the command at hand (a rename half done is not put back).
+# ($new never holds the old datadir). Signals wait for the command at hand (a rename half done is not put back). A
+# server found stopped (a seed killed outright between its stop and its start) counts as stopped by this one.
 stopped='' started='' at=''
+running || stopped=1
 finish() {
   set +e
   trap '' TERM HUP INT PIPE
   local msg=''
   if [ -n "$stopped" ] && [ -z "$started" ]; then
+    # A start still under way (the signal came while waiting for it) is stopped first, and waited for.
     svc stop >/dev/null 2>&1
-    if ! swap_back; then
+    if [ -n "$startpid" ]; then wait "$startpid" 2>/dev/null; svc stop >/dev/null 2>&1; fi
+    if running; then
+      msg="MariaDB could not be stopped to put the previous datadir back; it is left as it is (the old datadir in $prev if that is there)"
+    elif ! swap_back; then
       msg="putting the previous datadir back failed: it is in $prev, and MariaDB is stopped"
     elif ! svc start; then
       msg="the previous datadir is back, but MariaDB does not start on it"
     elif [ "$at" = start ]; then
       msg="MariaDB did not start on the copied datadir; the previous one is back"
     else
-      msg="stopped before MariaDB ran on the copy; the previous datadir is back and MariaDB runs on it"
+      msg="the seed stopped before MariaDB ran on the copy; MariaDB runs on the previous datadir"
     fi
   fi
   rm -rf "$new" "$new.prepare.log"
@@ -105,6 +116,9 @@ mariadb-backup --prepare --target-dir="$new" >"$new.prepare.log" 2>&1 || { tail 
 # With the master's own record of its system tables' version, the server's start (Debian's debian-start) does not
 # run mariadb-upgrade on tables that are already upgraded; a mirror of another version still upgrades them.
 [ -z "$upgraded" ] || printf '%s' "$upgraded" | base64 -d > "$new/mysql_upgrade_info"
+# The copy's binlog coordinates, which replication starts from, must be there before the old datadir goes.
+[ -s "$new/mariadb_backup_binlog_info" ] || [ -s "$new/xtrabackup_binlog_info" ] \
+  || { echo "seed-receive: the copy holds no binlog coordinates (mariadb_backup_binlog_info); is the master's binary log on?" >&2; exit 1; }
 chown -R mysql:mysql "$new"
 phase prepare
 # The old datadir is kept only to be put back should the new one fail to start: stop without flushing its pages
