@@ -104,20 +104,25 @@ describe.skipIf(!isRoot)("physical seeding (lab)", { shuffle: false }, () => {
     }
   });
 
-  it("the receiving script refuses any other command than the master's upgrade-info before touching the datadir, and leaves no partial copy", () => {
+  it("the receiving script refuses any command but the master's seed-info, and a copy with no room, before touching the datadir; it leaves no partial copy", () => {
     const { receive } = seedScripts({ kind: "physical", flavour: "mariadb", databases: ["wiki"] });
     onHost("mirror2", `cat > /root/receive-test <<'EOF_RECEIVE'\n${receive}\nEOF_RECEIVE`);
     const before = onHost("mirror2", "stat -c %i /var/lib/mysql; pidof mariadbd").stdout;
     for (const [cmd, says] of [
       ["rm -rf /", "unexpected command"],
-      ["upgrade-info $(id)", "bad upgrade-info"],
-      ["upgrade-info ", "bad upgrade-info"],
-      [`upgrade-info ${"A".repeat(300)}`, "bad upgrade-info"],
-      ["upgrade-info QQ=x", "bad upgrade-info"],
+      ["upgrade-info MTAuMTE=", "unexpected command"],
+      ["seed-info bytes=1 upgrade=$(id)", "bad seed-info (upgrade)"],
+      ["seed-info upgrade=", "bad seed-info (upgrade)"],
+      [`seed-info upgrade=${"A".repeat(300)}`, "bad seed-info (upgrade)"],
+      ["seed-info upgrade=QQ=x", "bad seed-info (upgrade)"],
+      ["seed-info bytes=12x", "bad seed-info (bytes)"],
+      ["seed-info bytes=1 * /etc", "bad seed-info (*)"],
+      // Room for the copy: the master's data directory (here a petabyte) must fit beside the old one.
+      ["seed-info bytes=999999999999999999", "seed-receive: the copy needs about"],
     ]) {
       const r = onHost("mirror2", `SSH_ORIGINAL_COMMAND='${cmd}' bash /root/receive-test </dev/null`);
-      expect(r.code, cmd).toBe(2);
-      expect(r.stderr, cmd).toContain(`seed-receive: ${says}`);
+      expect(r.code, cmd).toBe(says.startsWith("seed-receive:") ? 1 : 2);
+      expect(r.stderr, cmd).toContain(says.startsWith("seed-receive:") ? says : `seed-receive: ${says}`);
     }
     // Refused before anything is touched: an old datadir kept aside by an earlier seed (not this one's to delete), and
     // InnoDB files configured outside the datadir (a physical copy puts them in it).

@@ -5,16 +5,27 @@ phase() { local now=$EPOCHREALTIME; printf 'phase %s %s\n' "$1" "$(awk -v a="$t"
 # A physical copy: the old datadir is moved aside (not deleted) until the new one is prepared and MariaDB runs on
 # it; on any failure, or when the script is stopped midway (SIGTERM, SIGHUP), it is put back and MariaDB started on
 # it. Prints its phases, then the copy's binlog coordinates as the last line.
-# The master's mysql_upgrade_info, base64, sent by seed-send as the command (mariadb-backup leaves the file out).
-upgraded=
+# What seed-send tells, as the command: `seed-info bytes=<the master's data directory> [upgrade=<its
+# mysql_upgrade_info, base64>]` (mariadb-backup leaves that file out). Anything else is refused.
+upgraded='' need=0
+bad() { echo "seed-receive: bad seed-info ($1)" >&2; exit 2; }
 case ${SSH_ORIGINAL_COMMAND-} in
   '') ;;
-  'upgrade-info '*)
-    upgraded=${SSH_ORIGINAL_COMMAND#upgrade-info }
-    case $upgraded in ''|*[!A-Za-z0-9+/=]*) echo "seed-receive: bad upgrade-info" >&2; exit 2 ;; esac
-    if [ "${#upgraded}" -gt 256 ] || ! printf '%s' "$upgraded" | base64 -d >/dev/null 2>&1; then
-      echo "seed-receive: bad upgrade-info" >&2; exit 2
-    fi ;;
+  'seed-info '*)
+    read -r -a words <<<"${SSH_ORIGINAL_COMMAND#seed-info }"
+    for w in "${words[@]}"; do
+      case $w in
+        bytes=*)
+          need=${w#bytes=}
+          case $need in ''|*[!0-9]*) bad bytes ;; esac
+          [ "${#need}" -le 18 ] || bad bytes ;;
+        upgrade=*)
+          upgraded=${w#upgrade=}
+          case $upgraded in ''|*[!A-Za-z0-9+/=]*) bad upgrade ;; esac
+          if [ "${#upgraded}" -gt 256 ] || ! printf '%s' "$upgraded" | base64 -d >/dev/null 2>&1; then bad upgrade; fi ;;
+        *) bad "${w%%=*}" ;;
+      esac
+    done ;;
   *) echo "seed-receive: unexpected command" >&2; exit 2 ;;
 esac
 # Where the server will start: its datadir as its configuration (or the compiled-in default) names it, symbolic
@@ -56,6 +67,14 @@ else
     if [ "$moved" = all ] && [ -e "$dd" ]; then mv -T "$dd" "$new" || return 1; fi
     [ -e "$dd" ] || mv -T "$prev" "$dd"
   }
+fi
+# Room for the copy beside the old datadir, which stays until MariaDB runs on the copy: the master's data directory,
+# a tenth more, and the redo log the server makes at its first start. Refused before anything is taken.
+if [ "$need" -gt 0 ]; then
+  avail=$(df -P -B1 "$(dirname "$new")" | awk 'NR == 2 { print $4 }')
+  want=$((need + need / 10 + 128 * 1024 * 1024))
+  [ "${avail:-0}" -ge "$want" ] \
+    || { echo "seed-receive: the copy needs about $((want >> 20)) MiB on the datadir's file system ($(dirname "$new")), which has $((${avail:-0} >> 20)) MiB free" >&2; exit 1; }
 fi
 # An old datadir kept aside by a seed that was killed outright, or could not put it back, is not for this one to
 # delete: the operator decides which datadir MariaDB runs on.
