@@ -7,7 +7,7 @@ import { normalizeReplicaStatus } from "../../infra/replication/status";
 import { seedScripts } from "../../infra/render/scripts";
 import { sshRun } from "../../infra/ssh/exec";
 import { inventory, isRoot, labTarget, onHost, installMariadb, pulumi, freshStack, skipReason, sql, stackExportText, writeTestStack, useLab } from "./lab";
-import { ENGINE, startWriter, verifyMirrors } from "./writer";
+import { ENGINE, startChurnWriter, verifyMirrors } from "./seeding";
 
 const STACK = "e2e-replication";
 useLab("replication", { mirrors: 3, image: "bare" });
@@ -58,7 +58,7 @@ describe.skipIf(!isRoot)("replication (lab)", { shuffle: false }, () => {
     master = await connectViaSsh(target("master"));
     // Then two more mirrors are added and seeded while the writer runs: the master is not restarted.
     writeTestStack(STACK);
-    const writer = startWriter(master, 60_000);
+    const writer = startChurnWriter(master, 60_000);
     const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     const w = await writer.finish();
     console.log(`[e2e] writer: ${w.ok} transactions in ${w.seconds}s, max latency ${w.maxMs} ms`);
@@ -158,7 +158,7 @@ describe.skipIf(!isRoot)("replication (lab)", { shuffle: false }, () => {
   });
 
   it("a mirror killed with SIGKILL under writes resumes replication with no difference", async () => {
-    const writer = startWriter(master, 15_000);
+    const writer = startChurnWriter(master, 15_000);
     await new Promise((r) => setTimeout(r, 2000));
     const kill = onHost("mirror2", "kill -9 $(cat /run/mysqld/mysqld.pid)");
     expect(kill.code, kill.stderr).toBe(0);

@@ -8,7 +8,7 @@ import { dialect } from "../../infra/replication/dialect";
 import { normalizeReplicaStatus } from "../../infra/replication/status";
 import { seedScripts } from "../../infra/render/scripts";
 import { freshStack, inventory, isRoot, labTarget, mirrorctl as ctl, onHost, pulumi, showRun, skipReason, sql, useLab, writeTestStack } from "./lab";
-import { ENGINE, startWriter, verifyMirrors } from "./writer";
+import { ENGINE, startChurnWriter, verifyMirrors } from "./seeding";
 
 const STACK = "e2e-seed-physical";
 useLab("seedPhysical", { mirrors: 2, image: "prepared" });
@@ -20,6 +20,20 @@ if (reason) console.warn(`[e2e] ${reason}`);
 describe.skipIf(!isRoot)("physical seeding (lab)", { shuffle: false }, () => {
   let master: DbSession;
   let seed: { method: string; bytes: number; controllerBytes: number; phases: Record<string, number> };
+  const DROPIN_DIR = "/etc/systemd/system/mariadb.service.d";
+  const DROPIN = `${DROPIN_DIR}/e2e-copy.conf`;
+  /** Marks mirror2's current (old) datadir and gives mariadb.service an ExecStartPre that tells it from the copy. */
+  const onlyOldDatadir = (execStartPre: string) =>
+    onHost("mirror2", `touch /var/lib/mysql/old-marker && mkdir -p ${DROPIN_DIR} && printf '[Service]\\nExecStartPre=%s\\n' '${execStartPre}' > ${DROPIN} && systemctl daemon-reload`);
+  const dropInGone = () => onHost("mirror2", `rm -f ${DROPIN} /var/lib/mysql/old-marker && systemctl daemon-reload`);
+  /** Polls `ok` every 100 ms, at most `tries` times; its last answer. */
+  const until = async (ok: () => boolean, tries: number): Promise<boolean> => {
+    for (let i = 0; i < tries; i++) {
+      if (ok()) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return ok();
+  };
 
   beforeAll(async () => {
     sql(
@@ -51,7 +65,7 @@ describe.skipIf(!isRoot)("physical seeding (lab)", { shuffle: false }, () => {
 
   it("seeds a second mirror with mariadb-backup while a writer runs; both replicate and hold the same rows", async () => {
     writeTestStack(STACK, PHYSICAL);
-    const writer = startWriter(master, 40_000);
+    const writer = startChurnWriter(master, 40_000);
     const up = await pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
     const w = await writer.finish();
     console.log(`[e2e] writer: ${w.ok} transactions in ${w.seconds}s, max latency ${w.maxMs} ms`);
@@ -150,15 +164,10 @@ describe.skipIf(!isRoot)("physical seeding (lab)", { shuffle: false }, () => {
 
   it("killed (SIGTERM) while MariaDB starts on the copy, the receiving script puts the old datadir back and starts it", async () => {
     // The copy's start hangs (a start condition waits for a file only the old datadir has); the old one's does not.
-    onHost(
-      "mirror2",
-      "touch /var/lib/mysql/old-marker && mkdir -p /etc/systemd/system/mariadb.service.d && " +
-        "printf '[Service]\\nExecStartPre=/bin/sh -c \"test -e /var/lib/mysql/old-marker || sleep 120\"\\n' > /etc/systemd/system/mariadb.service.d/e2e-slow-copy.conf && systemctl daemon-reload",
-    );
+    onlyOldDatadir('/bin/sh -c "test -e /var/lib/mysql/old-marker || sleep 120"');
     const reseed = ctl("reseed", "--stack", STACK, "--host", "mirror2", "--yes");
     const starting = () => onHost("mirror2", "systemctl is-active mariadb; test -e /var/lib/mysql/old-marker && echo old").stdout.trim() === "activating";
-    for (let i = 0; i < 600 && !starting(); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(starting(), "MariaDB starting on the copy").toBe(true);
+    expect(await until(starting, 600), "MariaDB starting on the copy").toBe(true);
     // The forced command's shell, and only it: the oldest (its background start is a subshell of the same name;
     // [/] keeps pgrep off the shell that asks).
     const pid = onHost("mirror2", "pgrep -o -f '^/bin/bash [/]run/mirrorstack-seed/[0-9a-f]+/receive$'").stdout.trim();
@@ -166,16 +175,12 @@ describe.skipIf(!isRoot)("physical seeding (lab)", { shuffle: false }, () => {
     onHost("mirror2", `kill -TERM ${pid}`);
     const r = await reseed;
     expect(r.code, showRun(r)).not.toBe(0);
-    let state = "";
-    for (let i = 0; i < 300 && state !== "active"; i++) {
-      await new Promise((res) => setTimeout(res, 100));
-      state = onHost("mirror2", "systemctl is-active mariadb").stdout.trim();
-    }
-    expect(state, "the old datadir's server runs again").toBe("active");
+    const active = () => onHost("mirror2", "systemctl is-active mariadb").stdout.trim() === "active";
+    expect(await until(active, 300), "the old datadir's server runs again").toBe(true);
     expect(onHost("mirror2", "test -e /var/lib/mysql/old-marker").code, "the old datadir is back").toBe(0);
     expect(sql("mirror2", "SELECT COUNT(*) FROM wiki.archive"), "its data with it").toBe("300");
     expect(onHost("mirror2", "ls -d /var/lib/mysql.mirrorstack-* /var/lib/mysql/.mirrorstack-* 2>/dev/null").stdout.trim()).toBe("");
-    onHost("mirror2", "rm -f /etc/systemd/system/mariadb.service.d/e2e-slow-copy.conf /var/lib/mysql/old-marker && systemctl daemon-reload");
+    dropInGone();
   });
 
   it("a datadir that is a volume of its own (a mount point) is re-seeded in place; a copy that does not start puts the old one back", async () => {
@@ -183,11 +188,7 @@ describe.skipIf(!isRoot)("physical seeding (lab)", { shuffle: false }, () => {
     onHost("mirror2", "mount --bind /var/lib/mysql /var/lib/mysql");
     expect(onHost("mirror2", "mountpoint -q /var/lib/mysql").code).toBe(0);
     // A start that fails on the copy only: MariaDB refuses to start without a file that only the old datadir has.
-    onHost(
-      "mirror2",
-      "touch /var/lib/mysql/old-marker && mkdir -p /etc/systemd/system/mariadb.service.d && " +
-        "printf '[Service]\\nExecStartPre=/usr/bin/test -e /var/lib/mysql/old-marker\\n' > /etc/systemd/system/mariadb.service.d/e2e-refuse-copy.conf && systemctl daemon-reload",
-    );
+    onlyOldDatadir("/usr/bin/test -e /var/lib/mysql/old-marker");
     const refused = await ctl("reseed", "--stack", STACK, "--host", "mirror2", "--yes");
     expect(refused.code, showRun(refused)).not.toBe(0);
     expect(showRun(refused)).toMatch(/MariaDB did not start on the copied datadir; the previous one is back/);
@@ -196,7 +197,7 @@ describe.skipIf(!isRoot)("physical seeding (lab)", { shuffle: false }, () => {
     expect(sql("mirror2", "SELECT COUNT(*) FROM wiki.archive"), "its data with it").toBe("300");
     expect(onHost("mirror2", "ls -A /var/lib/mysql | grep mirrorstack; ls -d /var/lib/mysql.mirrorstack-* 2>/dev/null").stdout.trim()).toBe("");
 
-    onHost("mirror2", "rm /etc/systemd/system/mariadb.service.d/e2e-refuse-copy.conf && systemctl daemon-reload");
+    onHost("mirror2", `rm ${DROPIN} && systemctl daemon-reload`); // the marker stays: the re-seed must replace it
     const rs = await ctl("reseed", "--stack", STACK, "--host", "mirror2", "--yes");
     expect(rs.code, showRun(rs)).toBe(0);
     expect(rs.stdout).toMatch(/re-seeded with a physical copy/);

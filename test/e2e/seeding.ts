@@ -10,8 +10,11 @@ import { labTarget } from "./lab";
 /** The lab's database engine (Debian 12's MariaDB). */
 export const ENGINE = { flavour: "mariadb" as const, version: "10.11" };
 
-/** A writer on the master: a bounded loop of INSERT/UPDATE/DELETE on the same rows of wiki.pages; counts failures. */
-export function startWriter(master: DbSession, ms: number) {
+/**
+ * A writer on the master that churns the same rows of wiki.pages (a bounded loop of INSERT/UPDATE/DELETE over the
+ * deployment's SSH path); counts failures. Not lab.ts's startWriter, the switchover tests' site writer over TCP.
+ */
+export function startChurnWriter(master: DbSession, ms: number) {
   const started = Date.now();
   const latencies: number[] = [];
   let stop = false;
