@@ -124,6 +124,50 @@ describe.skipIf(!!skip)("a logical seed's parallel load (live MariaDB 10.11)", {
     expect(r.stdout).toMatch(/^left=$/m);
   });
 
+  /**
+   * A client in front of the real one that makes each chunk of `notes` fail with a deadlock (error 1213, raised by
+   * SIGNAL) after all of its rows went in, as InnoDB does to one of two loaders that race for an empty table; `times`
+   * is how many of a chunk's attempts fail. Everything else goes to the real client untouched.
+   */
+  const deadlocking = (times: number) => {
+    fs.writeFileSync(path.join(target.dir, "receive"), seed.receive);
+    const bin = path.join(target.dir, "deadlock-bin");
+    fs.rmSync(bin, { recursive: true, force: true });
+    fs.mkdirSync(bin);
+    const signal = "BEGIN NOT ATOMIC SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, MESSAGE_TEXT = 'Deadlock found (injected)'; END//";
+    fs.writeFileSync(
+      path.join(bin, "mariadb"),
+      `#!/bin/bash
+for a; do [ "$a" = -e ] && exec /usr/bin/mariadb "$@"; done
+in=$(mktemp); trap 'rm -f "$in"' EXIT; cat >"$in"
+grep -q '^INSERT INTO \`notes\`' "$in" || { /usr/bin/mariadb "$@" <"$in"; exit; }
+tries=${bin}/tries-$(md5sum <"$in" | cut -c1-32); echo x >>"$tries"
+[ "$(wc -l <"$tries")" -le ${times} ] || { /usr/bin/mariadb "$@" <"$in"; exit; }
+{ grep -v '^COMMIT;$' "$in"; printf '%s\\n' 'DELIMITER //' "${signal}"; } | /usr/bin/mariadb "$@"
+`,
+      { mode: 0o755 },
+    );
+    return bin;
+  };
+
+  it("a chunk that deadlocks after its rows went in is rolled back whole and loaded again: the copy is exact", () => {
+    const r = bashInImage(target.dir, `PATH=${deadlocking(1)}:$PATH bash ${target.dir}/receive`, { input: dump, myCnf: cnf(target) });
+    expect(r.code, r.stderr).toBe(0);
+    // Genuine deadlocks show up here too: the rollback empties the table, and its chunks start on it again at once.
+    const again = r.stderr.match(/^seed-receive: \d+\.sql loaded again after: ERROR 1213 \(40001\) at line \d+: Deadlock found .*$/gm) ?? ([] as string[]);
+    expect(again.filter((l) => l.endsWith("(injected)")).length, r.stderr).toBeGreaterThanOrEqual(2);
+    expect(r.stderr.split("\n").filter((l) => l && !again.includes(l))).toEqual([]);
+    expect(sql(target, FINGERPRINT)).toBe(sql(source, FINGERPRINT));
+  });
+
+  it("a chunk that deadlocks five times fails the load, with the server's error", () => {
+    const r = bashInImage(target.dir, `PATH=${deadlocking(5)}:$PATH bash ${target.dir}/receive; rc=$?; echo "left=$(ls /var/tmp)"; exit $rc`, { input: dump, myCnf: cnf(target) });
+    expect(r.code, r.stderr).not.toBe(0);
+    expect(r.stderr).toMatch(/seed-receive: loading the dump failed/);
+    expect(r.stderr).toMatch(/^ERROR 1213 \(40001\) at line \d+: Deadlock found \(injected\)$/m);
+    expect(r.stdout).toMatch(/^left=$/m);
+  });
+
   it("a dump cut off inside an INSERT statement fails, naming it", () => {
     const lines = dump.split("\n");
     const at = lines.findIndex((l) => l.startsWith("INSERT INTO `notes`"));
