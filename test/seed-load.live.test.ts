@@ -168,6 +168,32 @@ tries=${bin}/tries-$(md5sum <"$in" | cut -c1-32); echo x >>"$tries"
     expect(r.stdout).toMatch(/^left=$/m);
   });
 
+  it("told the copy's size by the master, it refuses a copy with no room before dropping anything, and any other command", () => {
+    fs.writeFileSync(path.join(target.dir, "receive"), seed.receive);
+    const before = sql(target, FINGERPRINT);
+    const run = (command: string) =>
+      bashInImage(target.dir, `export SSH_ORIGINAL_COMMAND='${command}'; bash ${target.dir}/receive; rc=$?; echo "left=$(ls /var/tmp)"; exit $rc`, { input: dump, myCnf: cnf(target) });
+    const full = run("seed-info bytes=999999999999999999");
+    expect(full.code).toBe(1);
+    expect(full.stderr).toMatch(/^seed-receive: the copy needs about \d+ MiB on the datadir's file system \(\/\S+\), which has \d+ MiB free$/m);
+    for (const [command, said] of [
+      ["seed-info bytes=12x", "bad seed-info (bytes)"],
+      ["seed-info rows=1", "bad seed-info (rows)"],
+      ["rm -rf /", "unexpected command"],
+    ]) {
+      const r = run(command);
+      expect(r.code, command).toBe(2);
+      expect(r.stderr).toContain(`seed-receive: ${said}`);
+    }
+    expect(sql(target, FINGERPRINT)).toBe(before);
+    // With room (the size as the master reports it), it loads.
+    const size = sql(source, "SELECT SUM(data_length + index_length) FROM information_schema.tables WHERE table_schema IN ('app', 'other')").trim();
+    const ok = run(`seed-info bytes=${size}`);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^left=$/m);
+    expect(sql(target, FINGERPRINT)).toBe(sql(source, FINGERPRINT));
+  });
+
   it("a dump cut off inside an INSERT statement fails, naming it", () => {
     const lines = dump.split("\n");
     const at = lines.findIndex((l) => l.startsWith("INSERT INTO `notes`"));

@@ -267,13 +267,17 @@ export function seedScripts(opts: {
     compress: opts.kind !== "raw" && (opts.compression ?? "zstd") === "zstd",
   };
   const runDir = PATHS.seedRunDir;
+  // SQL string literals of the database names (validated as letters, digits and '_'; quoted all the same).
+  const sqlDatabases = opts.databases.map((d) => `'${d.replace(/[\\']/g, "\\$&")}'`).join(", ");
   return {
     key: renderTemplate("steps/seed-key.sh.hbs", { runDir }),
     authorize: renderTemplate("steps/seed-authorize.sh.hbs", { runDir }),
-    receive: renderTemplate("steps/seed-receive.sh.hbs", { ...kinds, cli: maria ? "mariadb" : "mysql", loadChunkBytes: opts.loadChunkBytes ?? LOAD_CHUNK_BYTES }),
+    receive: renderTemplate("steps/seed-receive.sh.hbs", { ...kinds, cli: maria ? "mariadb" : "mysql", sqlDatabases, loadChunkBytes: opts.loadChunkBytes ?? LOAD_CHUNK_BYTES }),
     send: renderTemplate("steps/seed-send.sh.hbs", {
       ...kinds,
       runDir,
+      cli: maria ? "mariadb" : "mysql",
+      sqlDatabases,
       dump: maria ? "mariadb-dump" : "mysqldump",
       coordinates: maria ? "--master-data=2" : "--source-data=2 --set-gtid-purged=COMMENTED",
       databases: opts.databases.map(shq).join(" "),

@@ -2,6 +2,41 @@ set -euo pipefail
 # `phase <name> <seconds>` lines on stdout say where the time went (the seed's output and the benchmark show them).
 t=$EPOCHREALTIME
 phase() { local now=$EPOCHREALTIME; printf 'phase %s %s\n' "$1" "$(awk -v a="$t" -v b="$now" 'BEGIN { printf "%.3f", b - a }')"; t=$now; }
+# What seed-send tells, as the command: `seed-info bytes=<the size of the copy on the master> [upgrade=<its
+# mysql_upgrade_info, base64>]` (physical: its data directory, and the file mariadb-backup leaves out; logical: the
+# databases' data and indexes). Nothing (the benchmark's raw copy, a test) checks no room. Anything else is refused.
+# shellcheck disable=SC2034 # upgraded: the physical copy's
+upgraded='' need=0
+bad() { echo "seed-receive: bad seed-info ($1)" >&2; exit 2; }
+case ${SSH_ORIGINAL_COMMAND-} in
+  '') ;;
+  'seed-info '*)
+    read -r -a words <<<"${SSH_ORIGINAL_COMMAND#seed-info }"
+    for w in "${words[@]}"; do
+      case $w in
+        bytes=*)
+          need=${w#bytes=}
+          case $need in ''|*[!0-9]*) bad bytes ;; esac
+          [ "${#need}" -le 18 ] || bad bytes ;;
+        upgrade=*)
+          upgraded=${w#upgrade=}
+          case $upgraded in ''|*[!A-Za-z0-9+/=]*) bad upgrade ;; esac
+          if [ "${#upgraded}" -gt 256 ] || ! printf '%s' "$upgraded" | base64 -d >/dev/null 2>&1; then bad upgrade; fi ;;
+        *) bad "${w%%=*}" ;;
+      esac
+    done ;;
+  *) echo "seed-receive: unexpected command" >&2; exit 2 ;;
+esac
+# Refused before anything is touched: a copy of $need bytes, a tenth more and $2 MiB, for which the file system of
+# $1 has no room once the $3 bytes that the copy replaces there are gone.
+room() {
+  local avail want
+  [ "$need" -gt 0 ] || return 0
+  avail=$(df -P -B1 "$1" | awk 'NR == 2 { print $4 }')
+  want=$((need + need / 10 + $2 * 1024 * 1024 - ${3:-0}))
+  [ "${avail:-0}" -ge "$want" ] \
+    || { echo "seed-receive: the copy needs about $((want >> 20)) MiB on the datadir's file system ($1), which has $((${avail:-0} >> 20)) MiB free" >&2; exit 1; }
+}
 # A logical copy, loaded by several sessions at once (one session is the whole limit of a logical seed: measured,
 # 953 MiB loaded in 44 s by one, 22 s by two on two cores). awk splits the dump as it arrives:
 #  * schema (CREATE DATABASE, USE, DROP/CREATE TABLE, a view's placeholder) runs at once, in order, in one session,
@@ -20,6 +55,9 @@ phase() { local now=$EPOCHREALTIME; printf 'phase %s %s\n' "$1" "$(awk -v a="$t"
 # is the master's history, not this host's own transactions, so it stays out of a binary log this host may keep
 # (a mirror that can be promoted), where it would show as errant transactions.
 old=$(mariadb -N -B -e 'SELECT @@GLOBAL.innodb_flush_log_at_trx_commit')
+# Room for the rows: each table is dropped before its rows load again, so what this server's own copies of the
+# databases take counts as free.
+room "$(mariadb -N -B -e 'SELECT @@datadir')" 64 "$(mariadb -N -B -e "SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables WHERE table_schema IN ('wiki')")"
 tmp=${TMPDIR:-/var/tmp}
 # A load killed midway left its chunks behind: any older than two hours go.
 find "$tmp" -maxdepth 1 -name 'mirrorstack-load.*' -mmin +120 -exec rm -rf {} +

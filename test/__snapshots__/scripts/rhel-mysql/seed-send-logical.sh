@@ -27,6 +27,10 @@ done
 # mariadb-backup's commit block, which the priority does not shorten, and it made the copy 25 % slower.
 renice -n 10 -p $$ >/dev/null
 ionice -c 2 -n 7 -p $$ 2>/dev/null || true
+# What the mirror's forced command (seed-receive) is told, as the command: the databases' data and indexes, so that a
+# mirror without room for them refuses before it drops anything.
+bytes=$(mysql -N -B -e "SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables WHERE table_schema IN ('shop', 'shop_archive')" 2>/dev/null) || bytes=
+info="seed-info bytes=${bytes:-0}"
 
 # One ssh client per mirror, each reading its own FIFO; tee -p fills them all from one stream and goes on when
 # one of them fails.
@@ -37,7 +41,7 @@ for i in "${!addr[@]}"; do
     -o UserKnownHostsFile="$dir/known_hosts" -o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=10 \
     -o ServerAliveInterval=15 -o ServerAliveCountMax=4 -o LogLevel=ERROR \
     -c aes128-gcm@openssh.com,chacha20-poly1305@openssh.com \
-    -p "${port[i]}" "${user[i]}@${addr[i]}" <"$dir/in.$i" >"$dir/out.$i" 2>"$dir/err.$i" &
+    -p "${port[i]}" "${user[i]}@${addr[i]}" "$info" <"$dir/in.$i" >"$dir/out.$i" 2>"$dir/err.$i" &
   pids[i]=$!
   outs+=("$dir/in.$i")
 done

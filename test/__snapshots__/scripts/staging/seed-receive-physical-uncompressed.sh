@@ -2,11 +2,10 @@ set -euo pipefail
 # `phase <name> <seconds>` lines on stdout say where the time went (the seed's output and the benchmark show them).
 t=$EPOCHREALTIME
 phase() { local now=$EPOCHREALTIME; printf 'phase %s %s\n' "$1" "$(awk -v a="$t" -v b="$now" 'BEGIN { printf "%.3f", b - a }')"; t=$now; }
-# A physical copy: the old datadir is moved aside (not deleted) until the new one is prepared and MariaDB runs on
-# it; on any failure, or when the script is stopped midway (SIGTERM, SIGHUP), it is put back and MariaDB started on
-# it. Prints its phases, then the copy's binlog coordinates as the last line.
-# What seed-send tells, as the command: `seed-info bytes=<the master's data directory> [upgrade=<its
-# mysql_upgrade_info, base64>]` (mariadb-backup leaves that file out). Anything else is refused.
+# What seed-send tells, as the command: `seed-info bytes=<the size of the copy on the master> [upgrade=<its
+# mysql_upgrade_info, base64>]` (physical: its data directory, and the file mariadb-backup leaves out; logical: the
+# databases' data and indexes). Nothing (the benchmark's raw copy, a test) checks no room. Anything else is refused.
+# shellcheck disable=SC2034 # upgraded: the physical copy's
 upgraded='' need=0
 bad() { echo "seed-receive: bad seed-info ($1)" >&2; exit 2; }
 case ${SSH_ORIGINAL_COMMAND-} in
@@ -28,6 +27,19 @@ case ${SSH_ORIGINAL_COMMAND-} in
     done ;;
   *) echo "seed-receive: unexpected command" >&2; exit 2 ;;
 esac
+# Refused before anything is touched: a copy of $need bytes, a tenth more and $2 MiB, for which the file system of
+# $1 has no room once the $3 bytes that the copy replaces there are gone.
+room() {
+  local avail want
+  [ "$need" -gt 0 ] || return 0
+  avail=$(df -P -B1 "$1" | awk 'NR == 2 { print $4 }')
+  want=$((need + need / 10 + $2 * 1024 * 1024 - ${3:-0}))
+  [ "${avail:-0}" -ge "$want" ] \
+    || { echo "seed-receive: the copy needs about $((want >> 20)) MiB on the datadir's file system ($1), which has $((${avail:-0} >> 20)) MiB free" >&2; exit 1; }
+}
+# A physical copy: the old datadir is moved aside (not deleted) until the new one is prepared and MariaDB runs on
+# it; on any failure, or when the script is stopped midway (SIGTERM, SIGHUP), it is put back and MariaDB started on
+# it. Prints its phases, then the copy's binlog coordinates as the last line.
 # Where the server will start: its datadir as its configuration (or the compiled-in default) names it, symbolic
 # links resolved. The copy must land there, and a physical copy keeps all of InnoDB's files in it.
 settings=$(mariadbd --verbose --help 2>/dev/null) || { echo "seed-receive: cannot read the server's settings (mariadbd --verbose --help)" >&2; exit 1; }
@@ -68,14 +80,9 @@ else
     [ -e "$dd" ] || mv -T "$prev" "$dd"
   }
 fi
-# Room for the copy beside the old datadir, which stays until MariaDB runs on the copy: the master's data directory,
-# a tenth more, and the redo log the server makes at its first start. Refused before anything is taken.
-if [ "$need" -gt 0 ]; then
-  avail=$(df -P -B1 "$(dirname "$new")" | awk 'NR == 2 { print $4 }')
-  want=$((need + need / 10 + 128 * 1024 * 1024))
-  [ "${avail:-0}" -ge "$want" ] \
-    || { echo "seed-receive: the copy needs about $((want >> 20)) MiB on the datadir's file system ($(dirname "$new")), which has $((${avail:-0} >> 20)) MiB free" >&2; exit 1; }
-fi
+# Room for the copy beside the old datadir, which stays until MariaDB runs on the copy, and for the redo log the
+# server makes at its first start.
+room "$(dirname "$new")" 128
 # An old datadir kept aside by a seed that was killed outright, or could not put it back, is not for this one to
 # delete: the operator decides which datadir MariaDB runs on.
 [ ! -e "$prev" ] || { echo "seed-receive: $prev is there, left by a seed that was killed or could not put it back: see which datadir MariaDB should run on, remove $prev, and seed again" >&2; exit 1; }
