@@ -16,7 +16,7 @@ case ${SSH_ORIGINAL_COMMAND-} in
       case $w in
         bytes=*)
           need=${w#bytes=}
-          case $need in ''|*[!0-9]*) bad bytes ;; esac
+          case $need in ''|*[!0-9]*|0?*) bad bytes ;; esac
           [ "${#need}" -le 18 ] || bad bytes ;;
         upgrade=*)
           upgraded=${w#upgrade=}

@@ -16,7 +16,7 @@ case ${SSH_ORIGINAL_COMMAND-} in
       case $w in
         bytes=*)
           need=${w#bytes=}
-          case $need in ''|*[!0-9]*) bad bytes ;; esac
+          case $need in ''|*[!0-9]*|0?*) bad bytes ;; esac
           [ "${#need}" -le 18 ] || bad bytes ;;
         upgrade=*)
           upgraded=${w#upgrade=}
@@ -44,10 +44,10 @@ room() {
 #  * rows (INSERT statements) go to chunk files of about 16777216 bytes, one table's rows each, with the
 #    dump's session settings and its database; up to one loader per CPU (2 to 8) loads them, each chunk in its own
 #    session and as one transaction. Two loaders whose first inserts reach the same empty table at once deadlock
-#    (InnoDB's bulk insert into an empty table upgrades to a table lock; seen in CI and in the live test), so a chunk
-#    that fails with a deadlock or a lock wait timeout, rolled back whole (its transaction; the session closed), is
-#    loaded again, up to 5 times, after a pause that differs between loaders. A chunk never mixes tables: a
-#    non-transactional table's rows are never loaded twice;
+#    (InnoDB's bulk insert into an empty table takes a table lock; seen in CI and in the live test), so a chunk of an
+#    InnoDB table that fails with a deadlock or a lock wait timeout, rolled back whole (its transaction; the session
+#    closed), is tried again, up to 5 tries, after a pause that differs between loaders. Other engines' chunks
+#    (named *-once.sql) are tried once: what they wrote before an error stays;
 #  * what follows a table's rows (its triggers) and the end of the dump (views, routines, events) runs last, in
 #    order, once every row is in: a trigger must not fire on the rows being loaded.
 # The dump's LOCK TABLES and ALTER TABLE ... DISABLE/ENABLE KEYS are left out: they would serialise the loaders and
@@ -55,9 +55,15 @@ room() {
 # is the master's history, not this host's own transactions, so it stays out of a binary log this host may keep
 # (a mirror that can be promoted), where it would show as errant transactions.
 old=$(mysql -N -B -e 'SELECT @@GLOBAL.innodb_flush_log_at_trx_commit')
-# Room for the rows: each table is dropped before its rows load again, so what this server's own copies of the
-# databases take counts as free.
-room "$(mysql -N -B -e 'SELECT @@datadir')" 64 "$(mysql -N -B -e "SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables WHERE table_schema IN ('shop', 'shop_archive')")"
+workers=$(nproc 2>/dev/null || echo 2)
+[ "$workers" -ge 2 ] || workers=2
+[ "$workers" -le 8 ] || workers=8
+# Room for the rows, and for the chunks waiting (when /var/tmp shares the file system): each table is dropped before
+# its rows load again, so what this server's own copies of the databases take counts as free (with a file per
+# table; a shared system tablespace does not shrink).
+read -r datadir own < <(mysql -N -B -e "SELECT @@datadir, IF(@@innodb_file_per_table, (SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables WHERE table_schema IN ('shop', 'shop_archive')), 0)") \
+  || { echo "seed-receive: cannot read the server's datadir" >&2; exit 1; }
+room "$datadir" $((64 + workers * 2 * 16777216 / 1048576)) "$own"
 tmp=${TMPDIR:-/var/tmp}
 # A load killed midway left its chunks behind: any older than two hours go.
 find "$tmp" -maxdepth 1 -name 'mirrorstack-load.*' -mmin +120 -exec rm -rf {} +
@@ -71,16 +77,13 @@ cleanup() {
 trap cleanup EXIT
 mysql -e 'SET GLOBAL innodb_flush_log_at_trx_commit=2'
 load="mysql --binary-mode --init-command='SET SESSION sql_log_bin=0'"
-workers=$(nproc 2>/dev/null || echo 2)
-[ "$workers" -ge 2 ] || workers=2
-[ "$workers" -le 8 ] || workers=8
 mkdir "$work/c"
 mkfifo "$work/queue"
 # The loaders take chunk names from the queue. One that fails marks it and exits 255, which stops xargs.
 # shellcheck disable=SC2016 # expanded by the loader's own shell
 xargs -r -P "$workers" -n 1 sh -c 'e="$0/err-${1##*/}" n=1
   until '"$load"' < "$1" 2>"$e"; do
-    if [ $n -lt 5 ] && grep -qE "^ERROR 12(13|05) " "$e"; then
+    if [ $n -lt 5 ] && [ "${1%-once.sql}" = "$1" ] && grep -qE "^ERROR 12(13|05) " "$e"; then
       echo "seed-receive: ${1##*/} loaded again after: $(grep -m 1 "^ERROR" "$e")" >&2; n=$((n + 1)); sleep "0.$n$(($$ % 10))"; continue
     fi
     cat "$e" >>"$0/err"; touch "$0/failed"; exit 255
@@ -101,19 +104,21 @@ LC_ALL=C awk -v work="$work" -v sqlcmd="$load" -v room="$room" -v size=16777216 
   function new_chunk() {
     end_chunk()
     if (system(room)) fail("a loading session failed")
-    cur = sprintf("%s/c/%06d.sql", work, ++n); printf "%s", head >cur; print db >cur; print "START TRANSACTION;" >cur
-    ctable = table; clen = 0
+    cur = sprintf("%s/c/%06d%s.sql", work, ++n, innodb ? "" : "-once"); printf "%s", head >cur; print db >cur
+    print "START TRANSACTION;" >cur; clen = 0
   }
   function row(l) { print l >cur; clen += length(l) + 1 }
   BEGIN { pre = work "/schema.sql"; post = work "/post.sql"; queue = work "/queue"; mode = "head"; printf "" >post }
   /^-- (Table structure for table|Temporary table structure for view|Temporary view structure for view|Current Database:) / { mode = "schema" }
-  /^-- Dumping data for table / { mode = "rows"; table = $0; run_schema(); next }
+  # The rows of each table start a chunk of their own (the line names no database; two databases may share a table name).
+  /^-- Table structure for table / { engine = "" }
+  /^-- Dumping data for table / { mode = "rows"; innodb = (engine ~ /^\) ENGINE=InnoDB[ ;]/); end_chunk(); run_schema(); next }
   mode == "head" { head = head $0 "\n"; next }
-  mode == "schema" { if ($0 ~ /^USE `/) db = $0; schema($0); next }
+  mode == "schema" { if ($0 ~ /^USE `/) db = $0; if ($0 ~ /^\) ENGINE=/) engine = $0; schema($0); next }
   mode == "rows" {
     if (stmt) { row($0); if ($0 ~ /;$/) stmt = 0; next }
     if ($0 ~ /^(INSERT|REPLACE) INTO /) {
-      if (cur == "" || clen >= size || ctable != table) new_chunk()
+      if (cur == "" || clen >= size) new_chunk()
       row($0); stmt = ($0 !~ /;$/); next
     }
     if ($0 ~ /^(LOCK TABLES .* WRITE|UNLOCK TABLES);$/ || $0 ~ /^\/\*!40000 ALTER TABLE .* (DIS|EN)ABLE KEYS \*\/;$/ || $0 ~ /^(--.*)?$/) next
