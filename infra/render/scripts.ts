@@ -267,17 +267,20 @@ export function seedScripts(opts: {
     compress: opts.kind !== "raw" && (opts.compression ?? "zstd") === "zstd",
   };
   const runDir = PATHS.seedRunDir;
-  // SQL string literals of the database names (validated as letters, digits and '_'; quoted all the same).
+  const cli = maria ? "mariadb" : "mysql";
+  // The databases' data and indexes, which the master tells each mirror and the mirror counts as its own copies' room
+  // (names validated as letters, digits and '_'; quoted as SQL strings all the same).
   const sqlDatabases = opts.databases.map((d) => `'${d.replace(/[\\']/g, "\\$&")}'`).join(", ");
+  const sizeQuery = `SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables WHERE table_schema IN (${sqlDatabases})`;
   return {
     key: renderTemplate("steps/seed-key.sh.hbs", { runDir }),
     authorize: renderTemplate("steps/seed-authorize.sh.hbs", { runDir }),
-    receive: renderTemplate("steps/seed-receive.sh.hbs", { ...kinds, cli: maria ? "mariadb" : "mysql", sqlDatabases, loadChunkBytes: opts.loadChunkBytes ?? LOAD_CHUNK_BYTES }),
+    receive: renderTemplate("steps/seed-receive.sh.hbs", { ...kinds, cli, sizeQuery, loadChunkBytes: opts.loadChunkBytes ?? LOAD_CHUNK_BYTES }),
     send: renderTemplate("steps/seed-send.sh.hbs", {
       ...kinds,
       runDir,
-      cli: maria ? "mariadb" : "mysql",
-      sqlDatabases,
+      cli,
+      sizeQuery,
       dump: maria ? "mariadb-dump" : "mysqldump",
       coordinates: maria ? "--master-data=2" : "--source-data=2 --set-gtid-purged=COMMENTED",
       databases: opts.databases.map(shq).join(" "),
