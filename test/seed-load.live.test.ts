@@ -52,6 +52,9 @@ INSERT INTO app.m_shared VALUES (1, 'app'), (2, 'app');
 INSERT INTO notes SELECT seq, REPEAT('n', seq % 300) FROM seq_1_to_500;
 CREATE VIEW app_audit AS SELECT COUNT(*) AS n FROM app.audit;
 ${TINY.map((t) => `CREATE TABLE ${t} (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB; INSERT INTO ${t} VALUES (1, '${t}'), (2, 'two');`).join("\n")}
+-- A view over the last small table (in the last pack) that calls a routine: views are made once both are there.
+CREATE FUNCTION twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
+CREATE VIEW tiny_last AS SELECT twice(id) AS d, v FROM ${TINY.at(-1)};
 `;
 
 const TABLES = ["app.big", "app.audit", "app.child", "app.empty_one", "app.legacy", "app.m_shared", "other.m_shared", "other.notes", ...TINY.map((t) => `other.${t}`)];
@@ -59,7 +62,7 @@ const TABLES = ["app.big", "app.audit", "app.child", "app.empty_one", "app.legac
 const FINGERPRINT = `
 CHECKSUM TABLE ${TABLES.join(", ")} EXTENDED;
 SELECT '${TABLES.map((t) => t).join(",")}' AS t, ${TABLES.map((t) => `(SELECT COUNT(*) FROM ${t})`).join(", ")};
-SELECT COUNT(*), SUM(id) FROM app.big_even; SELECT n FROM other.app_audit;
+SELECT COUNT(*), SUM(id) FROM app.big_even; SELECT n FROM other.app_audit; SELECT SUM(d), MIN(v) FROM other.tiny_last;
 SELECT trigger_schema, trigger_name, action_statement FROM information_schema.triggers WHERE trigger_schema IN ('app', 'other');
 SELECT routine_schema, routine_name FROM information_schema.routines WHERE routine_schema IN ('app', 'other');
 SELECT event_schema, event_name, status FROM information_schema.events WHERE event_schema IN ('app', 'other');
@@ -195,6 +198,8 @@ tries=${bin}/tries-$(md5sum <"$in" | cut -c1-32); echo x >>"$tries"
   const chunks = (stdout: string) => Number(/^loaded (\d+) chunks with \d+ loaders$/m.exec(stdout)?.[1] ?? NaN);
 
   it("small tables share packs, each with its own structure: far fewer sessions than tables, and the copy is exact", () => {
+    // Into an empty server: a view made before the tables it reads, or the routine it calls, fails only there.
+    sql(target, "DROP DATABASE IF EXISTS app; DROP DATABASE IF EXISTS other");
     const r = receive(dump, packed.receive);
     expect(r.code, r.stderr).toBe(0);
     // big (about 450 KB) and notes (about 75 KB) in 64 KB chunks, the 46 other tables in packs of 4 KB.
@@ -249,6 +254,32 @@ tries=${bin}/tries-$(md5sum <"$in" | cut -c1-32); echo x >>"$tries"
     const size = sql(source, "SELECT SUM(data_length + index_length) FROM information_schema.tables WHERE table_schema IN ('app', 'other')").trim();
     expect(size).toMatch(/^[1-9]\d*$/);
     const ok = run(`seed-info bytes=${size}`);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^left=$/m);
+    expect(sql(target, FINGERPRINT)).toBe(sql(source, FINGERPRINT));
+  });
+
+  it("counts what its own copy of the databases takes as free: it loads when only that makes room, and refuses with less", () => {
+    fs.writeFileSync(path.join(target.dir, "receive"), seed.receive);
+    const own = Number(sql(target, "SELECT SUM(data_length + index_length) FROM information_schema.tables WHERE table_schema IN ('app', 'other')").trim());
+    expect(own).toBeGreaterThan(1 << 18);
+    // The file system's free space as df tells it: just what a copy of `need` bytes wants (a tenth more and 64 MiB;
+    // 2 KB chunks add nothing), less what this server's own copy takes, give or take half of that.
+    const bin = path.join(target.dir, "df-bin");
+    fs.mkdirSync(bin, { recursive: true });
+    fs.writeFileSync(path.join(bin, "df"), '#!/bin/sh\necho "Filesystem 1-blocks Used Available Capacity Mounted on"\necho "fake 0 0 $AVAIL 0% /"\n', { mode: 0o755 });
+    const need = 10 * 2 ** 30;
+    const wants = need + Math.floor(need / 10) + 64 * 2 ** 20;
+    const run = (avail: number) =>
+      bashInImage(
+        target.dir,
+        `export PATH=${bin}:$PATH AVAIL=${avail} SSH_ORIGINAL_COMMAND='seed-info bytes=${need}'; bash ${target.dir}/receive; rc=$?; echo "left=$(ls /var/tmp)"; exit $rc`,
+        { input: dump, myCnf: cnf(target) },
+      );
+    const short = run(wants - own - Math.floor(own / 2));
+    expect(short.code).toBe(1);
+    expect(short.stderr).toMatch(/^seed-receive: the copy needs about \d+ MiB on the datadir's file system/m);
+    const ok = run(wants - Math.floor(own / 2));
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/^left=$/m);
     expect(sql(target, FINGERPRINT)).toBe(sql(source, FINGERPRINT));

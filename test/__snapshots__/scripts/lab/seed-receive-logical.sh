@@ -131,6 +131,8 @@ zstd -d -q | LC_ALL=C awk -v work="$work" -v sqlcmd="$load" -v room="$room" -v s
     printf "%s", tsch >pf
     if (tn) { print "START TRANSACTION;" >pf; put_held(pf); print "COMMIT;" >pf }
     plen += length(tsch) + tlen; if (!dropped) ponce = 1
+    # Rows with no structure before them (never in the seed dump) count as a table not dropped first, of no engine.
+    tsch = ""; dropped = 0; engine = ""
     if (plen >= size / 16) end_pack()
   }
   function end_pack() {
@@ -143,11 +145,13 @@ zstd -d -q | LC_ALL=C awk -v work="$work" -v sqlcmd="$load" -v room="$room" -v s
   function end_section() { end_table(); if (mode == "table") { schema(tsch); tsch = "" } }
   BEGIN { pre = work "/schema.sql"; post = work "/post.sql"; queue = work "/queue"; mode = "head"; printf "" >post }
   /^-- (Temporary table structure for view|Temporary view structure for view|Current Database:) / { end_section(); mode = "schema" }
+  # The views themselves (the dump makes them once every table is made) may read any table or call a routine: last.
+  /^-- Final view structure for view / { end_section(); mode = "after" }
   /^-- Table structure for table / { end_section(); mode = "table"; engine = ""; tsch = ""; dropped = 0 }
   # The rows of each table start a chunk of their own or go to the pack after its structure (the line names no
   # database; two databases may share a table name).
   /^-- Dumping data for table / {
-    mode = "rows"; innodb = (engine ~ /^\) ENGINE=InnoDB[ ;]/); end_chunk(); run_schema(); held = 1; tlen = 0; next
+    end_table(); mode = "rows"; innodb = (engine ~ /^\) ENGINE=InnoDB[ ;]/); end_chunk(); run_schema(); held = 1; tlen = 0; next
   }
   mode == "head" { head = head $0 "\n"; next }
   mode == "schema" { if ($0 ~ /^USE `/) db = $0; schema($0); next }
