@@ -9,7 +9,7 @@ import { setUpFlags } from "./lib/stack";
 import { SCENARIOS, targetsBenchmark } from "./targets";
 
 const USAGE = `usage: npm run bench -- <benchmark> [options]
-  seed     [--quick | --size-mb N] [--runs N] [--methods logical,physical] [--compression zstd|none] [--rate TX/S] [--connections N]
+  seed     [--quick | --size-mb N] [--small-tables N] [--runs N] [--methods logical,physical] [--compression zstd|none] [--rate TX/S] [--connections N]
   targets  [--size-mb N] [--runs N] [--methods logical[,physical]] [--scenarios cold-1,cold-1-writer,cold-4] [--rate TX/S] [--connections N]
   apply    [--runs N] [--mirrors 1,4,8] [--methods logical[,physical]]
   every benchmark: [--parallel N] passes --parallel N to each \`pulumi up\` (default: the engine's own);
@@ -45,6 +45,9 @@ function parse(argv: string[]): { name: string; o: Options; keepLab: boolean } {
         break;
       case "--size-mb":
         o.sizeMb = int(next(), flag, 1, 4096);
+        break;
+      case "--small-tables":
+        o.smallTables = int(next(), flag, 1, 5000);
         break;
       case "--runs":
         o.runs = int(next(), flag, 1, 20);

@@ -59,7 +59,7 @@ interface SeedRun {
 }
 
 async function seedRun(method: "logical" | "physical", run: number, o: Options): Promise<SeedRun> {
-  const dataset = await coldLab(2, o.sizeMb);
+  const dataset = await coldLab(2, o.sizeMb, o.smallTables);
   const ddBytes = await datadirBytes("master");
   log(`raw copy of the master's data directory (${round(ddBytes / MiB)} MiB) to mirror2`);
   const raw = await rawCopy("master", "mirror2");

@@ -10,6 +10,8 @@ export interface Dataset {
   readonly database: string;
   readonly tables: number;
   readonly rowsPerTable: number;
+  /** Small tables besides: sbsmall1..N, 1 to 250 rows each. */
+  readonly smallTables: number;
   /** SUM(data_length + index_length) of the database, after ANALYZE TABLE. */
   readonly bytes: number;
   readonly seconds: number;
@@ -29,7 +31,7 @@ export function tableCount(sizeMb: number): number {
  * Creates the dataset on `host` (replacing any earlier one). Not written to the binary log (sql_log_bin=0):
  * the mirrors get it from the seeding copy, as an existing site's data would.
  */
-export async function generate(host: string, sizeMb: number, log: (m: string) => void): Promise<Dataset> {
+export async function generate(host: string, sizeMb: number, log: (m: string) => void, smallTables = 0): Promise<Dataset> {
   const t0 = performance.now();
   const tables = tableCount(sizeMb);
   const rowsPerTable = Math.max(1000, Math.round((sizeMb * ROWS_PER_MB) / tables));
@@ -51,8 +53,21 @@ export async function generate(host: string, sizeMb: number, log: (m: string) =>
       ].join(";\n") + ";",
     );
   }
+  // A CMS's many small tables (the logical seed's splitter costs per table, not per byte): same shape, fewer rows.
+  if (smallTables > 0) log(`  generating ${DATABASE}.sbsmall1..${smallTables}`);
+  for (let first = 1; first <= smallTables; first += 50) {
+    const batch = Array.from({ length: Math.min(50, smallTables - first + 1) }, (_, j) => first + j).map((i) => {
+      const t = `${DATABASE}.sbsmall${i}`;
+      return [
+        `DROP TABLE IF EXISTS ${t}`,
+        `CREATE TABLE ${t} (id INT NOT NULL, k INT NOT NULL DEFAULT 0, c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '', PRIMARY KEY (id), KEY k (k)) ENGINE=InnoDB`,
+        `INSERT INTO ${t} (id, k, c, pad) SELECT seq, seq % 17, ${digitGroups(10)}, ${digitGroups(5)} FROM seq_1_to_${((i * 37) % 250) + 1}`,
+      ].join(";\n");
+    });
+    await sql(host, [`USE ${DATABASE}`, "SET SESSION sql_log_bin = 0", ...batch].join(";\n") + ";");
+  }
   const bytes = await datasetBytes(host);
-  return { database: DATABASE, tables, rowsPerTable, bytes, seconds: (performance.now() - t0) / 1000 };
+  return { database: DATABASE, tables, rowsPerTable, smallTables, bytes, seconds: (performance.now() - t0) / 1000 };
 }
 
 /** SUM(data_length + index_length) of the dataset's database on `host`. */

@@ -25,15 +25,21 @@ export interface Options {
   compression?: "zstd" | "none";
   /** `pulumi up --parallel N` instead of the engine's default (an experiment; unset = default). */
   parallel?: number;
+  /** seed: that many small tables beside the sysbench ones, as a CMS's schema has (unset: none). */
+  smallTables?: number;
 }
 
 /** Fresh lab hosts (master + `mirrors`) with the dataset on the master, binary log still off. */
-export async function coldLab(mirrors: number, sizeMb: number): Promise<Dataset> {
+export async function coldLab(mirrors: number, sizeMb: number, smallTables = 0): Promise<Dataset> {
   log(`fresh lab: master + ${mirrors} mirror(s)`);
   await freshLab(mirrors);
   log(`dataset: ${sizeMb} MiB`);
-  const d = await generate("master", sizeMb, log);
-  log(`dataset: ${round(d.bytes / 1048576)} MiB in ${d.tables} tables x ${d.rowsPerTable} rows, made in ${round(d.seconds)} s`);
+  const d = await generate("master", sizeMb, log, smallTables);
+  log(
+    `dataset: ${round(d.bytes / 1048576)} MiB in ${d.tables} tables x ${d.rowsPerTable} rows` +
+      (d.smallTables ? ` and ${d.smallTables} small tables` : "") +
+      `, made in ${round(d.seconds)} s`,
+  );
   await createTcpUser();
   await listenOnLabAddress();
   return d;
