@@ -41,6 +41,8 @@ INSERT INTO legacy SELECT seq, CONCAT('v', seq) FROM seq_1_to_800;
 CREATE VIEW big_even AS SELECT id, s FROM big WHERE id % 2 = 0;
 CREATE PROCEDURE count_big(OUT n INT) SELECT COUNT(*) INTO n FROM big;
 CREATE EVENT tidy ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM audit WHERE id < 0;
+-- A view that sorts last: the dump's events and routines of app come right after its placeholder.
+CREATE VIEW zz_last AS SELECT COUNT(*) AS n FROM child;
 USE other;
 CREATE TABLE notes (id INT PRIMARY KEY, t TEXT) ENGINE=InnoDB;
 -- app's last table and other's first, by name, each with one short INSERT and keys that do not collide: other's
@@ -62,7 +64,7 @@ const TABLES = ["app.big", "app.audit", "app.child", "app.empty_one", "app.legac
 const FINGERPRINT = `
 CHECKSUM TABLE ${TABLES.join(", ")} EXTENDED;
 SELECT '${TABLES.map((t) => t).join(",")}' AS t, ${TABLES.map((t) => `(SELECT COUNT(*) FROM ${t})`).join(", ")};
-SELECT COUNT(*), SUM(id) FROM app.big_even; SELECT n FROM other.app_audit; SELECT SUM(d), MIN(v) FROM other.tiny_last;
+SELECT COUNT(*), SUM(id) FROM app.big_even; SELECT n FROM other.app_audit; SELECT SUM(d), MIN(v) FROM other.tiny_last; SELECT n FROM app.zz_last;
 SELECT trigger_schema, trigger_name, action_statement FROM information_schema.triggers WHERE trigger_schema IN ('app', 'other');
 SELECT routine_schema, routine_name FROM information_schema.routines WHERE routine_schema IN ('app', 'other');
 SELECT event_schema, event_name, status FROM information_schema.events WHERE event_schema IN ('app', 'other');

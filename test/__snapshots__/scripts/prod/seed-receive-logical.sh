@@ -43,9 +43,9 @@ room() {
 #    the tables that follow it;
 #  * a table's rows are held until they end or reach 16777216 bytes. A table whose rows end first (a small
 #    one) goes, its own DROP and CREATE TABLE first, into a pack: a chunk shared with the next small tables, closed
-#    at a sixteenth of that size (a session per table cost 20 ms: 400 small tables took 8.5 s, against 2.2 s in one
-#    session and 1.9-2.3 s in packs). A larger table's DROP and CREATE run at once, and its rows go to chunk files of
-#    about that size, this table's rows only;
+#    at a sixteenth of that size (two sessions per table, its structure and its rows, made 400 small tables take
+#    7.4-8.5 s, against 2.2-3 s in one session and 1.7-2.3 s in packs). A larger table's DROP and CREATE run at
+#    once, and its rows go to chunk files of about that size, this table's rows only;
 #  * each chunk carries the dump's session settings and its database; up to one loader per CPU (2 to 8) loads them,
 #    each chunk in its own session, each table's rows as one transaction. Two loaders whose first inserts reach the
 #    same empty table at once deadlock (InnoDB's bulk insert into an empty table takes a table lock; seen in CI and
@@ -54,8 +54,8 @@ room() {
 #    loaders. Other engines' chunks (named *-once.sql) are tried once: what they wrote before an error stays. A
 #    pack is tried again whatever its engines: it drops and makes its tables again first (a pack with a table the
 #    dump does not drop first is tried once);
-#  * what follows a table's rows (its triggers) and the end of the dump (views, routines, events) runs last, in
-#    order, once every row is in: a trigger must not fire on the rows being loaded.
+#  * what follows a table's rows (its triggers), the routines, events and views run last, in order, once every row
+#    is in: a trigger or an event must not fire on the rows being loaded, and a view reads tables a pack makes.
 # The dump's LOCK TABLES and ALTER TABLE ... DISABLE/ENABLE KEYS are left out: they would serialise the loaders and
 # only speed up MyISAM. Relaxed durability while loading; the setting is put back on exit. sql_log_bin=0: the copy
 # is the master's history, not this host's own transactions, so it stays out of a binary log this host may keep
@@ -118,7 +118,7 @@ zstd -d -q | LC_ALL=C awk -v work="$work" -v sqlcmd="$load" -v room="$room" -v s
   # one: its structure runs now, and the rows held start its first chunk.
   function keep(l) { if (!held) { row(l); return }; tb[++tn] = l; tlen += length(l) + 1; if (tlen >= size) large() }
   function put_held(f,   i) { for (i = 1; i <= tn; i++) print tb[i] >f; split("", tb); tn = 0 }
-  function large() { held = 0; schema(tsch); run_schema(); new_chunk(); put_held(cur); clen = tlen }
+  function large() { held = 0; schema(tsch); run_schema(); tsch = ""; dropped = 0; engine = ""; new_chunk(); put_held(cur); clen = tlen }
   # The rows of a table that ended while held: into the pack, after the structure of the table.
   function end_table() {
     if (!held) return
@@ -131,7 +131,8 @@ zstd -d -q | LC_ALL=C awk -v work="$work" -v sqlcmd="$load" -v room="$room" -v s
     printf "%s", tsch >pf
     if (tn) { print "START TRANSACTION;" >pf; put_held(pf); print "COMMIT;" >pf }
     plen += length(tsch) + tlen; if (!dropped) ponce = 1
-    # Rows with no structure before them (never in the seed dump) count as a table not dropped first, of no engine.
+    # Rows with no structure before them (never in the seed dump) count as a table not dropped first, of no engine
+    # (large() clears them too).
     tsch = ""; dropped = 0; engine = ""
     if (plen >= size / 16) end_pack()
   }
@@ -145,8 +146,9 @@ zstd -d -q | LC_ALL=C awk -v work="$work" -v sqlcmd="$load" -v room="$room" -v s
   function end_section() { end_table(); if (mode == "table") { schema(tsch); tsch = "" } }
   BEGIN { pre = work "/schema.sql"; post = work "/post.sql"; queue = work "/queue"; mode = "head"; printf "" >post }
   /^-- (Temporary table structure for view|Temporary view structure for view|Current Database:) / { end_section(); mode = "schema" }
-  # The views themselves (the dump makes them once every table is made) may read any table or call a routine: last.
-  /^-- Final view structure for view / { end_section(); mode = "after" }
+  # The views themselves (the dump makes them once every table is made) may read any table or call a routine, and
+  # an event may fire: last, whatever section came before (a view placeholder sorts last in many databases).
+  /^-- (Final view structure for view|Dumping (events|routines) for database) / { end_section(); mode = "after" }
   /^-- Table structure for table / { end_section(); mode = "table"; engine = ""; tsch = ""; dropped = 0 }
   # The rows of each table start a chunk of their own or go to the pack after its structure (the line names no
   # database; two databases may share a table name).
