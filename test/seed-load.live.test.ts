@@ -81,11 +81,14 @@ describe.skipIf(!!skip)("a logical seed's parallel load (live MariaDB 10.11)", {
     expect(r.code, r.stderr).toBe(0);
     return r.stdout;
   };
-  /** Runs the rendered receiving script against the target with `input` as the master's stream. */
-  const receive = (input: string, script = seed.receive) => {
+  /**
+   * Runs the rendered receiving script against the target with `input` as the master's stream; `env`: assignments
+   * for the script alone (a shim's PATH, the SSH command).
+   */
+  const receive = (input: string, script = seed.receive, env = "") => {
     fs.writeFileSync(path.join(target.dir, "receive"), script);
     const after = `echo "flush=$(mariadb -N -B -e 'SELECT @@innodb_flush_log_at_trx_commit')"; echo "left=$(ls /var/tmp)"`;
-    return bashInImage(target.dir, `bash ${target.dir}/receive; rc=$?; ${after}; exit $rc`, { input, myCnf: cnf(target) });
+    return bashInImage(target.dir, `${env} bash ${target.dir}/receive; rc=$?; ${after}; exit $rc`, { input, myCnf: cnf(target) });
   };
 
   beforeAll(async () => {
@@ -146,8 +149,7 @@ describe.skipIf(!!skip)("a logical seed's parallel load (live MariaDB 10.11)", {
    * raised by SIGNAL) after all of its rows went in, as InnoDB does to one of two loaders that race for an empty
    * table; `times` is how many of a chunk's attempts fail. Everything else goes to the real client untouched.
    */
-  const deadlocking = (times: number, db = "other", table = "notes", script = seed.receive) => {
-    fs.writeFileSync(path.join(target.dir, "receive"), script);
+  const deadlocking = (times: number, db = "other", table = "notes") => {
     const bin = path.join(target.dir, "deadlock-bin");
     fs.rmSync(bin, { recursive: true, force: true });
     fs.mkdirSync(bin);
@@ -168,7 +170,7 @@ tries=${bin}/tries-$(md5sum <"$in" | cut -c1-32); echo x >>"$tries"
   };
 
   it("a chunk that deadlocks after its rows went in is rolled back whole and loaded again: the copy is exact", () => {
-    const r = bashInImage(target.dir, `PATH=${deadlocking(1)}:$PATH bash ${target.dir}/receive`, { input: dump, myCnf: cnf(target) });
+    const r = receive(dump, seed.receive, `PATH=${deadlocking(1)}:$PATH`);
     expect(r.code, r.stderr).toBe(0);
     // Genuine deadlocks show up here too: the rollback empties the table, and its chunks start on it again at once.
     const again = r.stderr.match(/^seed-receive: \d+\.sql loaded again after: ERROR 1213 \(40001\) at line \d+: Deadlock found .*$/gm) ?? ([] as string[]);
@@ -178,7 +180,7 @@ tries=${bin}/tries-$(md5sum <"$in" | cut -c1-32); echo x >>"$tries"
   });
 
   it("a chunk that deadlocks five times fails the load, with the server's error", () => {
-    const r = bashInImage(target.dir, `PATH=${deadlocking(5)}:$PATH bash ${target.dir}/receive; rc=$?; echo "left=$(ls /var/tmp)"; exit $rc`, { input: dump, myCnf: cnf(target) });
+    const r = receive(dump, seed.receive, `PATH=${deadlocking(5)}:$PATH`);
     expect(r.code, r.stderr).not.toBe(0);
     expect(r.stderr).toMatch(/seed-receive: loading the dump failed/);
     expect(r.stderr).toMatch(/^ERROR 1213 \(40001\) at line \d+: Deadlock found \(injected\)$/m);
@@ -190,7 +192,7 @@ tries=${bin}/tries-$(md5sum <"$in" | cut -c1-32); echo x >>"$tries"
   });
 
   it("a chunk of a non-transactional (MyISAM) table is not tried again: what it wrote would be written twice", () => {
-    const r = bashInImage(target.dir, `PATH=${deadlocking(1, "app", "legacy")}:$PATH bash ${target.dir}/receive`, { input: dump, myCnf: cnf(target) });
+    const r = receive(dump, seed.receive, `PATH=${deadlocking(1, "app", "legacy")}:$PATH`);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/^ERROR 1213 \(40001\) at line \d+: Deadlock found \(injected\)$/m);
     expect(r.stderr).not.toMatch(/loaded again/);
@@ -218,17 +220,15 @@ tries=${bin}/tries-$(md5sum <"$in" | cut -c1-32); echo x >>"$tries"
     ["a pack that deadlocks is loaded again whole: the tables it had committed are made again first, none twice", "other", "tiny07"],
     ["a pack with a MyISAM table is tried again too: the table is made again, so its rows are not written twice", "app", "legacy"],
   ])("%s", (_title, db, table) => {
-    const r = bashInImage(target.dir, `PATH=${deadlocking(1, db, table, packed.receive)}:$PATH bash ${target.dir}/receive`, { input: dump, myCnf: cnf(target) });
+    const r = receive(dump, packed.receive, `PATH=${deadlocking(1, db, table)}:$PATH`);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^seed-receive: \d+\.sql loaded again after: ERROR 1213 \(40001\) at line \d+: Deadlock found \(injected\)$/m);
     expect(sql(target, FINGERPRINT)).toBe(sql(source, FINGERPRINT));
   });
 
   it("told the copy's size by the master, it refuses a copy with no room before dropping anything, and any other command", () => {
-    fs.writeFileSync(path.join(target.dir, "receive"), seed.receive);
     const before = sql(target, FINGERPRINT);
-    const run = (command: string) =>
-      bashInImage(target.dir, `export SSH_ORIGINAL_COMMAND='${command}'; bash ${target.dir}/receive; rc=$?; echo "left=$(ls /var/tmp)"; exit $rc`, { input: dump, myCnf: cnf(target) });
+    const run = (command: string) => receive(dump, seed.receive, `SSH_ORIGINAL_COMMAND='${command}'`);
     const full = run("seed-info bytes=999999999999999999");
     expect(full.code).toBe(1);
     expect(full.stderr).toMatch(/^seed-receive: the copy needs about \d+ MiB on the datadir's file system \(\/\S+\), which has \d+ MiB free$/m);
@@ -253,7 +253,6 @@ tries=${bin}/tries-$(md5sum <"$in" | cut -c1-32); echo x >>"$tries"
   });
 
   it("counts what its own copy of the databases takes as free: it loads when only that makes room, and refuses with less", () => {
-    fs.writeFileSync(path.join(target.dir, "receive"), seed.receive);
     const own = Number(sql(target, "SELECT SUM(data_length + index_length) FROM information_schema.tables WHERE table_schema IN ('app', 'other')").trim());
     expect(own).toBeGreaterThan(1 << 18);
     // The file system's free space as df tells it: just what a copy of `need` bytes wants (a tenth more and 64 MiB;
@@ -263,12 +262,7 @@ tries=${bin}/tries-$(md5sum <"$in" | cut -c1-32); echo x >>"$tries"
     fs.writeFileSync(path.join(bin, "df"), '#!/bin/sh\necho "Filesystem 1-blocks Used Available Capacity Mounted on"\necho "fake 0 0 $AVAIL 0% /"\n', { mode: 0o755 });
     const need = 10 * 2 ** 30;
     const wants = need + Math.floor(need / 10) + 64 * 2 ** 20;
-    const run = (avail: number) =>
-      bashInImage(
-        target.dir,
-        `export PATH=${bin}:$PATH AVAIL=${avail} SSH_ORIGINAL_COMMAND='seed-info bytes=${need}'; bash ${target.dir}/receive; rc=$?; echo "left=$(ls /var/tmp)"; exit $rc`,
-        { input: dump, myCnf: cnf(target) },
-      );
+    const run = (avail: number) => receive(dump, seed.receive, `PATH=${bin}:$PATH AVAIL=${avail} SSH_ORIGINAL_COMMAND='seed-info bytes=${need}'`);
     const short = run(wants - own - Math.floor(own / 2));
     expect(short.code).toBe(1);
     expect(short.stderr).toMatch(/^seed-receive: the copy needs about \d+ MiB on the datadir's file system/m);

@@ -118,7 +118,10 @@ zstd -d -q | LC_ALL=C awk -v work="$work" -v sqlcmd="$load" -v room="$room" -v s
   # one: its structure runs now, and the rows held start its first chunk.
   function keep(l) { if (!held) { row(l); return }; tb[++tn] = l; tlen += length(l) + 1; if (tlen >= size) large() }
   function put_held(f,   i) { for (i = 1; i <= tn; i++) print tb[i] >f; split("", tb); tn = 0 }
-  function large() { held = 0; schema(tsch); run_schema(); tsch = ""; dropped = 0; engine = ""; new_chunk(); put_held(cur); clen = tlen }
+  function large() { held = 0; schema(tsch); run_schema(); forget(); new_chunk(); put_held(cur); clen = tlen }
+  # What the structure said of the table at hand. Cleared once it is used, so that rows with no structure before
+  # them (never in the seed dump) count as a table not dropped first, of no engine.
+  function forget() { tsch = ""; dropped = 0; engine = "" }
   # The rows of a table that ended while held: into the pack, after the structure of the table.
   function end_table() {
     if (!held) return
@@ -131,9 +134,7 @@ zstd -d -q | LC_ALL=C awk -v work="$work" -v sqlcmd="$load" -v room="$room" -v s
     printf "%s", tsch >pf
     if (tn) { print "START TRANSACTION;" >pf; put_held(pf); print "COMMIT;" >pf }
     plen += length(tsch) + tlen; if (!dropped) ponce = 1
-    # Rows with no structure before them (never in the seed dump) count as a table not dropped first, of no engine
-    # (large() clears them too).
-    tsch = ""; dropped = 0; engine = ""
+    forget()
     if (plen >= size / 16) end_pack()
   }
   function end_pack() {
@@ -143,13 +144,13 @@ zstd -d -q | LC_ALL=C awk -v work="$work" -v sqlcmd="$load" -v room="$room" -v s
     print pf >queue; fflush(queue); pf = ""; plen = 0; ponce = 0
   }
   # A section ends: a held table goes to the pack; a structure with no rows after it runs with the schema.
-  function end_section() { end_table(); if (mode == "table") { schema(tsch); tsch = "" } }
+  function end_section() { end_table(); if (mode == "table") { schema(tsch); forget() } }
   BEGIN { pre = work "/schema.sql"; post = work "/post.sql"; queue = work "/queue"; mode = "head"; printf "" >post }
   /^-- (Temporary table structure for view|Temporary view structure for view|Current Database:) / { end_section(); mode = "schema" }
   # The views themselves (the dump makes them once every table is made) may read any table or call a routine, and
   # an event may fire: last, whatever section came before (a view placeholder sorts last in many databases).
   /^-- (Final view structure for view|Dumping (events|routines) for database) / { end_section(); mode = "after" }
-  /^-- Table structure for table / { end_section(); mode = "table"; engine = ""; tsch = ""; dropped = 0 }
+  /^-- Table structure for table / { end_section(); mode = "table"; forget() }
   # The rows of each table start a chunk of their own or go to the pack after its structure (the line names no
   # database; two databases may share a table name).
   /^-- Dumping data for table / {
