@@ -288,6 +288,61 @@ describe("mirrorstack-backup-receive (the backup host's forced command)", () => 
     expect(fs.readFileSync(path.join(dir, B1.name, "db-wiki.sql.gz.gpg"), "utf8")).toBe(first.files["db-wiki.sql.gz.gpg"]);
   });
 
+  it("charges each stored file at least 16 KiB, so that many tiny files cannot fill the disk or its inodes under the quota", () => {
+    const { call } = receiver(30, 1);
+    const name = "mirrorstack-20261122T020000Z";
+    let accepted = 0;
+    let last = call(`put ${name} MANIFEST`, "m");
+    // Counted by bytes, 1 MiB would take a million one-byte files; at 16 KiB each it takes fewer than 64.
+    for (let i = 0; last.code === 0 && i < 200; i++) {
+      accepted++;
+      last = call(`put ${name} db-t${i}.sql.gz.gpg`, "x");
+    }
+    expect(last.code).toBe(1);
+    expect(last.stderr).toMatch(/is full: \d+ bytes of its quota/);
+    expect(accepted).toBeGreaterThan(50);
+    expect(accepted).toBeLessThan(64);
+  });
+
+  it("refuses a put that waited for its backup's commit: a stored backup gets no new upload", () => {
+    const { dir, call } = receiver();
+    for (const [f, c] of Object.entries(B1.files)) expect(call(`put ${B1.name} ${f}`, c).code).toBe(0);
+    const script = `${dir}.receive`;
+    // The put starts while another command holds the lock; in that time the upload is committed (renamed as
+    // commit does), then the lock is let go.
+    const r = spawnSync(
+      "bash",
+      ["-c", 'exec 9<"$1"; flock 9; SSH_ORIGINAL_COMMAND="put $2 db-late.sql.gz.gpg" bash "$3" <<<late >"$1.out" 2>&1 & sleep 1; mv -T "$1/.$2.partial" "$1/$2"; flock -u 9; wait $!', "-", dir, B1.name, script],
+      { env: { PATH: "/usr/bin:/bin", "BASH_FUNC_logger%%": "() { :; }" }, encoding: "utf8" },
+    );
+    expect(r.status).toBe(1);
+    expect(fs.readFileSync(`${dir}.out`, "utf8")).toContain(`refused: ${B1.name} is already stored`);
+    expect(fs.readdirSync(dir)).toEqual([B1.name]);
+  });
+
+  it("refuses to keep a file whose name begins with two dots that the MANIFEST does not list", () => {
+    const { dir, call } = receiver();
+    for (const [f, c] of Object.entries(B1.files)) expect(call(`put ${B1.name} ${f}`, c).code).toBe(0);
+    fs.writeFileSync(path.join(dir, `.${B1.name}.partial`, "..planted"), "x");
+    const r = call(`commit ${B1.name}`);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("..planted is not in the MANIFEST");
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it("runs as bash -p: BASH_ENV and exported functions from the environment are ignored", () => {
+    const { dir } = receiver();
+    const marker = `${dir}.bash-env-ran`;
+    const bashEnv = `${dir}.bash-env`;
+    fs.writeFileSync(bashEnv, `touch '${marker}'\n`);
+    const r = spawnSync(`${dir}.receive`, [], {
+      env: { PATH: "/usr/bin:/bin", SSH_ORIGINAL_COMMAND: "list", BASH_ENV: bashEnv, "BASH_FUNC_ls%%": `() { touch '${marker}'; }` },
+      encoding: "utf8",
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
   it("refuses a symbolic link planted at the staging paths and leaves its target untouched", () => {
     const { dir, call } = receiver();
     const outside = fs.mkdtempSync(path.join(root, "outside-"));

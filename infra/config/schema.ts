@@ -419,7 +419,7 @@ export const backupPushSchema = z.strictObject({
   quotaMiB: int(1, 64 * 1024 * 1024)
     .default(10240)
     .describe(
-      "Most MiB the pushed backups (stored and being uploaded) may take in backups.push.directory; the backup host refuses a push that would go over, and never deletes a stored backup to make room",
+      "Most MiB the pushed backups (stored and being uploaded) may take in backups.push.directory, each file counted as at least 16 KiB; the backup host refuses a push that would go over, and never deletes a stored backup to make room",
     ),
 });
 
