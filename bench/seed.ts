@@ -1,8 +1,9 @@
 // `npm run bench -- seed [--quick] [--size-mb N] [--runs N] [--methods logical,physical]` (issue 5).
 //
 // Per method and run: fresh lab (master + mirror1 + mirror2), the dataset on the master, a raw copy of the
-// master's data directory through this machine to mirror2 (the physical limit of the SSH path), then
+// master's data directory straight to mirror2 over the seed's SSH path (idle lab), then
 //   1. the first `up` with mirror1 only (cold: includes the master's restart that turns the binary log on),
+//   then the same raw copy again under the seed's conditions (writer running, mirror1 replicating),
 //   2. the measured case: `up` adding a fresh mirror2 while the binary log is already on,
 // both under the rate-limited writer. The up returns only once the new mirror has caught up to a master
 // position taken after replication started. At the end every mirror is compared with the master.
@@ -51,6 +52,9 @@ interface SeedRun {
   dataset: Dataset;
   datadirBytes: number;
   raw: RawCopy;
+  /** The same raw copy under the seed's own conditions: after the first up (mirror1 replicating, binary log on), with
+   * the writer and the TCP probe running, just before the seed. */
+  rawLoaded?: RawCopy;
   /** First up (mirror1, master restart included). */
   cold: TimedUp & { seed?: SeedOutput["seed"] };
   /** Up adding mirror2 with the binary log already on: the seeding measurement. */
@@ -81,6 +85,15 @@ async function seedRun(method: "logical" | "physical", run: number, o: Options):
         `restart cut ${cold.writer?.cutMs} ms (TCP probe ${cold.probe?.cutMs} ms), longest gap ${cold.writer?.longestGapMs} ms`,
     );
 
+    // The raw copy again, side by side with the seed: the same writer, mirror1 replicating, the binary log on.
+    log(`[${method} ${run}] raw copy to mirror2 under the writer at ${o.rate}/s (the seed's conditions)`);
+    writer = writerFor(dataset, o);
+    probe = writerFor(dataset, o, "tcp");
+    await sleep(2000);
+    const rawLoaded = await rawCopy("master", "mirror2");
+    await finishWriter(writer, [], probe);
+    log(`[${method} ${run}] raw copy under the writer: ${round(rawLoaded.bytes / MiB)} MiB in ${rawLoaded.seconds} s = ${rawLoaded.mbPerSecond} MiB/s`);
+
     log(`[${method} ${run}] seeding a fresh mirror2, binary log already on, writer at ${o.rate}/s`);
     writeStack(stack, { mirrors: ["mirror1", "mirror2"], database });
     writer = writerFor(dataset, o);
@@ -103,6 +116,7 @@ async function seedRun(method: "logical" | "physical", run: number, o: Options):
       dataset,
       datadirBytes: ddBytes,
       raw,
+      rawLoaded,
       cold: { ...cold, seed: coldSeed },
       seed: { ...seed, seed: seedOut, resourceSeconds, mbPerSecond },
       checks,
@@ -133,6 +147,13 @@ function summarize(runs: SeedRun[], o: Options): string {
       // A physical seed moves the whole data directory, as the raw copy does: over the same bytes the ratio is one
       // of times. (The column before divides the dataset's MiB/s by the data directory's, which puts it lower.)
       method === "physical" ? `${m((r) => (r.seed.seed?.seconds ? (100 * r.raw.seconds) / r.seed.seed.seconds : undefined))} %` : "—",
+      // The same, against the raw copy made under the seed's own writer and replication (rawLoaded). That copy also
+      // carries the binary logs written since, so the two are compared per byte: the data directory's bytes per
+      // second of seed against the raw copy's.
+      m((r) => r.rawLoaded?.seconds),
+      method === "physical"
+        ? `${m((r) => (r.seed.seed?.seconds && r.rawLoaded ? (100 * r.datadirBytes * r.rawLoaded.seconds) / (r.seed.seed.seconds * r.rawLoaded.bytes) : undefined))} %`
+        : "—",
       m((r) => (r.seed.seed ? r.seed.seed.bytes / 1e6 : undefined)),
       m((r) => r.seed.seed?.controllerBytes),
       m((r) => r.seed.writer?.latencyP99Ms),
@@ -145,7 +166,7 @@ function summarize(runs: SeedRun[], o: Options): string {
     ]);
   }
   const seedTable = table(
-    ["method", "dataset MiB", "up to caught-up s", "replication resource s", "seed s (output)", "seed MiB/s", "raw copy MiB/s (master -> mirror)", "seed / raw", "raw copy s / seed s (physical: the same data directory)", "streamed MB (master -> mirror)", "bytes through this machine", "writer p99 ms", "writer max ms", "TCP probe p99 / max ms", "zero-write seconds", "consistency", "load (1 min)", "runs"],
+    ["method", "dataset MiB", "up to caught-up s", "replication resource s", "seed s (output)", "seed MiB/s", "raw copy MiB/s (master -> mirror)", "seed / raw", "raw copy s / seed s (physical: the same data directory)", "raw copy under the writer s", "seed / raw copy under the writer, per byte (physical)", "streamed MB (master -> mirror)", "bytes through this machine", "writer p99 ms", "writer max ms", "TCP probe p99 / max ms", "zero-write seconds", "consistency", "load (1 min)", "runs"],
     rows,
   );
   const coldRows = o.methods.flatMap((method) => {
