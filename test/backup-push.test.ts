@@ -304,6 +304,18 @@ describe("mirrorstack-backup-receive (the backup host's forced command)", () => 
     expect(accepted).toBeLessThan(64);
   });
 
+  it("refuses a put up front when less room is left than any file costs, keeping the upload so far", () => {
+    const { dir, call } = receiver(30, 1);
+    const name = "mirrorstack-20261122T020000Z";
+    expect(call(`put ${name} MANIFEST`, "m").code).toBe(0);
+    // 1 MiB less the staging directory and the MANIFEST (16 KiB each) and 8 KiB: a whole number of 4 KiB blocks.
+    expect(call(`put ${name} db-a.sql.gz.gpg`, Buffer.alloc(1024 * 1024 - 32768 - 8192, 97)).code).toBe(0);
+    const r = call(`put ${name} db-b.sql.gz.gpg`, "small");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/is full: \d+ bytes of its quota/);
+    expect(fs.readdirSync(path.join(dir, `.${name}.partial`)).sort()).toEqual(["MANIFEST", "db-a.sql.gz.gpg"]);
+  });
+
   it("refuses a put that waited for its backup's commit: a stored backup gets no new upload", () => {
     const { dir, call } = receiver();
     for (const [f, c] of Object.entries(B1.files)) expect(call(`put ${B1.name} ${f}`, c).code).toBe(0);

@@ -76,6 +76,25 @@ describe.skipIf(!isRoot)("service management with and without systemd (prepared 
     ]);
   });
 
+  it("software step: a package on hold counts as installed, one removed with its config files left is installed", () => {
+    const [held, gone] = needs.packages;
+    // dpkg-query and apt-get stubs for this test only: the states come from a file, apt-get only records.
+    const stubs = {
+      "dpkg-query": `#!/bin/sh\nfor a in "$@"; do case $a in -*) continue ;; esac\n  grep "^$a " ${dir}/states || echo "$a install ok installed"\ndone\n`,
+      "apt-get": `#!/bin/sh\necho "apt-get $*" >> ${dir}/calls\n`,
+    };
+    for (const [n, text] of Object.entries(stubs)) fs.writeFileSync(path.join(dir, "bin", n), text, { mode: 0o755 });
+    fs.writeFileSync(path.join(dir, "states"), `${held} hold ok installed\n${gone} deinstall ok config-files\n`);
+    try {
+      const r = run(ensureSoftwareScript(needs, "debian"), true, "/var/log");
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toContain(`installing: ${gone}\n`);
+      expect(r.calls.filter((c) => c.startsWith("apt-get install"))).toEqual([`apt-get install -y -qq --no-install-recommends ${gone}`]);
+    } finally {
+      for (const n of [...Object.keys(stubs), "../states"]) fs.rmSync(path.join(dir, "bin", n), { force: true });
+    }
+  });
+
   it("software step: service status, then service start, without systemd", () => {
     const r = run(ensureSoftwareScript(needs, "debian"), false, "/var/log");
     expect(r.code, r.out).toBe(0);

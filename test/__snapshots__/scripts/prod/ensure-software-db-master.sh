@@ -1,8 +1,10 @@
 set -euo pipefail
 missing=()
-# One dpkg-query for all of them: on a host a process start costs more than the query.
+# One dpkg-query for all of them: on a host a process start costs more than the query. Installed is the state,
+# whatever is wanted: a package on hold ("hold ok installed", usual for a database server) is there, and apt-get
+# would refuse to touch it.
 declare -A installed=()
-while read -r p st; do [ "$st" != "install ok installed" ] || installed[$p]=1; done < <(dpkg-query -W -f='${Package} ${Status}\n' mariadb-server mariadb-backup rsync socat zstd gnupg logrotate cron openssh-server nfs-kernel-server kmod 2>/dev/null || true)
+while read -r p st; do case $st in *" ok installed") installed[$p]=1 ;; esac; done < <(dpkg-query -W -f='${Package} ${Status}\n' mariadb-server mariadb-backup rsync socat zstd gnupg logrotate cron openssh-server nfs-kernel-server kmod 2>/dev/null || true)
 for p in mariadb-server mariadb-backup rsync socat zstd gnupg logrotate cron openssh-server nfs-kernel-server kmod; do [ -n "${installed[$p]:-}" ] || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then echo "installing: ${missing[*]}"; DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; fi
 [ -d /var/log/mysql ] || install -d -o mysql -g adm -m 2750 /var/log/mysql
