@@ -8,6 +8,7 @@ export default defineConfig({
           name: "unit",
           include: ["test/**/*.test.ts"],
           exclude: ["test/e2e/**", "test/kernel/**"],
+          setupFiles: ["test/yield-between-tests.ts"],
           testTimeout: 60_000,
         },
       },
@@ -15,6 +16,7 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
+          setupFiles: ["test/yield-between-tests.ts"],
           // Each file brings up and takes down a lab of its own (test/e2e/lab.ts useLab); one file at a time
           // keeps the 2-core machine's timings sane.
           pool: "forks",
