@@ -23,9 +23,9 @@ run() { # name vitest-args...
   echo "[test] $name took $((SECONDS - t0))s"
   reports+=("$out" "$code")
 }
-# Unit and lab (e2e) tests one after the other, not side by side: twice on one slow day (2026-12-07), run together,
-# a worker missed vitest's RPC deadline ("Timeout calling onTaskUpdate") and no lab file was reported at all,
-# although no test failed. Apart, the lab files also get the 2 cores their timings assume.
+# Unit and lab (e2e) tests one after the other, not side by side: the lab files get the 2 cores their timings
+# assume, and a failure of one run cannot hide the other's results (twice on 2026-12-07 a unit worker's "Timeout
+# calling onTaskUpdate", see test/yield-between-tests.ts, came with no lab file reported at all).
 run unit --project unit --passWithNoTests "$@"
 run e2e --project e2e --passWithNoTests "$@"
 if [ "${MIRRORSTACK_SKIP_KERNEL:-}" = 1 ]; then
