@@ -2,7 +2,7 @@
 // No Pulumi here. Like the other replication modules, node built-ins and mysql2 are required inside
 // functions so Pulumi's closure serialization can carry this code into a dynamic provider.
 import type { SshTarget } from "../ssh/exec";
-import { sshRun } from "../ssh/exec";
+import { holdConnection, sshRun } from "../ssh/exec";
 import type { SeedScripts } from "../render/scripts";
 import { connectViaSsh, type DbSession } from "./connect";
 import { dialect, runAll, stmt, switchoverSql, type CertificateRequirement, type DbEngine, type ReplicaTls } from "./dialect";
@@ -147,7 +147,9 @@ export async function copyFromMaster(plan: CopyPlan, log: (msg: string) => void 
       for (const hk of hostKeys[i]!) lines.push(`hostkey ${i} ${hk.split(/\s+/).slice(0, 2).join(" ")}`);
     });
     log(`${taking.map((m) => m.host).join(", ")}: one copy streamed from ${master.host}, host to host`);
-    const r = await run(master, scripts.send, lines.join("\n") + "\n");
+    // The mirrors' own connections wait idle through the copy; held, the sessions after it need no new login.
+    const holds = taking.map((m) => holdConnection(m));
+    const r = await run(master, scripts.send, lines.join("\n") + "\n").finally(() => Promise.all(holds.map((release) => release())));
     lap("send");
     const out = r.stdout.split("\n");
     const field = (name: string) => out.find((l) => l.startsWith(`${name} `))?.slice(name.length + 1);

@@ -7,6 +7,7 @@ import { connectViaSsh, type DbSession } from "../../infra/replication/connect";
 import { dialect } from "../../infra/replication/dialect";
 import { normalizeReplicaStatus } from "../../infra/replication/status";
 import { seedScripts } from "../../infra/render/scripts";
+import { sshRun } from "../../infra/ssh/exec";
 import { freshStack, inventory, isRoot, labTarget, mirrorctl as ctl, onHost, pulumi, showRun, skipReason, sql, useLab, writeTestStack } from "./lab";
 import { ENGINE, startChurnWriter, verifyMirrors } from "./seeding";
 
@@ -205,5 +206,22 @@ describe.skipIf(!isRoot)("physical seeding (lab)", { shuffle: false }, () => {
     expect(onHost("mirror2", "ls -A /var/lib/mysql | grep mirrorstack; ls -d /var/lib/mysql.mirrorstack-* 2>/dev/null").stdout.trim()).toBe("");
     expect(await verifyMirrors(["mirror2"], ["pages", "archive"])).toEqual([]);
     onHost("mirror2", "umount /var/lib/mysql");
+  });
+
+  it("a copy that outlasts SSH's ControlPersist: the mirror's connection from this machine is held through it, no new login after", async () => {
+    // The copy's start waits 17 s, longer than infra/ssh/exec.ts keeps an idle shared connection (ControlPersist=15).
+    onlyOldDatadir('/bin/sh -c "test -e /var/lib/mysql/old-marker || sleep 17"');
+    const masterAddress = inventory().hosts.find((h) => h.name === "master")!.address;
+    // Logins on mirror2 from anywhere but the master (whose one-seed key logs in for the copy itself).
+    const logins = () => Number(onHost("mirror2", `grep 'Accepted publickey' /var/log/sshd.log | grep -vc ' from ${masterAddress} port ' || true`).stdout.trim());
+    expect((await sshRun(labTarget("mirror2"), "true")).code).toBe(0); // the shared connection exists before the reseed
+    const before = logins();
+    const t0 = Date.now();
+    const rs = await ctl("reseed", "--stack", STACK, "--host", "mirror2", "--yes");
+    expect(rs.code, showRun(rs)).toBe(0);
+    expect(Date.now() - t0, "the copy's start waited").toBeGreaterThan(17_000);
+    expect(logins() - before, "logins on mirror2 from this machine during the reseed").toBe(0);
+    dropInGone();
+    expect(await verifyMirrors(["mirror2"], ["pages", "archive"])).toEqual([]);
   });
 });
