@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { classifySshFailure, remoteFailure, sshRun } from "../infra/ssh/exec";
+import { classifySshFailure, controlPathFor, remoteFailure, sshRun } from "../infra/ssh/exec";
 
 describe("classifySshFailure", () => {
   it("reads ssh's 255 by its message: host key, login refused, otherwise unreachable", () => {
@@ -83,4 +83,33 @@ describe("sshRun retries", () => {
     await expect(sshRun(target, "true")).resolves.toMatchObject({ code: 3, stderr: "Permission denied\n" });
     expect(calls()).toBe(1);
   }, 20_000);
+
+  it("sessions started at once towards a host with no shared connection log in once: the others wait for its socket", async () => {
+    // The stand-in plays ssh's ControlMaster=auto: with no control socket it logs in (0.3 s) and makes one; with one,
+    // it only multiplexes over it.
+    const t = { ...target, address: "192.0.2.11" };
+    const control = controlPathFor(t);
+    fs.rmSync(control, { force: true });
+    fs.writeFileSync(path.join(dir, "calls"), "");
+    const script = `for a in "$@"; do case $a in ControlPath=*) c=\${a#ControlPath=} ;; esac; done
+if [ -e "$c" ]; then echo mux >> '${dir}/calls'; else sleep 0.3; echo login >> '${dir}/calls'; : > "$c"; fi`;
+    fs.writeFileSync(path.join(dir, "ssh"), `#!/bin/bash\n${script}\n`, { mode: 0o755 });
+    try {
+      const rs = await Promise.all([1, 2, 3].map(() => sshRun(t, "true")));
+      expect(rs.map((r) => r.code)).toEqual([0, 0, 0]);
+      expect(fs.readFileSync(path.join(dir, "calls"), "utf8").split("\n").filter(Boolean).sort()).toEqual(["login", "mux", "mux"]);
+    } finally {
+      fs.rmSync(control, { force: true });
+    }
+  });
+
+  it("when the first session makes no shared connection, the others still run, one after the other", async () => {
+    standIn(0, "");
+    const t0 = Date.now();
+    fs.writeFileSync(path.join(dir, "ssh"), `#!/bin/sh\nsleep 0.2\necho x >> '${dir}/calls'\n`, { mode: 0o755 });
+    const rs = await Promise.all([1, 2, 3].map(() => sshRun({ ...target, address: "192.0.2.12" }, "true")));
+    expect(rs.map((r) => r.code)).toEqual([0, 0, 0]);
+    expect(calls()).toBe(3);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(600);
+  });
 });

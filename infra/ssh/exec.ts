@@ -101,27 +101,58 @@ export async function withKeyFile<T>(target: SshTarget, fn: (keyPath: string | u
 }
 
 /**
+ * Starts ssh for a session over the target's shared connection (sshRun's control master), which this session may
+ * open. Sessions started at once towards a host with no shared connection yet would each log in (only one of them
+ * can become the master): the first opens it and the others wait until its control socket appears, or it ends. The
+ * openings live on globalThis, as each dynamic provider's copy of this module shares the one process.
+ */
+async function spawnShared(target: SshTarget, keyPath: string | undefined, command: string, stdio: import("child_process").StdioOptions): Promise<import("child_process").ChildProcess> {
+  const cp = require("child_process") as typeof import("child_process");
+  const fs = require("fs") as typeof import("fs");
+  const path = controlPathFor(target);
+  const g = globalThis as { __mirrorstackSshOpening?: Map<string, Promise<void>> };
+  const opening = (g.__mirrorstackSshOpening ??= new Map<string, Promise<void>>());
+  while (!fs.existsSync(path) && opening.has(path)) await opening.get(path);
+  const child = cp.spawn("ssh", [...sshArgs(target, keyPath, { path, start: true }), command], { stdio });
+  if (!fs.existsSync(path)) {
+    // Declared before use: Pulumi's closure serialization cannot carry a closure that names a later const.
+    let poll: ReturnType<typeof setInterval> | undefined;
+    let opened: Promise<void> | undefined;
+    opened = new Promise<void>((resolve) => {
+      poll = setInterval(() => fs.existsSync(path) && resolve(), 20);
+      child.on("close", () => resolve());
+      child.on("error", () => resolve());
+    }).finally(() => {
+      clearInterval(poll);
+      if (opening.get(path) === opened) opening.delete(path);
+    });
+    opening.set(path, opened);
+  }
+  return child;
+}
+
+/**
  * Keeps the target's shared connection (sshRun's control master) open while this machine waits on other hosts: a
  * session that only waits for its stdin to close. Without it a mirror's connection expires during a host-to-host copy
  * longer than ControlPersist, and the next session pays a full login (about 0.3 s and an sshd start per mirror).
  * Best effort: a hold that fails costs only that login. Returns the release, which waits for the session to end.
  */
 export function holdConnection(target: SshTarget): () => Promise<void> {
-  const cp = require("child_process") as typeof import("child_process");
+  let released = false;
   let release = () => undefined as void;
-  const ended = withKeyFile(
-    target,
-    (keyPath) =>
-      new Promise<void>((resolve) => {
-        const args = [...sshArgs(target, keyPath, { path: controlPathFor(target), start: true }), "exec cat >/dev/null"];
-        const child = cp.spawn("ssh", args, { stdio: ["pipe", "ignore", "ignore"] });
-        child.on("error", () => resolve());
-        child.on("close", () => resolve());
-        child.stdin.on("error", () => undefined);
-        release = () => void child.stdin.end();
-      }),
-  );
+  const ended = withKeyFile(target, async (keyPath) => {
+    if (released) return;
+    const child = await spawnShared(target, keyPath, "exec cat >/dev/null", ["pipe", "ignore", "ignore"]);
+    await new Promise<void>((resolve) => {
+      child.on("error", () => resolve());
+      child.on("close", () => resolve());
+      child.stdin!.on("error", () => undefined);
+      release = () => void child.stdin!.end();
+      if (released) release();
+    });
+  }).catch(() => undefined);
   return async () => {
+    released = true;
     release();
     await ended;
   };
@@ -152,23 +183,22 @@ export function classifySshFailure(code: number | null, stderr: string): SshFail
  * script ran) are retried a bounded number of times; the final error names the host and address.
  */
 export async function sshRun(target: SshTarget, script: string, stdin?: string): Promise<SshResult> {
-  const cp = require("child_process") as typeof import("child_process");
   return withKeyFile(target, async (keyPath) => {
-    const args = [...sshArgs(target, keyPath, { path: controlPathFor(target), start: true }), `bash -c ${shq(script)}`];
-    const once = () =>
-      new Promise<SshResult>((resolve, reject) => {
-        const child = cp.spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"] });
+    const once = async () => {
+      const child = await spawnShared(target, keyPath, `bash -c ${shq(script)}`, ["pipe", "pipe", "pipe"]);
+      return new Promise<SshResult>((resolve, reject) => {
         const out: Buffer[] = [];
         const err: Buffer[] = [];
-        child.stdout.on("data", (b: Buffer) => out.push(b));
-        child.stderr.on("data", (b: Buffer) => err.push(b));
+        child.stdout!.on("data", (b: Buffer) => out.push(b));
+        child.stderr!.on("data", (b: Buffer) => err.push(b));
         child.on("error", reject);
         child.on("close", (code) =>
           resolve({ code: code ?? 255, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }),
         );
-        child.stdin.on("error", () => undefined); // the remote side may exit before reading everything
-        child.stdin.end(stdin ?? "");
+        child.stdin!.on("error", () => undefined); // the remote side may exit before reading everything
+        child.stdin!.end(stdin ?? "");
       });
+    };
     const attempts = 3;
     let last: SshResult | undefined;
     for (let i = 1; i <= attempts; i++) {
