@@ -103,6 +103,22 @@ if [ -e "$c" ]; then echo mux >> '${dir}/calls'; else sleep 0.3; echo login >> '
     }
   });
 
+  it("no ssh program: the run fails with the spawn's error, shared connection or not", async () => {
+    const t = { ...target, address: "192.0.2.13" };
+    const control = controlPathFor(t);
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), "mirrorstack-nossh-"));
+    process.env.PATH = empty;
+    try {
+      await expect(sshRun(t, "true")).rejects.toThrow(/ENOENT/);
+      fs.writeFileSync(control, ""); // as if a shared connection were open
+      await expect(sshRun(t, "true")).rejects.toThrow(/ENOENT/);
+    } finally {
+      process.env.PATH = `${dir}:${savedPath}`;
+      fs.rmSync(control, { force: true });
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
   it("when the first session makes no shared connection, the others still run, one after the other", async () => {
     standIn(0, "");
     const t0 = Date.now();

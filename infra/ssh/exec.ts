@@ -104,9 +104,16 @@ export async function withKeyFile<T>(target: SshTarget, fn: (keyPath: string | u
  * Starts ssh for a session over the target's shared connection (sshRun's control master), which this session may
  * open. Sessions started at once towards a host with no shared connection yet would each log in (only one of them
  * can become the master): the first opens it and the others wait until its control socket appears, or it ends. The
- * openings live on globalThis, as each dynamic provider's copy of this module shares the one process.
+ * openings live on globalThis, as each dynamic provider's copy of this module shares the one process. `wire` gets
+ * the ssh process to handle; its promise is the result.
  */
-async function spawnShared(target: SshTarget, keyPath: string | undefined, command: string, stdio: import("child_process").StdioOptions): Promise<import("child_process").ChildProcess> {
+async function spawnShared<R>(
+  target: SshTarget,
+  keyPath: string | undefined,
+  command: string,
+  stdio: import("child_process").StdioOptions,
+  wire: (child: import("child_process").ChildProcess) => Promise<R>,
+): Promise<R> {
   const cp = require("child_process") as typeof import("child_process");
   const fs = require("fs") as typeof import("fs");
   const path = controlPathFor(target);
@@ -114,6 +121,8 @@ async function spawnShared(target: SshTarget, keyPath: string | undefined, comma
   const opening = (g.__mirrorstackSshOpening ??= new Map<string, Promise<void>>());
   while (!fs.existsSync(path) && opening.has(path)) await opening.get(path);
   const child = cp.spawn("ssh", [...sshArgs(target, keyPath, { path, start: true }), command], { stdio });
+  // The caller's handlers go on at once: a failed spawn reports its error on the next tick.
+  const result = wire(child);
   if (!fs.existsSync(path)) {
     // Declared before use: Pulumi's closure serialization cannot carry a closure that names a later const.
     let poll: ReturnType<typeof setInterval> | undefined;
@@ -128,7 +137,7 @@ async function spawnShared(target: SshTarget, keyPath: string | undefined, comma
     });
     opening.set(path, opened);
   }
-  return child;
+  return result;
 }
 
 /**
@@ -142,14 +151,15 @@ export function holdConnection(target: SshTarget): () => Promise<void> {
   let release = () => undefined as void;
   const ended = withKeyFile(target, async (keyPath) => {
     if (released) return;
-    const child = await spawnShared(target, keyPath, "exec cat >/dev/null", ["pipe", "ignore", "ignore"]);
-    await new Promise<void>((resolve) => {
-      child.on("error", () => resolve());
-      child.on("close", () => resolve());
-      child.stdin!.on("error", () => undefined);
-      release = () => void child.stdin!.end();
-      if (released) release();
-    });
+    await spawnShared(target, keyPath, "exec cat >/dev/null", ["pipe", "ignore", "ignore"], (child) =>
+      new Promise<void>((resolve) => {
+        child.on("error", () => resolve());
+        child.on("close", () => resolve());
+        child.stdin!.on("error", () => undefined);
+        release = () => void child.stdin!.end();
+        if (released) release();
+      }),
+    );
   }).catch(() => undefined);
   return async () => {
     released = true;
@@ -184,21 +194,21 @@ export function classifySshFailure(code: number | null, stderr: string): SshFail
  */
 export async function sshRun(target: SshTarget, script: string, stdin?: string): Promise<SshResult> {
   return withKeyFile(target, async (keyPath) => {
-    const once = async () => {
-      const child = await spawnShared(target, keyPath, `bash -c ${shq(script)}`, ["pipe", "pipe", "pipe"]);
-      return new Promise<SshResult>((resolve, reject) => {
-        const out: Buffer[] = [];
-        const err: Buffer[] = [];
-        child.stdout!.on("data", (b: Buffer) => out.push(b));
-        child.stderr!.on("data", (b: Buffer) => err.push(b));
-        child.on("error", reject);
-        child.on("close", (code) =>
-          resolve({ code: code ?? 255, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }),
-        );
-        child.stdin!.on("error", () => undefined); // the remote side may exit before reading everything
-        child.stdin!.end(stdin ?? "");
-      });
-    };
+    const once = () =>
+      spawnShared(target, keyPath, `bash -c ${shq(script)}`, ["pipe", "pipe", "pipe"], (child) =>
+        new Promise<SshResult>((resolve, reject) => {
+          const out: Buffer[] = [];
+          const err: Buffer[] = [];
+          child.stdout!.on("data", (b: Buffer) => out.push(b));
+          child.stderr!.on("data", (b: Buffer) => err.push(b));
+          child.on("error", reject);
+          child.on("close", (code) =>
+            resolve({ code: code ?? 255, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }),
+          );
+          child.stdin!.on("error", () => undefined); // the remote side may exit before reading everything
+          child.stdin!.end(stdin ?? "");
+        }),
+      );
     const attempts = 3;
     let last: SshResult | undefined;
     for (let i = 1; i <= attempts; i++) {
