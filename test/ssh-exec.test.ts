@@ -5,6 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectViaSsh } from "../infra/replication/connect";
 import { classifySshFailure, controlPathFor, remoteFailure, sshRun } from "../infra/ssh/exec";
 
 describe("classifySshFailure", () => {
@@ -100,6 +101,45 @@ if [ -e "$c" ]; then echo mux >> '${dir}/calls'; else sleep 0.3; echo login >> '
       expect(fs.readFileSync(path.join(dir, "calls"), "utf8").split("\n").filter(Boolean).sort()).toEqual(["login", "mux", "mux"]);
     } finally {
       fs.rmSync(control, { force: true });
+    }
+  });
+
+  it("a database session started while a run opens the shared connection waits for it and multiplexes", async () => {
+    // Same stand-in as above: it logs in only when there is no control socket. The database session never becomes the
+    // master (ControlMaster=no) and here finds no server behind the relay, so it fails after its ssh ran.
+    const t = { ...target, address: "192.0.2.14" };
+    const control = controlPathFor(t);
+    fs.rmSync(control, { force: true });
+    fs.writeFileSync(path.join(dir, "calls"), "");
+    const script = `for a in "$@"; do case $a in ControlPath=*) c=\${a#ControlPath=} ;; esac; done
+if [ -e "$c" ]; then echo mux >> '${dir}/calls'; else sleep 0.3; echo login >> '${dir}/calls'; : > "$c"; fi`;
+    fs.writeFileSync(path.join(dir, "ssh"), `#!/bin/bash\n${script}\n`, { mode: 0o755 });
+    try {
+      const [run, db] = await Promise.allSettled([sshRun(t, "true"), connectViaSsh(t, { connectTimeoutMs: 2000 })]);
+      expect(run).toMatchObject({ status: "fulfilled", value: { code: 0 } });
+      expect(db).toMatchObject({ status: "rejected", reason: expect.objectContaining({ message: expect.stringMatching(/^\[db1\] cannot open a database session/) }) });
+      expect(fs.readFileSync(path.join(dir, "calls"), "utf8").split("\n").filter(Boolean)).toEqual(["login", "mux"]);
+    } finally {
+      fs.rmSync(control, { force: true });
+    }
+  });
+
+  it("an inline key reaches ssh as a private 0600 file that is gone once the session ends, for runs and database sessions", async () => {
+    const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----";
+    const t = { ...target, address: "192.0.2.15", privateKey: key };
+    fs.writeFileSync(path.join(dir, "calls"), "");
+    // The stand-in records the key file ssh got (-i), its mode and its text, while ssh runs.
+    const script = `while [ $# -gt 0 ]; do [ "$1" = -i ] && k=$2; shift; done
+echo "$k $(stat -c %a "$k") $(base64 -w0 < "$k")" >> '${dir}/calls'`;
+    fs.writeFileSync(path.join(dir, "ssh"), `#!/bin/bash\n${script}\n`, { mode: 0o755 });
+    await expect(sshRun(t, "true")).resolves.toMatchObject({ code: 0 });
+    await expect(connectViaSsh(t, { connectTimeoutMs: 2000 })).rejects.toThrow(/^\[db1\] cannot open a database session/);
+    const seen = fs.readFileSync(path.join(dir, "calls"), "utf8").split("\n").filter(Boolean).map((l) => l.split(" "));
+    expect(seen).toHaveLength(2);
+    for (const [file, mode, text] of seen) {
+      expect(mode).toBe("600");
+      expect(Buffer.from(text!, "base64").toString("utf8")).toBe(`${key}\n`);
+      expect(fs.existsSync(file!)).toBe(false);
     }
   });
 

@@ -9,7 +9,7 @@
 // Like infra/ssh/exec.ts, node built-ins and mysql2 are required inside the functions so the functions
 // survive Pulumi's closure serialization inside dynamic providers.
 
-import { classifySshFailure, controlPathFor, sshArgs, type SshTarget } from "../ssh/exec";
+import { classifySshFailure, controlPathFor, keyFileFor, sharedOpening, sshArgs, type SshTarget } from "../ssh/exec";
 import { render, type RunOptions, type SqlRunner, type Stmt } from "./dialect";
 
 /** An open session: runs statements, exposes the mysql2 connection, and closes cleanly. */
@@ -135,9 +135,6 @@ async function prepareSession(conn: import("mysql2/promise").Connection): Promis
  */
 export async function connectViaSsh(target: SshTarget, opts: SshConnectOptions = {}): Promise<DbSession> {
   const cp = require("child_process") as typeof import("child_process");
-  const fs = require("fs") as typeof import("fs");
-  const os = require("os") as typeof import("os");
-  const path = require("path") as typeof import("path");
   const stream = require("stream") as typeof import("stream");
   const mysql = require("mysql2/promise") as typeof import("mysql2/promise");
 
@@ -147,15 +144,13 @@ export async function connectViaSsh(target: SshTarget, opts: SshConnectOptions =
   const remote = relayCommand(socketPath, relay, sudo);
   const label = `${target.host} (ssh ${target.user}@${target.address}:${target.port}, ${socketPath})`;
 
-  let tmpDir: string | undefined;
-  let keyPath = target.privateKeyPath;
-  if (target.privateKey) {
-    tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), "mirrorstack-key-"));
-    keyPath = path.join(tmpDir, "id");
-    fs.writeFileSync(keyPath, target.privateKey.endsWith("\n") ? target.privateKey : target.privateKey + "\n", { mode: 0o600 });
-  }
-  // Reuse the master connection sshRun may have left (ControlPersist) but never start a background one here.
+  // Reuse the master connection sshRun may have left (ControlPersist), or is opening right now, but never start a
+  // background one here.
   const controlPath = controlPathFor(target);
+  for (let o = sharedOpening(target); o; o = sharedOpening(target)) await o;
+  // The key file stays until the session ends (cleanup below).
+  const key = keyFileFor(target);
+  const keyPath = key.path;
   const child = cp.spawn("ssh", [...sshArgs(target, keyPath, { path: controlPath, start: false }), remote], { stdio: ["pipe", "pipe", "pipe"] });
   const stderr: Buffer[] = [];
   child.stderr.on("data", (b: Buffer) => {
@@ -191,7 +186,7 @@ export async function connectViaSsh(target: SshTarget, opts: SshConnectOptions =
       child.kill("SIGKILL");
       await exitedP;
     }
-    if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
+    key.remove();
   };
 
   const duplex = stream.Duplex.from({ readable: child.stdout, writable: child.stdin });

@@ -83,29 +83,52 @@ export function sshArgs(target: SshTarget, keyPath: string | undefined, control?
   return args;
 }
 
-/** Runs `fn` with a key file for the target: its path, or a private 0600 copy of an inline key, removed after. */
-export async function withKeyFile<T>(target: SshTarget, fn: (keyPath: string | undefined) => Promise<T>): Promise<T> {
-  if (!target.privateKey) return fn(target.privateKeyPath);
+/** A key file for the target: its path, or a private 0600 copy of an inline key, with what removes that copy. */
+export function keyFileFor(target: SshTarget): { readonly path: string | undefined; readonly remove: () => void } {
+  if (!target.privateKey) return { path: target.privateKeyPath, remove: () => undefined };
   const fs = require("fs") as typeof import("fs");
   const os = require("os") as typeof import("os");
   const path = require("path") as typeof import("path");
-  // The key never goes on a command line: it lives in a private 0600 file for this call only.
+  // The key never goes on a command line: it lives in a private 0600 file while it is in use.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mirrorstack-key-"));
   const keyPath = path.join(dir, "id");
   fs.writeFileSync(keyPath, target.privateKey.endsWith("\n") ? target.privateKey : target.privateKey + "\n", { mode: 0o600 });
+  return { path: keyPath, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Runs `fn` with a key file for the target (keyFileFor), removed after. */
+export async function withKeyFile<T>(target: SshTarget, fn: (keyPath: string | undefined) => Promise<T>): Promise<T> {
+  const key = keyFileFor(target);
   try {
-    return await fn(keyPath);
+    return await fn(key.path);
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    key.remove();
   }
+}
+
+/** The shared connections being opened now by this process (spawnShared), by control path: on globalThis, as each
+ * dynamic provider's copy of this module shares the one process. */
+function sshOpenings(): Map<string, Promise<void>> {
+  const g = globalThis as { __mirrorstackSshOpening?: Map<string, Promise<void>> };
+  return (g.__mirrorstackSshOpening ??= new Map<string, Promise<void>>());
+}
+
+/**
+ * The opening of the target's shared connection under way in this process whose control socket is not there yet,
+ * if any. A session about to start waits for it (in a loop: another may follow) and then multiplexes over the
+ * connection instead of logging in on its own. Synchronous, so that sessions started in one tick see each other.
+ */
+export function sharedOpening(target: SshTarget): Promise<void> | undefined {
+  const fs = require("fs") as typeof import("fs");
+  const path = controlPathFor(target);
+  return fs.existsSync(path) ? undefined : sshOpenings().get(path);
 }
 
 /**
  * Starts ssh for a session over the target's shared connection (sshRun's control master), which this session may
  * open. Sessions started at once towards a host with no shared connection yet would each log in (only one of them
- * can become the master): the first opens it and the others wait until its control socket appears, or it ends. The
- * openings live on globalThis, as each dynamic provider's copy of this module shares the one process. `wire` gets
- * the ssh process to handle; its promise is the result.
+ * can become the master): the first opens it and the others wait until its control socket appears, or it ends
+ * (sharedOpening). `wire` gets the ssh process to handle; its promise is the result.
  */
 async function spawnShared<R>(
   target: SshTarget,
@@ -117,9 +140,8 @@ async function spawnShared<R>(
   const cp = require("child_process") as typeof import("child_process");
   const fs = require("fs") as typeof import("fs");
   const path = controlPathFor(target);
-  const g = globalThis as { __mirrorstackSshOpening?: Map<string, Promise<void>> };
-  const opening = (g.__mirrorstackSshOpening ??= new Map<string, Promise<void>>());
-  while (!fs.existsSync(path) && opening.has(path)) await opening.get(path);
+  for (let o = sharedOpening(target); o; o = sharedOpening(target)) await o;
+  const opening = sshOpenings();
   const child = cp.spawn("ssh", [...sshArgs(target, keyPath, { path, start: true }), command], { stdio });
   // The caller's handlers go on at once: a failed spawn reports its error on the next tick.
   const result = wire(child);
