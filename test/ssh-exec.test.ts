@@ -57,6 +57,19 @@ describe("sshRun retries", () => {
     fs.writeFileSync(path.join(dir, "ssh"), `#!/bin/sh\necho x >> '${dir}/calls'\nprintf '%s\\n' '${stderr}' >&2\nexit ${code}\n`, { mode: 0o755 });
   };
   const calls = () => fs.readFileSync(path.join(dir, "calls"), "utf8").split("\n").filter(Boolean).length;
+  /**
+   * A stand-in that plays ssh's shared connection: with no control socket for `t` it logs in (0.3 s) and makes one;
+   * with one, it only multiplexes over it. Each call writes "login" or "mux" to $dir/calls. Returns the socket's path.
+   */
+  const muxStandIn = (t: typeof target) => {
+    const control = controlPathFor(t);
+    fs.rmSync(control, { force: true });
+    fs.writeFileSync(path.join(dir, "calls"), "");
+    const script = `for a in "$@"; do case $a in ControlPath=*) c=\${a#ControlPath=} ;; esac; done
+if [ -e "$c" ]; then echo mux >> '${dir}/calls'; else sleep 0.3; echo login >> '${dir}/calls'; : > "$c"; fi`;
+    fs.writeFileSync(path.join(dir, "ssh"), `#!/bin/bash\n${script}\n`, { mode: 0o755 });
+    return control;
+  };
 
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "mirrorstack-sshrun-"));
@@ -86,15 +99,8 @@ describe("sshRun retries", () => {
   }, 20_000);
 
   it("sessions started at once towards a host with no shared connection log in once: the others wait for its socket", async () => {
-    // The stand-in plays ssh's ControlMaster=auto: with no control socket it logs in (0.3 s) and makes one; with one,
-    // it only multiplexes over it.
     const t = { ...target, address: "192.0.2.11" };
-    const control = controlPathFor(t);
-    fs.rmSync(control, { force: true });
-    fs.writeFileSync(path.join(dir, "calls"), "");
-    const script = `for a in "$@"; do case $a in ControlPath=*) c=\${a#ControlPath=} ;; esac; done
-if [ -e "$c" ]; then echo mux >> '${dir}/calls'; else sleep 0.3; echo login >> '${dir}/calls'; : > "$c"; fi`;
-    fs.writeFileSync(path.join(dir, "ssh"), `#!/bin/bash\n${script}\n`, { mode: 0o755 });
+    const control = muxStandIn(t);
     try {
       const rs = await Promise.all([1, 2, 3].map(() => sshRun(t, "true")));
       expect(rs.map((r) => r.code)).toEqual([0, 0, 0]);
@@ -105,15 +111,10 @@ if [ -e "$c" ]; then echo mux >> '${dir}/calls'; else sleep 0.3; echo login >> '
   });
 
   it("a database session started while a run opens the shared connection waits for it and multiplexes", async () => {
-    // Same stand-in as above: it logs in only when there is no control socket. The database session never becomes the
-    // master (ControlMaster=no) and here finds no server behind the relay, so it fails after its ssh ran.
+    // The database session never becomes the master (ControlMaster=no) and here finds no server behind the relay, so
+    // it fails after its ssh ran.
     const t = { ...target, address: "192.0.2.14" };
-    const control = controlPathFor(t);
-    fs.rmSync(control, { force: true });
-    fs.writeFileSync(path.join(dir, "calls"), "");
-    const script = `for a in "$@"; do case $a in ControlPath=*) c=\${a#ControlPath=} ;; esac; done
-if [ -e "$c" ]; then echo mux >> '${dir}/calls'; else sleep 0.3; echo login >> '${dir}/calls'; : > "$c"; fi`;
-    fs.writeFileSync(path.join(dir, "ssh"), `#!/bin/bash\n${script}\n`, { mode: 0o755 });
+    const control = muxStandIn(t);
     try {
       const [run, db] = await Promise.allSettled([sshRun(t, "true"), connectViaSsh(t, { connectTimeoutMs: 2000 })]);
       expect(run).toMatchObject({ status: "fulfilled", value: { code: 0 } });
