@@ -1,13 +1,13 @@
 // `npm run bench -- apply [--runs N] [--mirrors 1,4,8] [--methods logical,physical]` (issues 4, 15): on fresh lab
 // hosts with 1 master + N mirrors and a small database, seeded by each method: the wall time of the first `up`,
-// of a no-op `up`, and of an `up` after changing one value (database.binlogRetentionDays: only the master's my.cnf
-// changes), median of --runs runs; plus the SSH sessions each up opened, counted from every host's sshd log (the
-// no-op must open none). Before each up the benchmark waits until mirrorstack's SSH control connections
+// of a no-op `up`, of a no-op `preview` (what every pull request's review runs), and of an `up` after changing one
+// value (database.binlogRetentionDays: only the master's my.cnf changes), median of --runs runs; plus the SSH
+// sessions each of them opened, counted from every host's sshd log (the no-op and the preview must open none). Before each up the benchmark waits until mirrorstack's SSH control connections
 // (ControlPersist=15) have closed, so a session multiplexed over a leftover connection cannot hide from the count.
 import * as os from "node:os";
 import { DATABASE } from "./lib/dataset";
 import { acceptedSessions, mirrorNames, waitSshIdle } from "./lib/lab";
-import { coldLab, timedUp, type Options, type TimedUp } from "./lib/scenario";
+import { coldLab, timedPreview, timedUp, type Options, type TimedUp } from "./lib/scenario";
 import { initStack, removeStack, stackName, writeStack } from "./lib/stack";
 import { log, median, round, table, treeInfo, waitMachineQuiet, writeResults } from "./lib/stats";
 
@@ -26,15 +26,17 @@ interface ApplyRun {
   run: number;
   first: Counted;
   noop: Counted;
+  /** A no-op `preview` after the no-op up. */
+  preview: Counted;
   change: Counted;
 }
 
-async function counted(stack: string, hosts: string[]): Promise<Counted> {
+async function counted(stack: string, hosts: string[], engine: (stack: string) => Promise<TimedUp> = timedUp): Promise<Counted> {
   // A session over a control connection left open by the previous up would log no login: let those expire.
   const sshIdleWaitSeconds = round(await waitSshIdle(), 1);
   const quiet = await waitMachineQuiet();
   const before = await acceptedSessions(hosts);
-  const u = await timedUp(stack);
+  const u = await engine(stack);
   const after = await acceptedSessions(hosts);
   const sshByHost = Object.fromEntries(hosts.map((h) => [h, after[h] - before[h]]));
   return { ...u, sshByHost, sshSessions: Object.values(sshByHost).reduce((a, b) => a + b, 0), sshIdleWaitSeconds, quiet };
@@ -52,10 +54,12 @@ async function applyRun(method: ApplyRun["method"], mirrors: number, run: number
     log(`[${method}, ${mirrors} mirrors, run ${run}] first up ${first.seconds} s (${first.changes})`);
     const noop = await counted(stack, hosts);
     log(`[${method}, ${mirrors} mirrors, run ${run}] no-op up ${noop.seconds} s (${noop.changes}), ${noop.sshSessions} SSH sessions (after waiting ${noop.sshIdleWaitSeconds} s for open SSH connections to close, then ${noop.quiet.seconds} s for a quiet machine: ${noop.quiet.busyCores} cores busy)`);
+    const preview = await counted(stack, hosts, timedPreview);
+    log(`[${method}, ${mirrors} mirrors, run ${run}] no-op preview ${preview.seconds} s, ${preview.sshSessions} SSH sessions`);
     writeStack(stack, { mirrors: names, database: database(8) });
     const change = await counted(stack, hosts);
     log(`[${method}, ${mirrors} mirrors, run ${run}] binlogRetentionDays 7 -> 8: ${change.seconds} s (${change.changes}), SSH sessions ${JSON.stringify(change.sshByHost)}`);
-    return { method, mirrors, run, first, noop, change };
+    return { method, mirrors, run, first, noop, preview, change };
   } finally {
     await removeStack(stack, { destroy: false });
   }
@@ -74,6 +78,8 @@ function summarize(runs: ApplyRun[], o: Options): string {
       `${m((r) => r.first.machineCpuSeconds)} (${m((r) => r.first.machineCpuSeconds / os.cpus().length)})`,
       `${m((r) => r.noop.seconds)} (${each((r) => r.noop.seconds)})`,
       rs.map((r) => r.noop.sshSessions).join(", "),
+      `${m((r) => r.preview.seconds)} (${each((r) => r.preview.seconds)})`,
+      rs.map((r) => r.preview.sshSessions).join(", "),
       `${m((r) => r.change.seconds)} (${each((r) => r.change.seconds)})`,
       `${rs.map((r) => r.change.sshSessions).join(", ")} (${changedHosts})`,
       `${m((r) => r.noop.cpuSeconds)} / ${m((r) => r.change.cpuSeconds)}`,
@@ -87,12 +93,12 @@ function summarize(runs: ApplyRun[], o: Options): string {
     const [base, ...rest] = [...o.mirrors].sort((a, b) => a - b);
     return rest.map((n) => {
       const ratio = (f: (r: ApplyRun) => number) => round(med(n, f) / med(base, f), 2);
-      return `- ${method}, 1 + ${n} against 1 + ${base}: first up ${ratio((r) => r.first.seconds)}× wall, ${ratio((r) => r.first.machineCpuSeconds)}× machine CPU; no-op ${ratio((r) => r.noop.seconds)}× wall, ${ratio((r) => r.noop.cpuSeconds)}× CPU; one value ${ratio((r) => r.change.seconds)}× wall, ${ratio((r) => r.change.cpuSeconds)}× CPU`;
+      return `- ${method}, 1 + ${n} against 1 + ${base}: first up ${ratio((r) => r.first.seconds)}× wall, ${ratio((r) => r.first.machineCpuSeconds)}× machine CPU; no-op ${ratio((r) => r.noop.seconds)}× wall, ${ratio((r) => r.noop.cpuSeconds)}× CPU; no-op preview ${ratio((r) => r.preview.seconds)}× wall; one value ${ratio((r) => r.change.seconds)}× wall, ${ratio((r) => r.change.cpuSeconds)}× CPU`;
     });
   });
   return (
     `### Apply: wall time of \`pulumi up${o.parallel ? ` --parallel ${o.parallel}` : ""}\`, seconds, median (each run) of ${o.runs}\n\n` +
-    table(["hosts", "seeding", "first up", `first up: machine CPU s (÷ ${os.cpus().length} cores)`, "no-op up", "no-op SSH sessions", "one value changed (binlogRetentionDays)", "its SSH sessions (hosts)", "CPU s no-op / change", "load (1 min) first/no-op/change", "busy cores just before no-op/change"], rows) +
+    table(["hosts", "seeding", "first up", `first up: machine CPU s (÷ ${os.cpus().length} cores)`, "no-op up", "no-op SSH sessions", "no-op preview", "its SSH sessions", "one value changed (binlogRetentionDays)", "its SSH sessions (hosts)", "CPU s no-op / change", "load (1 min) first/no-op/change", "busy cores just before no-op/change"], rows) +
     (flat.length ? `\n\nFlat cost (median against median):\n${flat.join("\n")}` : "")
   );
 }

@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { DATABASE, generate, type Dataset } from "./dataset";
 import { freshLab, inventory, onHost, sql, target } from "./lab";
-import { changeSummary, output, resourceDurations, up } from "./stack";
+import { changeSummary, output, previewNoChanges, resourceDurations, up, type PulumiRun } from "./stack";
 import { log, load, machineBusySeconds, round, writerWindow, type WriterWindow } from "./stats";
 import { startWriter, viaSsh, viaTcp, type Writer } from "./writer";
 
@@ -108,10 +108,19 @@ export interface TimedUp {
 
 /** `pulumi up` on the stack, timed; with a writer, the up's bounds on the writer's clock. */
 export async function timedUp(stack: string, writer?: Writer, probe?: Writer): Promise<TimedUp> {
+  return timed(() => up(stack), writer, probe);
+}
+
+/** A no-op `pulumi preview` of the stack, timed like an up (it fails if the preview shows any change). */
+export async function timedPreview(stack: string): Promise<TimedUp> {
+  return timed(() => previewNoChanges(stack));
+}
+
+async function timed(engine: () => Promise<PulumiRun>, writer?: Writer, probe?: Writer): Promise<TimedUp> {
   const from = writer?.now();
   const pfrom = probe?.now();
   const busy0 = machineBusySeconds();
-  const run = await up(stack);
+  const run = await engine();
   const busy = machineBusySeconds() - busy0;
   const to = writer?.now();
   const pto = probe?.now();

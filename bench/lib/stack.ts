@@ -112,6 +112,11 @@ export async function up(stack: string): Promise<PulumiRun> {
   return must(await pulumi(["up", "--yes", "--skip-preview", ...upFlags, "--stack", stack]), `up --stack ${stack}`);
 }
 
+/** `pulumi preview` of the stack: what a pull request's review runs; fails if it would change anything. */
+export async function previewNoChanges(stack: string): Promise<PulumiRun> {
+  return must(await pulumi(["preview", "--expect-no-changes", ...upFlags, "--stack", stack]), `preview --stack ${stack}`);
+}
+
 /** A stack output (JSON), secrets shown (the lab passphrase is in the environment). */
 export async function output(stack: string, name: string): Promise<unknown> {
   const r = must(await pulumi(["stack", "output", name, "--json", "--show-secrets", "--stack", stack]), `stack output ${name}`);
