@@ -210,66 +210,23 @@ export function classifySshFailure(code: number | null, stderr: string): SshFail
   return "other";
 }
 
-/** What the remote side prints first, once the login is done and the session runs (sshRun strips it). */
-const SESSION_STARTED = "MIRRORSTACK_SESSION_STARTED\n";
-
-/**
- * How long a session may take to log in and start (TCP, key exchange, authentication, the host's PAM session) before
- * sshRun ends it and tries again. A host's PAM session can stall past ssh's own bounds (ConnectTimeout covers only the
- * TCP connect and the banner, keepalives start after the login); sshd then ends it after its LoginGraceTime of 2
- * minutes. MIRRORSTACK_SSH_LOGIN_TIMEOUT_MS is only for tests.
- */
-function loginTimeoutMs(): number {
-  const v = Number(process.env.MIRRORSTACK_SSH_LOGIN_TIMEOUT_MS);
-  return Number.isFinite(v) && v > 0 ? v : 30_000;
-}
-
 /**
  * Runs `script` with bash on the target, feeding `stdin`. Connection failures (ssh exit 255 before the
- * script ran) are retried a bounded number of times, and so is a login that has not started the session within
- * loginTimeoutMs; the final error names the host and address.
+ * script ran) are retried a bounded number of times; the final error names the host and address.
  */
 export async function sshRun(target: SshTarget, script: string, stdin?: string): Promise<SshResult> {
   return withKeyFile(target, async (keyPath) => {
-    const limitMs = loginTimeoutMs();
-    // The session says it started before bash runs the script: until then only the login can be what is slow.
-    const command = `printf '%s' ${shq(SESSION_STARTED)}; exec bash -c ${shq(script)}`;
     const once = () =>
-      spawnShared(target, keyPath, command, ["pipe", "pipe", "pipe"], (child) =>
+      spawnShared(target, keyPath, `bash -c ${shq(script)}`, ["pipe", "pipe", "pipe"], (child) =>
         new Promise<SshResult>((resolve, reject) => {
           const out: Buffer[] = [];
           const err: Buffer[] = [];
-          let started = false;
-          let stalled = false;
-          const watchdog = setTimeout(() => {
-            stalled = true;
-            child.kill("SIGTERM");
-          }, limitMs);
-          child.stdout!.on("data", (b: Buffer) => {
-            out.push(b);
-            if (!started && Buffer.concat(out).includes(SESSION_STARTED)) {
-              started = true;
-              clearTimeout(watchdog);
-            }
-          });
+          child.stdout!.on("data", (b: Buffer) => out.push(b));
           child.stderr!.on("data", (b: Buffer) => err.push(b));
-          child.on("error", (e) => {
-            clearTimeout(watchdog);
-            reject(e);
-          });
-          child.on("close", (code) => {
-            clearTimeout(watchdog);
-            const text = Buffer.concat(out).toString("utf8");
-            // Anything a login script printed before the marker goes with it.
-            const at = text.indexOf(SESSION_STARTED);
-            const stdout = at < 0 ? text : text.slice(at + SESSION_STARTED.length);
-            const stderr = Buffer.concat(err).toString("utf8");
-            if (stalled && !started) {
-              resolve({ code: 255, stdout, stderr: `${stderr}the login did not start a session within ${limitMs / 1000} s\n` });
-            } else {
-              resolve({ code: code ?? 255, stdout, stderr });
-            }
-          });
+          child.on("error", reject);
+          child.on("close", (code) =>
+            resolve({ code: code ?? 255, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }),
+          );
           child.stdin!.on("error", () => undefined); // the remote side may exit before reading everything
           child.stdin!.end(stdin ?? "");
         }),
