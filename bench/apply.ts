@@ -2,8 +2,9 @@
 // hosts with 1 master + N mirrors and a small database, seeded by each method: the wall time of the first `up`,
 // of a no-op `up`, of a no-op `preview` (what every pull request's review runs), and of an `up` after changing one
 // value (database.binlogRetentionDays: only the master's my.cnf changes), median of --runs runs; plus the SSH
-// sessions each of them opened, counted from every host's sshd log (the no-op and the preview must open none). Before each up the benchmark waits until mirrorstack's SSH control connections
-// (ControlPersist=15) have closed, so a session multiplexed over a leftover connection cannot hide from the count.
+// sessions each of them opened, counted from every host's sshd log (the no-op and the preview must open none).
+// Before each run the benchmark waits until mirrorstack's SSH control connections (ControlPersist=15) have closed,
+// so a session multiplexed over a leftover connection cannot hide from the count.
 import * as os from "node:os";
 import { DATABASE } from "./lib/dataset";
 import { acceptedSessions, mirrorNames, waitSshIdle } from "./lib/lab";
